@@ -1,0 +1,302 @@
+"""Every file format of the toolkit is read and written here, and nowhere else.
+
+FASTA input, the ``seq<TAB>label`` TSVs (CRLF, as the original wrote them), line-by-line
+pretraining corpora, JSON run records, NumPy arrays and Hugging Face checkpoint folders.
+Writers are atomic: data goes to a temporary name in the target directory and is renamed into
+place, so an interrupted run never leaves a half-written file that looks complete.
+Readers validate and raise :class:`~m6abert.utils.InputError` naming the file, record and problem.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from .utils import InputError
+
+ALLOWED_LETTERS = frozenset("ACGTUN")
+
+
+class FastaRecord(NamedTuple):
+    """One FASTA record: the first word of its header and its upper-cased sequence."""
+
+    id: str
+    seq: str
+
+
+# ---------------------------------------------------------------------------- atomic writing
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary directory next to ``path``; it replaces ``path`` if the block succeeds.
+
+    A folder written this way (a checkpoint) is complete or absent.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_text(path: str | os.PathLike, text: str, newline: str = "\n") -> None:
+    """Write ``text`` atomically; ``newline`` is what each "\\n" becomes on disk."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline=newline) as fh:
+        fh.write(text)
+
+
+def write_json(path: str | os.PathLike, obj: object) -> None:
+    """Write ``obj`` as indented JSON (atomically)."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON file") -> dict:
+    """Read a JSON object; a missing or malformed file is an ``InputError``."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            obj = json.load(fh)
+    except FileNotFoundError:
+        raise InputError(f"{path}: {what} not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: {what} is not valid JSON ({err})") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}: {what} must hold a JSON object")
+    return obj
+
+
+def append_line(path: str | os.PathLike, line: str) -> None:
+    """Append one line (a log such as ``eval_results.txt``): the old content plus it, atomically."""
+    path = Path(path)
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    write_text(path, old + line + "\n")
+
+
+def write_run_args(output_dir: str | os.PathLike, args: dict, name: str = "run_args.json") -> None:
+    """Record a run's resolved arguments, with the package version, next to its outputs."""
+    from . import __version__
+
+    write_json(Path(output_dir) / name, {"m6abert_version": __version__, **args})
+
+
+def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """``np.save`` atomically (the file name is kept exactly, no ``.npy`` appended)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, array)
+
+
+def load_npy(path: str | os.PathLike) -> np.ndarray:
+    """Load a NumPy array written by :func:`save_npy` (never unpickles objects)."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except ValueError as err:
+        raise InputError(f"{path}: not a NumPy array file ({err})") from None
+
+
+# ---------------------------------------------------------------------------- text input
+def _read_text(path: Path, what: str) -> str:
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a {what}")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: {what} not found") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot read {what} ({err.strerror})") from None
+    if b"\0" in data:
+        raise InputError(f"{path}: binary file, expected a {what}")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text at byte {err.start}, expected a {what}") from None
+    if not text.strip():
+        raise InputError(f"{path}: empty {what}")
+    return text
+
+
+def read_fasta(path: str | os.PathLike) -> list[FastaRecord]:
+    """Read and validate a FASTA file.
+
+    Sequences may span lines; they are upper-cased (``U`` is kept here, and read as ``T`` when
+    k-merised). Every letter must be one of ACGTUN.
+
+    Parameters
+    ----------
+    path: str or PathLike
+        The FASTA file.
+
+    Returns
+    -------
+    records: list[FastaRecord]
+        In file order.
+
+    Raises
+    ------
+    InputError
+        Missing, empty, binary or non-FASTA file; a record without sequence; an illegal letter.
+    """
+    path = Path(path)
+    text = _read_text(path, "FASTA file")
+    records: list[FastaRecord] = []
+    header: str | None = None
+    chunks: list[str] = []
+
+    def close(lineno: int) -> None:
+        seq = "".join(chunks).upper()
+        rid = header.split()[0] if header.split() else f"#{len(records) + 1}"
+        if not seq:
+            raise InputError(f"{path}: record {rid} (line {lineno}): empty sequence")
+        bad = set(seq) - ALLOWED_LETTERS
+        if bad:
+            letter = min(bad, key=seq.index)
+            raise InputError(
+                f"{path}: record {rid}: illegal letter {letter!r} at position {seq.index(letter) + 1}"
+                " (allowed: A, C, G, T, U, N)"
+            )
+        records.append(FastaRecord(rid, seq))
+
+    start = 0
+    for lineno, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith(">"):
+            if header is not None:
+                close(start)
+            header, chunks, start = line[1:].strip(), [], lineno
+        elif header is None:
+            raise InputError(f"{path}: line {lineno}: not FASTA (expected a '>' header line first)")
+        else:
+            chunks.append("".join(line.split()))
+    if header is None:
+        raise InputError(f"{path}: no FASTA records")
+    close(start)
+    return records
+
+
+class LabelledTsv(NamedTuple):
+    """A ``seq<TAB>label`` file: k-mer sentences and labels (None when the file has no labels)."""
+
+    sentences: list[str]
+    labels: np.ndarray | None  # (n,) int64 in {0, 1}
+
+
+def read_tsv(path: str | os.PathLike, require_labels: bool = True) -> LabelledTsv:
+    """Read a ``seq<TAB>label`` TSV as get_input.py writes it.
+
+    The first row is a header unless its label column already reads 0 or 1 (a header-less file
+    then keeps its first example, unlike the original, which always dropped row 0).
+
+    Parameters
+    ----------
+    path: str or PathLike
+        The TSV (LF or CRLF line endings).
+    require_labels: bool
+        If False, a one-column file (sequences only) is accepted and ``labels`` is None.
+        Default is True.
+
+    Raises
+    ------
+    InputError
+        Missing or empty file, rows without the ``seq<TAB>label`` shape, labels outside {0, 1}.
+    """
+    path = Path(path)
+    text = _read_text(path, "TSV file")
+    rows = [line.split("\t") for line in text.splitlines()]
+    first = rows[0]
+    if not (len(first) == 2 and first[1].strip() in ("0", "1") and first[0].strip()):
+        rows = rows[1:]
+    while rows and rows[-1] == [""]:
+        rows.pop()
+    if not rows:
+        raise InputError(f"{path}: no data rows after the header")
+    ncol = len(rows[0])
+    if ncol != 2 and not (ncol == 1 and not require_labels):
+        raise InputError(f"{path}: row 1: expected 2 tab-separated columns (seq, label), found {ncol}")
+    sentences, labels = [], []
+    for i, row in enumerate(rows, 1):
+        if len(row) != ncol:
+            raise InputError(f"{path}: row {i}: expected {ncol} tab-separated columns, found {len(row)}")
+        if not row[0].strip():
+            raise InputError(f"{path}: row {i}: empty sequence")
+        sentences.append(row[0].strip())
+        if ncol == 2:
+            lab = row[1].strip()
+            if lab not in ("0", "1"):
+                raise InputError(f"{path}: row {i}: label {lab!r} is not 0 or 1")
+            labels.append(int(lab))
+    return LabelledTsv(sentences, np.asarray(labels, dtype=np.int64) if ncol == 2 else None)
+
+
+def tsv_text(sentences: list[str], labels: list[int] | np.ndarray) -> str:
+    """The exact bytes of the original's TSVs (as text): header, ``seq\\tlabel`` rows, CRLF."""
+    lines = ["seq\tlabel"] + [f"{s}\t{int(y)}" for s, y in zip(sentences, labels, strict=True)]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def write_tsv(path: str | os.PathLike, sentences: list[str], labels: list[int] | np.ndarray) -> None:
+    """Write a ``seq<TAB>label`` TSV exactly as the original's ``csv.writer`` did (CRLF)."""
+    write_text(path, tsv_text(sentences, labels), newline="")
+
+
+def read_lines(path: str | os.PathLike, what: str = "corpus") -> list[str]:
+    """Non-empty lines of a text file (a line-by-line pretraining corpus)."""
+    path = Path(path)
+    lines = [ln.strip() for ln in _read_text(path, what).splitlines()]
+    return [ln for ln in lines if ln]
+
+
+def write_lines(path: str | os.PathLike, lines: list[str]) -> None:
+    """Write one line per item with ``\\n`` endings (DNABERT's line-by-line corpus format)."""
+    write_text(path, "".join(line + "\n" for line in lines))
+
+
+def write_predictions_tsv(path: str | os.PathLike, columns: dict[str, list]) -> None:
+    """Write a table of equal-length columns as a TSV with a header (LF endings)."""
+    names = list(columns)
+    n = len(columns[names[0]])
+    lines = ["\t".join(names)]
+    for i in range(n):
+        lines.append("\t".join(_fmt(columns[c][i]) for c in names))
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float | np.floating):
+        return f"{float(v):.6g}"
+    return str(v)

@@ -1,0 +1,174 @@
+"""Overlapping k-mers and DNABERT's k-mer vocabulary.
+
+This module owns the mapping between nucleotide sequences, k-mer sentences and token ids. The
+vocabulary is DNABERT's: the five special tokens followed by every k-mer in
+``itertools.product("ATCG", repeat=k)`` order, so checkpoints of DNABERT and of the original
+m6A-BERT load unchanged. Encoding whole data sets is vectorised with NumPy.
+
+>>> seq2kmer("ACGUAC", 3)
+'ACG CGT GTA TAC'
+>>> kmer2seq("ACG CGT GTA TAC")
+'ACGTAC'
+>>> vocab(3)[:7]
+['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'AAA', 'AAT']
+>>> encode("CATN", 3).tolist()
+[38, 1]
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import NamedTuple
+
+import numpy as np
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(5)
+KMER_SIZES = (3, 4, 5, 6)
+BASES = "ATCG"  # DNABERT's digit order: A=0, T=1, C=2, G=3 (not alphabetical)
+MAX_MODEL_LENGTH = 512
+
+# byte -> base digit; -1 for anything that is not A/C/G/T/U (either case)
+_DIGIT = np.full(256, -1, dtype=np.int64)
+for _i, _b in enumerate(BASES):
+    _DIGIT[ord(_b)] = _DIGIT[ord(_b.lower())] = _i
+_DIGIT[ord("U")] = _DIGIT[ord("u")] = 1
+
+
+def check_k(k: int) -> int:
+    """Return ``k`` if DNABERT has a vocabulary for it, else raise ``ValueError``."""
+    if k not in KMER_SIZES:
+        raise ValueError(f"k-mer length must be one of 3, 4, 5, 6, not {k}")
+    return k
+
+
+def vocab(k: int) -> list[str]:
+    """DNABERT's vocabulary for ``k``: 5 special tokens then the 4**k k-mers.
+
+    Parameters
+    ----------
+    k: int
+        k-mer length, 3..6.
+
+    Returns
+    -------
+    tokens: list[str], length 5 + 4**k
+        Token ``i`` has id ``i``.
+    """
+    check_k(k)
+    return SPECIAL_TOKENS + ["".join(p) for p in itertools.product(BASES, repeat=k)]
+
+
+def k_from_vocab_size(size: int) -> int:
+    """Invert ``len(vocab(k))``; raise ``ValueError`` for a size no k gives."""
+    for k in KMER_SIZES:
+        if size == 5 + 4**k:
+            return k
+    raise ValueError(f"vocabulary size {size} is not DNABERT's for any k in 3..6")
+
+
+def normalise(seq: str) -> str:
+    """Upper-case and read RNA: ``U`` becomes ``T``."""
+    return seq.upper().replace("U", "T")
+
+
+def seq2kmer(seq: str, k: int) -> str:
+    """Cut ``seq`` into its ``len(seq)-k+1`` overlapping k-mers, joined by single spaces.
+
+    The sequence is upper-cased and ``U`` read as ``T``; other letters are kept (they become
+    ``[UNK]`` when encoded).
+    """
+    seq = normalise(seq)
+    return " ".join(seq[i : i + k] for i in range(len(seq) - k + 1))
+
+
+def kmer2seq(kmers: str | list[str]) -> str:
+    """Rebuild a sequence from overlapping k-mers: the first base of each plus the last k-mer."""
+    if isinstance(kmers, str):
+        kmers = kmers.split()
+    if not kmers:
+        return ""
+    return "".join(km[0] for km in kmers[:-1]) + kmers[-1]
+
+
+class Encoded(NamedTuple):
+    """A data set encoded as one flat id array plus row offsets (ragged rows)."""
+
+    ids: np.ndarray  # (total_kmers,) int64 token ids, rows concatenated
+    offsets: np.ndarray  # (n_rows + 1,) int64; row i is ids[offsets[i]:offsets[i+1]]
+    n_unknown: int  # k-mers that became [UNK]
+
+    def row(self, i: int) -> np.ndarray:
+        return self.ids[self.offsets[i] : self.offsets[i + 1]]
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+
+def encode_many(seqs: list[str], k: int) -> Encoded:
+    """Encode many sequences to k-mer ids at once, without a Python loop per k-mer.
+
+    Parameters
+    ----------
+    seqs: list[str]
+        Nucleotide sequences (any case; ``U`` read as ``T``). A k-mer containing any other letter
+        becomes ``[UNK]``; a sequence shorter than ``k`` gives no k-mers.
+    k: int
+        k-mer length, 3..6.
+
+    Returns
+    -------
+    Encoded
+        ``ids`` (total_kmers,), ``offsets`` (n + 1,) and the number of ``[UNK]`` k-mers.
+    """
+    check_k(k)
+    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+    n_kmers = np.maximum(lengths - k + 1, 0)
+    offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
+    np.cumsum(n_kmers, out=offsets[1:])
+    if offsets[-1] == 0:
+        return Encoded(np.zeros(0, dtype=np.int64), offsets, 0)
+    raw = np.frombuffer("".join(seqs).encode("latin-1", "replace"), dtype=np.uint8)
+    digits = _DIGIT[raw]  # total_nt
+    windows = np.lib.stride_tricks.sliding_window_view(digits, k)  # total_nt-k+1, k
+    # start of every k-mer within the concatenated string
+    seq_start = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    row_of = np.repeat(np.arange(len(seqs)), n_kmers)
+    starts = seq_start[row_of] + (np.arange(offsets[-1]) - offsets[row_of])
+    w = windows[starts]  # total_kmers, k
+    weights = 4 ** np.arange(k - 1, -1, -1, dtype=np.int64)
+    ids = w @ weights + 5
+    bad = (w < 0).any(axis=1)
+    ids[bad] = UNK_ID
+    return Encoded(ids, offsets, int(bad.sum()))
+
+
+def encode(seq: str, k: int) -> np.ndarray:
+    """Encode one sequence; shape (len(seq)-k+1,), int64."""
+    return encode_many([seq], k).ids
+
+
+_KMER_TOKEN = re.compile(r"\S+")
+
+
+def encode_kmer_sentences(sentences: list[str], k: int) -> Encoded:
+    """Encode space-separated k-mer sentences (the TSV format) to ids.
+
+    Tokens are looked up whole, as DNABERT's tokenizer does: anything that is not an upper-case
+    ACGT k-mer of length ``k`` becomes ``[UNK]``.
+    """
+    table = {tok: i for i, tok in enumerate(vocab(k))}
+    rows = [s.split() for s in sentences]
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum([len(r) for r in rows], out=offsets[1:])
+    ids = np.fromiter(
+        (table.get(t, UNK_ID) for r in rows for t in r), dtype=np.int64, count=int(offsets[-1])
+    )
+    return Encoded(ids, offsets, int((ids == UNK_ID).sum()))
+
+
+def sentence_k(sentence: str) -> int | None:
+    """The k-mer length of a k-mer sentence (length of its first token), or None if empty."""
+    m = _KMER_TOKEN.search(sentence)
+    return len(m.group(0)) if m else None
