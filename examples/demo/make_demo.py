@@ -1,0 +1,83 @@
+"""Generate the demo data set: examples/demo/pos.fa and neg.fa (300 + 300 synthetic 501-nt windows).
+
+Every window has a DRACH motif whose A, the "m6A site", is at 0-based index 250, like the paper's
+windows. Two planted differences make positives learnable:
+
+- 90 % of positives carry the motif ``TGTAAATA`` with its first base 80..120 nt upstream of the site
+  (start index 130..170, uniform);
+- positives are drawn with GC content 0.55, negatives with 0.45.
+
+The output is fixed by ``numpy.random.RandomState(0)``; re-running the script rewrites the same bytes.
+
+Usage: ``python examples/demo/make_demo.py [--out_dir DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+N_PER_CLASS = 300
+LENGTH = 501
+SITE = 250  # 0-based index of the A of DRACH
+DRACH = ("AGT", "AG", "A", "C", "ACT")  # allowed bases at SITE-2 .. SITE+2
+MOTIF = "TGTAAATA"
+MOTIF_FRACTION = 0.9
+MOTIF_UPSTREAM = (80, 120)  # nt between the motif's first base and the site, inclusive
+GC = {"pos": 0.55, "neg": 0.45}
+LINE_WIDTH = 60
+
+
+def background(rng: np.random.RandomState, n: int, gc: float) -> str:
+    """``n`` random bases with G+C frequency ``gc``."""
+    p = [(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2]  # A, C, G, T
+    return "".join(rng.choice(list("ACGT"), size=n, p=p))
+
+
+def with_drach(rng: np.random.RandomState, seq: str) -> str:
+    """Put a random DRACH at SITE-2 .. SITE+2."""
+    drach = "".join(rng.choice(list(options)) for options in DRACH)
+    return seq[: SITE - 2] + drach + seq[SITE + 3 :]
+
+
+def make_class(rng: np.random.RandomState, label: str) -> list[str]:
+    seqs = [with_drach(rng, background(rng, LENGTH, GC[label])) for _ in range(N_PER_CLASS)]
+    if label == "pos":
+        carriers = rng.choice(N_PER_CLASS, size=round(MOTIF_FRACTION * N_PER_CLASS), replace=False)
+        for i in sorted(carriers):
+            start = SITE - rng.randint(MOTIF_UPSTREAM[0], MOTIF_UPSTREAM[1] + 1)
+            seqs[i] = seqs[i][:start] + MOTIF + seqs[i][start + len(MOTIF) :]
+    return seqs
+
+
+def fasta_text(prefix: str, seqs: list[str]) -> str:
+    out = []
+    for i, seq in enumerate(seqs, 1):
+        out.append(f">{prefix}{i}\n")
+        out.extend(seq[j : j + LINE_WIDTH] + "\n" for j in range(0, len(seq), LINE_WIDTH))
+    return "".join(out)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out_dir", type=Path, default=Path(__file__).resolve().parent,
+                   help="where pos.fa and neg.fa are written (default: this script's folder)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    rng = np.random.RandomState(0)
+    pos = make_class(rng, "pos")
+    neg = make_class(rng, "neg")
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for name, prefix, seqs in (("pos.fa", "p", pos), ("neg.fa", "n", neg)):
+        with open(args.out_dir / name, "w", encoding="ascii", newline="\n") as fh:
+            fh.write(fasta_text(prefix, seqs))
+    print(f"wrote {len(pos)} positives and {len(neg)} negatives to {args.out_dir}")
+
+
+if __name__ == "__main__":
+    main()

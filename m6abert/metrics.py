@@ -1,0 +1,87 @@
+"""Classification metrics as the original reported them, plus AUPR and positive-class scores.
+
+The original's ``dnaprom`` metrics are accuracy, MACRO F1/precision/recall, MCC and ROC AUC of
+P(class 1), with predictions by argmax (ties go to class 0). They are kept under their original
+names; the positive-class values and AUPR are extra keys.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    f1_score,
+    matthews_corrcoef,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+
+ORIGINAL_KEYS = ("acc", "f1", "mcc", "auc", "precision", "recall")
+
+
+def softmax_p1(logits: np.ndarray) -> np.ndarray:
+    """P(class 1) from (N, 2) logits, float32, shape (N,)."""
+    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e[:, 1] / e.sum(axis=1)).astype(np.float32)
+
+
+def classification_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, float]:
+    """The original's six metrics (macro averages) plus ``aupr`` and ``*_pos`` positive-class scores.
+
+    Parameters
+    ----------
+    labels: np.ndarray, shape=(N,)
+        True labels in {0, 1}.
+    logits: np.ndarray, shape=(N, 2)
+        Model outputs.
+
+    Returns
+    -------
+    dict[str, float]
+        acc, f1, mcc, auc, precision, recall, aupr, precision_pos, recall_pos, f1_pos. AUC and AUPR
+        are NaN when the labels hold a single class.
+    """
+    probs = softmax_p1(logits)
+    preds = logits.argmax(axis=1)
+    two_classes = len(np.unique(labels)) == 2
+    kw = {"zero_division": 0}
+    return {
+        "acc": float(accuracy_score(labels, preds)),
+        "f1": float(f1_score(labels, preds, average="macro", **kw)),
+        "mcc": float(matthews_corrcoef(labels, preds)),
+        "auc": float(roc_auc_score(labels, probs)) if two_classes else float("nan"),
+        "precision": float(precision_score(labels, preds, average="macro", **kw)),
+        "recall": float(recall_score(labels, preds, average="macro", **kw)),
+        "aupr": float(average_precision_score(labels, probs)) if two_classes else float("nan"),
+        "precision_pos": float(precision_score(labels, preds, pos_label=1, **kw)),
+        "recall_pos": float(recall_score(labels, preds, pos_label=1, **kw)),
+        "f1_pos": float(f1_score(labels, preds, pos_label=1, **kw)),
+    }
+
+
+def eval_results_line(metrics: dict[str, float], data_dir: str) -> str:
+    """One line of the original's ``eval_results.txt``.
+
+    The basename of ``data_dir`` as the original took it (``data_dir.split('/')[-1]``, empty with
+    a trailing slash), then the six original metrics in sorted key order, each ``str(value)[:5]``
+    (truncated, not rounded), each followed by a space.
+
+    >>> eval_results_line({"acc": 0.87123, "f1": 0.5, "mcc": -0.0512, "auc": 0.9, "precision": 1.0,
+    ...                    "recall": 0.25, "aupr": 0.3}, "data/3_decay_250")
+    '3_decay_250 0.871 0.9 0.5 -0.05 1.0 0.25 '
+    """
+    fields = "".join(f"{str(metrics[key])[:5]} " for key in sorted(ORIGINAL_KEYS))
+    return f"{data_dir.split('/')[-1]} {fields}"
+
+
+def summarise_folds(per_fold: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean and sample standard deviation of each metric over folds."""
+    keys = [key for key in per_fold[0] if isinstance(per_fold[0][key], int | float)]
+    out = {}
+    for key in keys:
+        vals = np.array([f[key] for f in per_fold], dtype=np.float64)
+        out[key] = {"mean": float(np.mean(vals)), "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0}
+    return out

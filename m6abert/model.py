@@ -1,0 +1,228 @@
+"""BERT models for k-mer sequences: configs, loading old and new checkpoints, batching, masks.
+
+Models are transformers' ``BertForSequenceClassification`` and ``BertForMaskedLM``. Checkpoints
+written by the original m6A-BERT / DNABERT (a fork of transformers 2.5) load unchanged: their extra
+config keys are dropped, their ``pytorch_model.bin`` is read with ``weights_only=True``.
+
+The original fork never masked padding (its extended attention mask was +1 on real tokens and +0
+on padding, added to the attention logits). ``dnabert_compat=True`` reproduces that: batches are
+padded to ``max_seq_length`` and the 0/1 mask is passed as an additive 4-D mask, which transformers
+hands to the attention kernels as it is. Otherwise padding is masked and batches are padded only to
+their longest row.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification, PreTrainedModel
+
+from . import io
+from .kmer import CLS_ID, PAD_ID, SEP_ID, check_k
+from .utils import InputError, log
+
+# name -> (layers, hidden, heads, intermediate)
+PRESETS = {
+    "bert-base": (12, 768, 12, 3072),  # the paper's (DNABERT's bert-config-K)
+    "mini": (4, 256, 4, 1024),
+    "tiny": (2, 64, 2, 256),
+}
+# keys of a BertConfig worth carrying; the fork's extras (split, rnn*, eos_token_ids, ...) are dropped
+BERT_KEYS = (
+    "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+    "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
+    "type_vocab_size", "initializer_range", "layer_norm_eps", "pad_token_id", "classifier_dropout",
+)
+
+
+def build_config(config_name: str, k: int, **overrides) -> BertConfig:
+    """A ``BertConfig`` for k-mer inputs from a preset name or a ``config.json`` path.
+
+    Parameters
+    ----------
+    config_name: str
+        ``"bert-base"`` (12 x 768 x 12, the paper's), ``"mini"`` (4 x 256 x 4), ``"tiny"``
+        (2 x 64 x 2), or a path to a ``config.json``.
+    k: int
+        k-mer length; sets ``vocab_size`` to 5 + 4**k.
+    overrides:
+        Further ``BertConfig`` fields (e.g. ``hidden_dropout_prob``).
+    """
+    check_k(k)
+    if config_name in PRESETS:
+        layers, hidden, heads, inter = PRESETS[config_name]
+        base = dict(num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=heads,
+                    intermediate_size=inter, max_position_embeddings=512, type_vocab_size=2)
+    else:
+        base = {key: v for key, v in io.read_json(config_name, "--config_name config.json").items()
+                if key in BERT_KEYS}
+    base.update(vocab_size=5 + 4**k, pad_token_id=PAD_ID, **overrides)
+    try:
+        return BertConfig(**base)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{config_name}: not a usable BERT config ({err})") from None
+
+
+def _config_from_checkpoint(ckpt: io.Checkpoint, **overrides) -> BertConfig:
+    cfg = {key: v for key, v in ckpt.config.items() if key in BERT_KEYS}
+    cfg.update(overrides)
+    try:
+        return BertConfig(**cfg)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{ckpt.path / 'config.json'}: not a usable BERT config ({err})") from None
+
+
+class LoadedModel(NamedTuple):
+    model: PreTrainedModel
+    k: int
+
+
+def load_model(
+    path: str,
+    task: str = "classification",
+    attn_implementation: str = "sdpa",
+    **config_overrides,
+) -> LoadedModel:
+    """Load a model from a checkpoint folder of this toolkit, DNABERT or the original m6A-BERT.
+
+    Parameters
+    ----------
+    path: str
+        Checkpoint folder (``config.json`` + ``model.safetensors`` or ``pytorch_model.bin``).
+    task: str
+        ``"classification"`` (2-label ``BertForSequenceClassification``; a fresh classifier head
+        when the checkpoint has none, as DNABERT's fine-tuning did) or ``"mlm"``
+        (``BertForMaskedLM``). Default is "classification".
+    attn_implementation: str
+        ``"sdpa"`` (fast) or ``"eager"`` (needed to return attention weights). Default is "sdpa".
+    config_overrides:
+        ``BertConfig`` fields to override (e.g. ``hidden_dropout_prob``).
+
+    Notes
+    -----
+    An original MLM checkpoint's output bias was added twice by the transformers 2.5 fork, so
+    loading one for ``"mlm"`` doubles ``cls.predictions.bias`` to reproduce its MLM logits.
+    """
+    ckpt = io.read_checkpoint(path)
+    if task == "classification":
+        config = _config_from_checkpoint(ckpt, num_labels=2, **config_overrides)
+        model_cls = BertForSequenceClassification
+    elif task == "mlm":
+        config = _config_from_checkpoint(ckpt, **config_overrides)
+        model_cls = BertForMaskedLM
+    else:
+        raise ValueError(f"unknown task {task!r}")
+    config._attn_implementation = attn_implementation
+    model = model_cls(config)
+    state = dict(ckpt.state_dict)
+    if task == "mlm" and "cls.predictions.decoder.bias" not in state and "cls.predictions.bias" in state:
+        state["cls.predictions.decoder.bias"] = state["cls.predictions.bias"]
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:
+        raise InputError(f"{path}: weights do not fit the config ({str(err).splitlines()[1].strip()[:160]})") from None
+    if task == "mlm":
+        model.tie_weights()
+    missing = [m for m in result.missing_keys if not m.startswith(("classifier.", "bert.pooler.", "cls."))]
+    if missing:
+        raise InputError(f"{path}: checkpoint lacks {len(missing)} encoder weights (first: {missing[0]})")
+    if result.missing_keys:
+        log.info("newly initialised from %s: %s", path, ", ".join(sorted({m.rsplit('.', 1)[0] for m in result.missing_keys})))
+    if task == "mlm" and ckpt.original_format:
+        with torch.no_grad():
+            model.cls.predictions.bias.mul_(2.0)
+        log.info("original-format MLM checkpoint: cls.predictions.bias doubled (transformers 2.5 added it twice)")
+    return LoadedModel(model, ckpt.k)
+
+
+def new_model(config: BertConfig, task: str = "classification", attn_implementation: str = "sdpa"):
+    """A randomly initialised model of ``config`` (``task`` as in :func:`load_model`)."""
+    config._attn_implementation = attn_implementation
+    if task == "classification":
+        config.num_labels = 2
+        return BertForSequenceClassification(config)
+    return BertForMaskedLM(config)
+
+
+# ---------------------------------------------------------------------------- batching
+def with_specials(ids: np.ndarray, max_seq_length: int) -> np.ndarray:
+    """``[CLS] ids [SEP]``, the k-mers truncated from the end to fit ``max_seq_length`` (as DNABERT)."""
+    body = ids[: max(max_seq_length - 2, 0)]
+    return np.concatenate([[CLS_ID], body, [SEP_ID]]).astype(np.int64)
+
+
+class KmerDataset(torch.utils.data.Dataset):
+    """Rows of an :class:`~m6abert.kmer.Encoded` set as ``[CLS] ids [SEP]`` with optional labels."""
+
+    def __init__(self, encoded, labels: np.ndarray | None, max_seq_length: int = 512):
+        self.encoded, self.labels, self.max_seq_length = encoded, labels, max_seq_length
+
+    def __len__(self) -> int:
+        return len(self.encoded)
+
+    def __getitem__(self, i: int) -> dict:
+        item = {"input_ids": with_specials(self.encoded.row(i), self.max_seq_length)}
+        if self.labels is not None:
+            item["labels"] = int(self.labels[i])
+        return item
+
+
+class Collator:
+    """Pad a list of dataset items into a batch.
+
+    With ``dnabert_compat`` every batch is padded to ``max_seq_length`` and ``attention_mask`` is
+    the fork's additive mask, shape (B, 1, 1, L), +1 on real tokens and 0 on padding. Otherwise
+    batches are padded to their longest row and ``attention_mask`` is the usual (B, L) 0/1 mask.
+    """
+
+    def __init__(self, max_seq_length: int = 512, dnabert_compat: bool = False):
+        self.max_seq_length, self.dnabert_compat = max_seq_length, dnabert_compat
+
+    def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
+        lengths = [len(it["input_ids"]) for it in items]
+        width = self.max_seq_length if self.dnabert_compat else max(lengths)
+        ids = torch.full((len(items), width), PAD_ID, dtype=torch.long)  # B, L
+        mask = torch.zeros((len(items), width), dtype=torch.long)  # B, L
+        for row, (it, n) in enumerate(zip(items, lengths, strict=True)):
+            ids[row, :n] = torch.from_numpy(it["input_ids"])
+            mask[row, :n] = 1
+        batch = {"input_ids": ids, "attention_mask": compat_mask(mask) if self.dnabert_compat else mask}
+        if "labels" in items[0]:
+            batch["labels"] = torch.tensor([it["labels"] for it in items], dtype=torch.long)
+        return batch
+
+
+def compat_mask(mask: torch.Tensor) -> torch.Tensor:
+    """The original fork's additive attention mask: (B, L) 0/1 -> (B, 1, 1, L) float, +1 real / 0 pad."""
+    return mask[:, None, None, :].float()
+
+
+def real_token_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, L) bool of real tokens from either mask form of :class:`Collator`."""
+    if attention_mask.dim() == 4:
+        return attention_mask[:, 0, 0, :] > 0
+    return attention_mask > 0
+
+
+def check_data_k(sentences: list[str], k: int, path: str) -> None:
+    """Raise if the k-mers of a TSV are not of the model's length ``k``."""
+    from .kmer import sentence_k
+
+    for i, s in enumerate(sentences, 1):
+        sk = sentence_k(s)
+        if sk != k:
+            raise InputError(f"{path}: row {i}: k-mers of length {sk}, but the model is for k={k}")
+        if i >= 20:  # the first rows tell; every row is tokenised anyway
+            break
+
+
+def check_length(encoded, max_seq_length: int, path: str) -> None:
+    """Raise if a row does not fit ``max_seq_length`` (tokens incl. [CLS]/[SEP]); never truncate silently."""
+    lengths = np.diff(encoded.offsets) + 2
+    if len(lengths) and lengths.max() > max_seq_length:
+        i = int(lengths.argmax())
+        raise InputError(
+            f"{path}: row {i + 1}: {lengths[i]} tokens with [CLS]/[SEP] exceed --max_seq_length {max_seq_length}"
+        )

@@ -1,0 +1,382 @@
+"""The training loop shared by fine-tuning and pretraining, with DNABERT's semantics.
+
+AdamW without decay on biases and LayerNorm weights, a linear schedule with warm-up, gradient
+accumulation and clipping, evaluation every ``logging_steps``, ``checkpoint-{step}`` folders every
+``save_steps`` with optimizer, scheduler, RNG and loop state, rotation by ``save_total_limit``,
+early stopping on a falling metric, exact resumption, DistributedDataParallel under ``torchrun``
+and autocast mixed precision.
+
+Resumption is exact because the data order of every epoch comes from a generator seeded with
+``(seed, epoch)``, and the global RNG state (dropout) is saved in each checkpoint and restored.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import io
+from .utils import InputError, log
+
+CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+
+
+class TrainingDiverged(InputError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainArgs:
+    """Optimisation settings; field names are the scripts' flags (``per_gpu_train_batch_size`` ...)."""
+
+    seed: int = 42
+    per_gpu_train_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.0
+    adam_epsilon: float = 1e-8
+    beta1: float = 0.9
+    beta2: float = 0.999
+    max_grad_norm: float = 1.0
+    num_train_epochs: float = 3.0
+    max_steps: int = -1
+    warmup_steps: int = 0
+    warmup_percent: float = 0.0
+    logging_steps: int = 500
+    save_steps: int = 500
+    save_total_limit: int | None = None
+    evaluate_during_training: bool = False
+    early_stop: int = 0
+    fp16: bool = False
+    bf16: bool = False
+
+    @classmethod
+    def from_namespace(cls, ns) -> TrainArgs:
+        return cls(**{f.name: getattr(ns, f.name) for f in fields(cls) if hasattr(ns, f.name)})
+
+
+class TrainResult(NamedTuple):
+    global_step: int
+    average_loss: float
+    best: dict | None  # {"checkpoint", "step", "metric", "metrics"} or None
+    stopped_early: bool
+
+
+# ---------------------------------------------------------------------------- distributed
+class Dist(NamedTuple):
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(local_rank: int = -1, no_cuda: bool = False) -> Dist:
+    """Initialise torch.distributed when launched by ``torchrun`` (gloo on CPU, nccl on GPU)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", local_rank))
+    use_cuda = torch.cuda.is_available() and not no_cuda
+    if world > 1 or local_rank != -1:
+        if not torch.distributed.is_initialized():
+            torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo")
+        if use_cuda:
+            torch.cuda.set_device(max(local_rank, 0))
+        device = torch.device("cuda", max(local_rank, 0)) if use_cuda else torch.device("cpu")
+        return Dist(torch.distributed.get_rank(), torch.distributed.get_world_size(), local_rank, device)
+    return Dist(0, 1, -1, torch.device("cuda" if use_cuda else "cpu"))
+
+
+def barrier(dist: Dist) -> None:
+    if dist.world_size > 1:
+        torch.distributed.barrier()
+
+
+# ---------------------------------------------------------------------------- helpers
+def epoch_order(n: int, seed: int, epoch: int, dist: Dist) -> list[int]:
+    """This rank's example order for ``epoch``: a permutation seeded by (seed, epoch)."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    order = torch.randperm(n, generator=g).tolist()
+    if dist.world_size > 1:  # pad to a multiple of world size, then stride, as DistributedSampler
+        order += order[: (-len(order)) % dist.world_size]
+        order = order[dist.rank :: dist.world_size]
+    return order
+
+
+def make_optimizer(model: torch.nn.Module, a: TrainArgs) -> torch.optim.Optimizer:
+    """AdamW with no weight decay on biases and LayerNorm weights (DNABERT's two groups)."""
+    no_decay = ("bias", "LayerNorm.weight")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not any(nd in n for nd in no_decay)],
+         "weight_decay": a.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if any(nd in n for nd in no_decay)],
+         "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=a.learning_rate, eps=a.adam_epsilon, betas=(a.beta1, a.beta2))
+
+
+def list_checkpoints(output_dir: str | Path) -> list[Path]:
+    """``checkpoint-{step}`` folders of ``output_dir``, by step (complete ones only: saves are atomic)."""
+    out = Path(output_dir)
+    if not out.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in out.iterdir() if p.is_dir() and (m := CHECKPOINT_RE.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def rng_state() -> dict:
+    """Python, NumPy and torch RNG states as tensors and plain lists (loadable with weights_only)."""
+    py = random.getstate()
+    np_state = np.random.get_state()
+    state = {
+        "python": [py[0], list(py[1]), py[2]],
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    np_state = state["numpy"]
+    np.random.set_state((np_state[0], np_state[1].numpy().astype(np.uint32), *np_state[2:]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _autocast(a: TrainArgs, device: torch.device):
+    if a.fp16:
+        if device.type != "cuda":
+            raise InputError("--fp16 needs a CUDA device; use --bf16 on CPU")
+        return torch.autocast("cuda", dtype=torch.float16)
+    if a.bf16:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return torch.autocast(device.type, enabled=False)
+
+
+# ---------------------------------------------------------------------------- the loop
+def train(
+    model: torch.nn.Module,
+    dataset: torch.utils.data.Dataset,
+    collate: Callable[[list], dict],
+    a: TrainArgs,
+    output_dir: str | Path,
+    k: int,
+    evaluate: Callable[[torch.nn.Module, int], tuple[dict, str]] | None = None,
+    metric: str | None = None,
+    resume_from: str | Path | None = None,
+    dist: Dist | None = None,
+    stats: Callable[[dict], dict] | None = None,
+) -> TrainResult:
+    """Train ``model`` on ``dataset`` and write checkpoints and evaluation logs to ``output_dir``.
+
+    Parameters
+    ----------
+    model: torch.nn.Module
+        A transformers model whose forward returns ``.loss`` given the collated batch.
+    dataset, collate:
+        Training examples and the function that pads a list of them into a batch.
+    a: TrainArgs
+        Optimisation settings.
+    output_dir: str or Path
+        Receives ``checkpoint-{step}/``, ``eval_results.txt`` and ``eval_results.jsonl``.
+    k: int
+        k-mer length, for the tokenizer files of each checkpoint.
+    evaluate: callable or None
+        ``evaluate(model, step) -> (metrics, line)``: called every ``logging_steps`` with
+        ``evaluate_during_training``; ``line`` is appended to ``eval_results.txt`` and ``metrics``
+        (plus ``step``, ``loss``, ``learning_rate``) to ``eval_results.jsonl``. Default is None.
+    metric: str or None
+        Metric for early stopping (``early_stop`` consecutive decreases) and for the best
+        checkpoint, higher is better. Default is None.
+    resume_from: str, Path or None
+        A ``checkpoint-{step}`` folder to resume from exactly (its weights must already be in
+        ``model``). Default is None.
+    dist: Dist or None
+        Distributed setup; default single process on CPU/GPU.
+    stats: callable or None
+        ``stats(batch) -> {"tokens": n}`` for the throughput shown in the progress bar.
+
+    Returns
+    -------
+    TrainResult
+    """
+    dist = dist or setup_distributed()
+    device = dist.device
+    out = Path(output_dir)
+    model.to(device)
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if dist.world_size > 1 else model
+    batch_size = a.per_gpu_train_batch_size
+    n_batches = math.ceil(len(epoch_order(len(dataset), a.seed, 0, dist)) / batch_size)
+    steps_per_epoch = max(n_batches // a.gradient_accumulation_steps, 1)
+    if a.max_steps > 0:
+        t_total = a.max_steps
+        n_epochs = a.max_steps // steps_per_epoch + 1
+    else:
+        t_total = int(steps_per_epoch * a.num_train_epochs)
+        n_epochs = math.ceil(a.num_train_epochs)
+    warmup = int(a.warmup_percent * t_total) if a.warmup_percent else a.warmup_steps
+    optimizer = make_optimizer(model, a)
+    from transformers import get_linear_schedule_with_warmup
+
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup, t_total)
+    scaler = torch.amp.GradScaler("cuda", enabled=a.fp16 and device.type == "cuda")
+
+    state = {"global_step": 0, "epoch": 0, "batch_in_epoch": 0, "tr_loss": 0.0, "logging_loss": 0.0,
+             "stop_count": 0, "prev_metric": None, "best": None, "eval_lines": [], "eval_records": []}
+    if resume_from is not None:
+        ck = Path(resume_from)
+        state = io.read_json(ck / "trainer_state.json", "trainer state")
+        optimizer.load_state_dict(io.load_torch_file(ck / "optimizer.pt", "optimizer state"))
+        scheduler.load_state_dict(io.load_torch_file(ck / "scheduler.pt", "scheduler state"))
+        set_rng_state(io.load_torch_file(ck / "rng_state.pth", "RNG state"))
+        if dist.is_main:
+            io.write_text(out / "eval_results.txt", "".join(line + "\n" for line in state["eval_lines"]))
+            io.write_lines(out / "eval_results.jsonl", [_json(r) for r in state["eval_records"]])
+        log.info("resuming from %s at step %d", ck, state["global_step"])
+
+    log.info("training: %d examples, %d epochs, %d optimisation steps, batch %d x %d accumulation x %d processes",
+             len(dataset), n_epochs, t_total, batch_size, a.gradient_accumulation_steps, dist.world_size)
+
+    def save(step: int) -> None:
+        ckpt = out / f"checkpoint-{step}"
+        io.save_checkpoint(
+            ckpt, model, k,
+            state={"optimizer.pt": optimizer.state_dict(), "scheduler.pt": scheduler.state_dict(),
+                   "rng_state.pth": rng_state()},
+            extra_json={"trainer_state.json": state},
+        )
+        rotate(out, a.save_total_limit, keep=(state["best"] or {}).get("checkpoint"))
+
+    stopped_early = False
+    done = state["global_step"] >= t_total
+    bar = tqdm(total=t_total, initial=state["global_step"], disable=not dist.is_main, desc="train",
+               dynamic_ncols=True)
+    tokens, t0 = 0, time.perf_counter()
+    model.train()
+    while not done and state["epoch"] < n_epochs:
+        order = epoch_order(len(dataset), a.seed, state["epoch"], dist)
+        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        for b in range(state["batch_in_epoch"], len(batches)):
+            batch = {key: v.to(device) for key, v in collate([dataset[i] for i in batches[b]]).items()}
+            if stats is not None:
+                tokens += stats(batch)["tokens"]
+            with _autocast(a, device):
+                loss = ddp(**batch).loss / a.gradient_accumulation_steps
+            if not torch.isfinite(loss):
+                kept = list_checkpoints(out)
+                raise TrainingDiverged(
+                    f"loss became {loss.item()} at step {state['global_step'] + 1}; stopped, last good checkpoint: "
+                    f"{kept[-1] if kept else 'none'}"
+                )
+            scaler.scale(loss).backward()
+            state["tr_loss"] += loss.item()
+            state["batch_in_epoch"] = b + 1
+            if (b + 1) % a.gradient_accumulation_steps:  # as DNABERT: a remainder carries over
+                continue
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), a.max_grad_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state["global_step"] += 1
+            step = state["global_step"]
+            bar.update(1)
+            elapsed = max(time.perf_counter() - t0, 1e-9)
+            bar.set_postfix(loss=f"{loss.item() * a.gradient_accumulation_steps:.4f}",
+                            tok_s=f"{tokens * dist.world_size / elapsed:.0f}")
+            new_best = False
+            if a.logging_steps > 0 and step % a.logging_steps == 0:
+                stop, new_best = _log_and_evaluate(model, state, scheduler, a, evaluate, metric, out, dist)
+                if stop:
+                    stopped_early = done = True
+            if (a.save_steps > 0 and step % a.save_steps == 0) or new_best:
+                if dist.is_main:
+                    save(step)
+                barrier(dist)
+            if done or step >= t_total:
+                done = True
+                break
+        else:
+            state["epoch"] += 1
+            state["batch_in_epoch"] = 0
+    bar.close()
+    avg = state["tr_loss"] / max(state["global_step"], 1)
+    log.info(" global_step = %d, average loss = %s", state["global_step"], avg)
+    return TrainResult(state["global_step"], avg, state["best"], stopped_early)
+
+
+def _json(obj: dict) -> str:
+    import json
+
+    return json.dumps(obj)
+
+
+def _log_and_evaluate(model, state, scheduler, a, evaluate, metric, out: Path, dist: Dist) -> bool:
+    """Log loss and lr; evaluate if asked; track best and early stop. Returns (stop, new_best)."""
+    step = state["global_step"]
+    logs = {"learning_rate": scheduler.get_last_lr()[0],
+            "loss": (state["tr_loss"] - state["logging_loss"]) / a.logging_steps}
+    state["logging_loss"] = state["tr_loss"]
+    stop = new_best = False
+    if a.evaluate_during_training and evaluate is not None and dist.is_main:
+        model.eval()
+        metrics, line = evaluate(model, step)
+        model.train()
+        record = {**{f"eval_{key}": v for key, v in metrics.items()}, **logs, "step": step}
+        state["eval_lines"].append(line)
+        state["eval_records"].append(record)
+        io.append_line(out / "eval_results.txt", line)
+        io.append_line(out / "eval_results.jsonl", _json(record))
+        print(_json(record))
+        if metric is not None and metric in metrics:
+            value = float(metrics[metric])
+            best = state["best"]
+            if best is None or value > best["metric"]:
+                state["best"] = {"checkpoint": f"checkpoint-{step}", "step": step, "metric": value,
+                                 "metric_name": metric, "metrics": metrics}
+                new_best = True
+            prev = state["prev_metric"]
+            state["stop_count"] = state["stop_count"] + 1 if prev is not None and value < prev else 0
+            state["prev_metric"] = value
+            if a.early_stop and state["stop_count"] >= a.early_stop:
+                log.info("Early stop")
+                stop = True
+    if dist.world_size > 1:
+        flags = torch.tensor([int(stop), int(new_best)], device=dist.device)
+        torch.distributed.broadcast(flags, 0)
+        stop, new_best = bool(flags[0]), bool(flags[1])
+    return stop, new_best
+
+
+def rotate(output_dir: Path, limit: int | None, keep: str | None = None) -> None:
+    """Delete the oldest checkpoints beyond ``limit`` (never the one named ``keep``)."""
+    if not limit or limit <= 0:
+        return
+    ckpts = list_checkpoints(output_dir)
+    excess = len(ckpts) - limit
+    for p in ckpts:
+        if excess <= 0:
+            break
+        if p.name != keep:
+            shutil.rmtree(p, ignore_errors=True)
+            excess -= 1
