@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from m6abert.utils import cli
+from m6abert.utils import InputError, cli
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -27,14 +27,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fasta", type=str, default=None,
                    help="pretrain: read this FASTA instead of DATA_DIR/pretrain.fa")
     args = p.parse_args(argv)
+    # sanity checks: one-line errors (exit 2 through @cli)
     if args.kmer not in (3, 4, 5, 6):
-        p.error(f"--kmer must be 3, 4, 5 or 6, not {args.kmer}")
+        raise InputError(f"--kmer must be 3, 4, 5 or 6, not {args.kmer}")
     if args.extend_len < 0:
-        p.error("--extend_len must be >= 0")
+        raise InputError("--extend_len must be >= 0")
     if args.neg_ratio < 1:
-        p.error("--neg_ratio must be >= 1")
+        raise InputError("--neg_ratio must be >= 1")
     if args.n_folds is not None and args.task != "finetune":
-        p.error("--n_folds applies to --task finetune")
+        raise InputError("--n_folds applies to --task finetune")
     return args
 
 

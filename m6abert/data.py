@@ -35,12 +35,31 @@ def _sk_split(n: int, seed: int, test_size: float) -> tuple[np.ndarray, np.ndarr
     return perm[n_test:], perm[:n_test]
 
 
-def centre_crop(seq: str, extend_len: int) -> str:
-    """Keep ``extend_len`` nt on each side of the window centre (index ``(len-1)//2``).
+SITE_INDEX = 250  # the m6A "A" in the paper's 501-nt windows (site +- 250 nt)
 
-    On the paper's 501-nt windows the centre is the m6A site (index 250), so 250 keeps everything.
+
+def site_index(seq: str, site: int = SITE_INDEX) -> int | None:
+    """Where the m6A site of a window is: ``site`` if an ``AC`` (DRACH's A, C) stands there, else
+    ``len - site - 1`` (a window cut at its 5' transcript end) if it does, else None.
+
+    >>> site_index("G" * 250 + "AC" + "G" * 249), site_index("G" * 100 + "AC" + "G" * 249)
+    (250, 100)
     """
-    c = (len(seq) - 1) // 2
+    for i in (site, len(seq) - site - 1):
+        if 0 <= i and seq[i : i + 2] == "AC":
+            return i
+    return None
+
+
+def centre_crop(seq: str, extend_len: int) -> str:
+    """Keep ``extend_len`` nt on each side of the window's m6A site.
+
+    The site is found by :func:`site_index` (index 250 in full 501-nt windows, where 250 keeps
+    everything); a short window without ``AC`` at either candidate is cropped around its centre.
+    """
+    c = site_index(seq)
+    if c is None:
+        c = (len(seq) - 1) // 2
     return seq[max(0, c - extend_len) : c + extend_len + 1]
 
 

@@ -42,8 +42,6 @@ from .utils import InputError, log
 
 BACKGROUNDS = ("sequences", "motif_counts")
 BASES = "ACGT"
-SCORE_FILES = {"attn": "atten", "attr": "attributions"}
-ALL_SETS = ("train", "dev", "test")
 
 
 class Instance(NamedTuple):
@@ -497,61 +495,6 @@ def position_frequency_matrix(seqs: Sequence[str]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- files to files
-class LabelledScores(NamedTuple):
-    """Sequences, labels and score rows of one or more data sets, row-aligned."""
-
-    seqs: list[str]
-    labels: np.ndarray  # (n,) int64
-    scores: np.ndarray  # (n, W) float64
-
-
-def load_labelled_scores(
-    data_dir: str | os.PathLike, npy_dir: str | os.PathLike, data_name: str, vis_task: str
-) -> LabelledScores:
-    """Read ``{name}.tsv`` and ``{atten|attributions}_{name}.npy`` and check that they belong together.
-
-    ``data_name="all"`` reads train, dev and test and concatenates them in that order.
-
-    Raises
-    ------
-    InputError
-        A missing or malformed file, a row-count mismatch, scores narrower than the sequences,
-        or score widths that differ between the sets of "all".
-    """
-    from . import io
-    from .kmer import kmer2seq
-
-    if vis_task not in SCORE_FILES:
-        raise InputError(f"--vis_task must be 'attn' or 'attr', not {vis_task!r}")
-    parts = []
-    for name in ALL_SETS if data_name == "all" else (data_name,):
-        tsv_path = Path(data_dir) / f"{name}.tsv"
-        npy_path = Path(npy_dir) / f"{SCORE_FILES[vis_task]}_{name}.npy"
-        scores = io.load_score_matrix(npy_path)
-        table = io.read_tsv(tsv_path)
-        seqs = [kmer2seq(s) for s in table.sentences]
-        if scores.shape[0] != len(seqs):
-            raise InputError(f"{npy_path}: {scores.shape[0]} score rows, but {tsv_path} has {len(seqs)} sequences")
-        longest = max(len(s) for s in seqs)
-        if scores.shape[1] < longest:
-            raise InputError(
-                f"{npy_path}: scores are {scores.shape[1]} positions wide, "
-                f"shorter than the {longest}-nt sequences of {tsv_path}"
-            )
-        parts.append((npy_path, seqs, table.labels, scores))
-    widths = {p[3].shape[1] for p in parts}
-    if len(widths) > 1:
-        raise InputError(f"{npy_dir}: score widths differ between train, dev and test ({sorted(widths)})")
-    n_nan = sum(int((~np.isfinite(p[3])).any(axis=1).sum()) for p in parts)
-    if n_nan:
-        log.warning("%d score rows hold NaN or infinite values; they give no motif candidates", n_nan)
-    return LabelledScores(
-        [s for p in parts for s in p[1]],
-        np.concatenate([p[2] for p in parts]),
-        np.concatenate([p[3] for p in parts]),
-    )
-
-
 def find_motifs(
     data_dir: str | os.PathLike,
     npy_dir: str | os.PathLike,
@@ -609,7 +552,7 @@ def find_motifs(
         raise InputError(f"--set must be 'pos' or 'neg', not {set_name!r}")
     if background not in BACKGROUNDS:
         raise InputError(f"--background must be one of {', '.join(BACKGROUNDS)}, not {background!r}")
-    data = load_labelled_scores(data_dir, npy_dir, data_name, vis_task)
+    data = io.read_labelled_scores(data_dir, npy_dir, data_name, vis_task)
     is_target = data.labels == (1 if set_name == "pos" else 0)
     if not is_target.any():
         raise InputError(f"{data_dir}: no label-{int(set_name == 'pos')} rows in {data_name!r}, nothing to search")

@@ -307,3 +307,16 @@ def test_pretrain_corpus_extend_len_and_short():
     assert data.pretrain_corpus(recs, k=3, extend_len=2) == {"3": ["ACG CGT GTC"]}
     with pytest.raises(InputError, match=r"pre\.fa: record a"):
         data.pretrain_corpus(recs, k=6, extend_len=1, path="pre.fa")
+
+
+def test_centre_crop_finds_the_site_of_short_windows():
+    """Short windows were cut at a transcript end: the site is at 250 (3' cut) or len-251 (5' cut)."""
+    rng = np.random.RandomState(3)
+    body = "".join(rng.choice(list("GT"), size=600))  # no A, so no stray "AC"
+    cut3 = body[:250] + "AC" + body[252:340]  # 340 nt, site at 250
+    cut5 = body[:89] + "AC" + body[91:340]  # 340 nt, site at 340-251 = 89
+    assert data.site_index(cut3) == 250 and data.site_index(cut5) == 89
+    assert data.centre_crop(cut3, 10) == cut3[240:261]
+    assert data.centre_crop(cut5, 10) == cut5[79:100]
+    assert data.site_index(body[:300]) is None  # no site: crop around the centre
+    assert data.centre_crop(body[:301], 5) == body[145:156]

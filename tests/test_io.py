@@ -43,7 +43,6 @@ def test_read_tsv_headerless_keeps_first_row(tmp_path):
     assert got.sentences == ["AAA AAT", "CCC CCA"] and got.labels.tolist() == [1, 0]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a first row whose label is not 0/1 is taken for a header and dropped")
 def test_read_tsv_headerless_bad_first_label_is_an_error(tmp_path):
     path = tmp_path / "nohdr.tsv"
     path.write_bytes(b"AAA AAT\t2\r\nCCC CCA\t0\r\n")
@@ -189,11 +188,6 @@ def test_atomic_dir_creates_new(tmp_path):
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["b"]
 
 
-UMASK_BUG = pytest.mark.xfail(
-    strict=True, reason="bug: mkstemp/mkdtemp create 0600/0700 and os.replace keeps that mode, ignoring the umask")
-
-
-@UMASK_BUG
 def test_atomic_file_mode_follows_umask(tmp_path):
     old = os.umask(0o022)
     try:
@@ -203,7 +197,6 @@ def test_atomic_file_mode_follows_umask(tmp_path):
     assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644
 
 
-@UMASK_BUG
 def test_atomic_dir_mode_follows_umask(tmp_path):
     old = os.umask(0o022)
     try:

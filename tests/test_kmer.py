@@ -202,18 +202,15 @@ def test_fixture_input_ids_match(k3_fixture):
 def test_hf_tokenizer_from_written_files(tmp_path, k):
     transformers = pytest.importorskip("transformers")
     folder = tmp_path / f"tok{k}"
-    if hasattr(io, "write_tokenizer_files"):
-        io.write_tokenizer_files(folder, k)
-    else:
-        # TODO: drop this branch once io.write_tokenizer_files exists (the lead is adding it).
-        folder.mkdir()
-        (folder / "vocab.txt").write_text("\n".join(kmer.vocab(k)), encoding="utf-8")
-        (folder / "tokenizer_config.json").write_text(json.dumps({
-            "do_lower_case": False, "model_max_length": 512, "max_len": 512,
-            "tokenizer_class": "BertTokenizer"}), encoding="utf-8")
-        (folder / "special_tokens_map.json").write_text(json.dumps({
-            "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
-            "mask_token": "[MASK]"}), encoding="utf-8")
+    io.write_tokenizer_files(folder, k)
+    lines = (folder / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    assert lines == kmer.vocab(k)
+    config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert config["do_lower_case"] is False and config["tokenizer_class"] == "BertTokenizer"
+    assert config["model_max_length"] == 512 and config["max_len"] == 512
+    special = json.loads((folder / "special_tokens_map.json").read_text(encoding="utf-8"))
+    assert special == {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]",
+                       "cls_token": "[CLS]", "mask_token": "[MASK]"}
     tok = transformers.AutoTokenizer.from_pretrained(str(folder))
     rng = np.random.RandomState(400 + k)
     seqs = ["".join(rng.choice(list("ACGT"), size=n)) for n in (k, 30, 120)] + ["ACGTNACGTACGTAC"]
