@@ -99,6 +99,8 @@ def run_single(args: argparse.Namespace, dist: Dist) -> dict:
                     evaluate=evaluate if dev is not None else None, metric="auc", resume_from=resume,
                     dist=dist, stats=lambda b: {"tokens": int((b["input_ids"] != 0).sum())})
         results.update(train_loss=res.average_loss, global_step=res.global_step, stopped_early=res.stopped_early)
+        if res.ranks_in_sync is not None:
+            results.update(world_size=dist.world_size, ddp_weights_identical=res.ranks_in_sync)
         if dist.is_main:
             io.save_model_files(out, model, k)
             if res.best is not None:

@@ -72,6 +72,7 @@ class TrainResult(NamedTuple):
     average_loss: float
     best: dict | None  # {"checkpoint", "step", "metric", "metrics"} or None
     stopped_early: bool
+    ranks_in_sync: bool | None  # under DDP: every rank ended with identical weights
 
 
 # ---------------------------------------------------------------------------- distributed
@@ -322,7 +323,24 @@ def train(
     bar.close()
     avg = state["tr_loss"] / max(state["global_step"], 1)
     log.info(" global_step = %d, average loss = %s", state["global_step"], avg)
-    return TrainResult(state["global_step"], avg, state["best"], stopped_early)
+    return TrainResult(state["global_step"], avg, state["best"], stopped_early, weights_in_sync(model, dist))
+
+
+def weights_in_sync(model: torch.nn.Module, dist: Dist) -> bool | None:
+    """Under DDP, whether every rank holds bit-identical weights (None in a single process)."""
+    if dist.world_size == 1:
+        return None
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in model.state_dict().values():
+        h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    mine = torch.tensor(list(h.digest()), dtype=torch.int64, device=dist.device)
+    gathered = [torch.zeros_like(mine) for _ in range(dist.world_size)]
+    torch.distributed.all_gather(gathered, mine)
+    same = all(torch.equal(g, gathered[0]) for g in gathered)
+    log.info("DDP: weights of all %d ranks identical: %s", dist.world_size, same)
+    return same
 
 
 def _json(obj: dict) -> str:
