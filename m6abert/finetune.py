@@ -26,23 +26,36 @@ RESULT_FILES = ("eval_results.txt", "eval_results.jsonl", "best_checkpoint.json"
 
 
 def prepare_output_dir(args: argparse.Namespace, dist: Dist) -> Path | None:
-    """Check ``--output_dir`` and return the checkpoint to resume from (``--should_continue``)."""
+    """Check ``--output_dir`` and return the checkpoint to resume from (``--should_continue``).
+
+    ``--should_continue`` without any checkpoint yet starts afresh (a re-submitted batch job that
+    was killed before its first save), clearing that attempt's partial results.
+    """
     out = Path(args.output_dir)
-    resume = None
-    if args.should_continue:
-        ckpts = list_checkpoints(out)
-        if not ckpts:
-            raise InputError(f"{out}: --should_continue but no checkpoint-N folder was found")
-        resume = ckpts[-1]
-    elif args.do_train and out.is_dir() and any(out.iterdir()):
-        if not args.overwrite_output_dir:
+    if dist.is_main:
+        clear_partial_saves(out)
+    ckpts = list_checkpoints(out)
+    if args.should_continue and ckpts:
+        return ckpts[-1]
+    if args.do_train and out.is_dir() and any(out.iterdir()):
+        if not (args.overwrite_output_dir or args.should_continue):
             raise InputError(f"{out}: output directory exists and is not empty; use --overwrite_output_dir")
+        if args.should_continue:
+            log.warning("%s: --should_continue found no checkpoint; starting from the beginning", out)
         if dist.is_main:
-            for p in list_checkpoints(out):
+            for p in ckpts:
                 shutil.rmtree(p)
             for name in RESULT_FILES:
                 (out / name).unlink(missing_ok=True)
-    return resume
+    return None
+
+
+def clear_partial_saves(out: Path) -> None:
+    """Remove temporary folders of saves that a killed run left behind (``.checkpoint-N.*.tmp``)."""
+    if out.is_dir():
+        for p in out.iterdir():
+            if p.name.startswith(".") and p.name.endswith((".tmp", ".old")):
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 def build_model(args: argparse.Namespace, resume: Path | None):
@@ -163,7 +176,7 @@ def run_cv(args: argparse.Namespace, dist: Dist) -> dict:
         if args.should_continue and done:
             res = io.read_json(fold_out / "all_results.json")
         else:
-            fargs.should_continue = args.should_continue and bool(list_checkpoints(fold_out))
+            fargs.should_continue = args.should_continue
             fargs.overwrite_output_dir = True
             log.info("===== fold %d / %d =====", i + 1, args.n_folds)
             res = run_single(fargs, dist)

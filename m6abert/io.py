@@ -372,6 +372,7 @@ def save_checkpoint(
     """
     import torch
 
+    _quiet_transformers()
     with atomic_dir(folder) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         write_tokenizer_files(tmp, k)
@@ -379,6 +380,13 @@ def save_checkpoint(
             torch.save(obj, tmp / name)
         for name, obj in (extra_json or {}).items():
             write_json(tmp / name, obj)
+
+
+def _quiet_transformers() -> None:
+    """No "Writing model shards" progress bar for every checkpoint."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
 
 def load_torch_file(path: str | os.PathLike, what: str = "file"):
@@ -463,11 +471,17 @@ def save_model_files(folder: str | os.PathLike, model, k: int) -> None:
     Unlike :func:`save_checkpoint` the folder itself is kept (it holds the run's checkpoints).
     """
     folder = Path(folder)
-    with atomic_dir(folder / ".final") as tmp:
+    folder.mkdir(parents=True, exist_ok=True)
+    _quiet_transformers()
+    tmp = Path(tempfile.mkdtemp(prefix=".final.", suffix=".tmp", dir=folder))
+    try:
         model.save_pretrained(tmp, safe_serialization=True)
         write_tokenizer_files(tmp, k)
         for f in tmp.iterdir():
+            os.chmod(f, 0o666 & ~_umask())
             os.replace(f, folder / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------- motifs
@@ -645,3 +659,143 @@ def save_figure(fig, path_without_ext: str | os.PathLike, formats: tuple[str, ..
                 os.unlink(tmp)
         written.append(target)
     return written
+
+
+# ---------------------------------------------------------------------------- pretraining corpus
+CORPUS_CHUNK_BYTES = 1 << 25  # about 32 MiB of text per chunk of a streamed file
+
+
+class CorpusChunk(NamedTuple):
+    """Consecutive non-empty lines of a line-by-line corpus (stripped) and where they are."""
+
+    lines: list[str]
+    line_numbers: np.ndarray  # (n,) int64, 1-based line numbers in the file
+
+
+def _line_blocks(path: Path, what: str, chunk_bytes: int) -> Iterator[tuple[int, list[str]]]:
+    """Blocks of about ``chunk_bytes`` of lines as ``(number of the first line, lines)``.
+
+    Checks what :func:`_read_text` checks (a folder, a missing file, NUL bytes, UTF-8) without
+    holding the whole file in memory.
+    """
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a {what}")
+    try:
+        fh = open(path, encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(f"{path}: {what} not found") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot read {what} ({err.strerror})") from None
+    lineno = 0
+    with fh:
+        while True:
+            try:
+                block = fh.readlines(chunk_bytes)
+            except UnicodeDecodeError:
+                raise InputError(f"{path}: not UTF-8 text after line {lineno}, expected a {what}") from None
+            except OSError as err:
+                raise InputError(f"{path}: cannot read {what} ({err.strerror})") from None
+            if not block:
+                return
+            if any("\0" in line for line in block):
+                raise InputError(f"{path}: binary file, expected a {what}")
+            yield lineno + 1, block
+            lineno += len(block)
+
+
+def iter_corpus_chunks(
+    path: str | os.PathLike, chunk_bytes: int = CORPUS_CHUNK_BYTES, what: str = "corpus"
+) -> Iterator[CorpusChunk]:
+    """Stream a line-by-line pretraining corpus (one k-mer sentence per line) in chunks.
+
+    The same lines as :func:`read_lines` (non-empty, stripped), but about ``chunk_bytes`` of
+    text at a time, so a corpus of millions of lines is tokenised chunk by chunk without a
+    Python string per line for the whole file.
+
+    Parameters
+    ----------
+    path: str or PathLike
+        The corpus (``get_input.py --task pretrain`` writes ``pre/{k}.txt``; LF or CRLF).
+    chunk_bytes: int
+        Approximate characters of text per chunk. Default is 32 MiB.
+    what: str
+        What the file is, for error messages. Default is "corpus".
+
+    Yields
+    ------
+    CorpusChunk
+        ``lines`` and their 1-based ``line_numbers``, shape=(n,).
+
+    Raises
+    ------
+    InputError
+        Missing, unreadable, binary, non-UTF-8 or empty (no non-blank line) file.
+    """
+    path = Path(path)
+    empty = True
+    for first, block in _line_blocks(path, what, chunk_bytes):
+        lines, numbers = [], []
+        for lineno, line in enumerate(block, first):
+            line = line.strip()
+            if line:
+                lines.append(line)
+                numbers.append(lineno)
+        if lines:
+            empty = False
+            yield CorpusChunk(lines, np.asarray(numbers, dtype=np.int64))
+    if empty:
+        raise InputError(f"{path}: empty {what}")
+
+
+def _fasta_record(path: Path, header: str, chunks: list[str], lineno: int, number: int) -> FastaRecord:
+    """Validate one record as :func:`read_fasta` does (``number`` is its 1-based position)."""
+    seq = "".join(chunks).upper()
+    rid = header.split()[0] if header.split() else f"#{number}"
+    if not seq:
+        raise InputError(f"{path}: record {rid} (line {lineno}): empty sequence")
+    bad = set(seq) - ALLOWED_LETTERS
+    if bad:
+        letter = min(bad, key=seq.index)
+        raise InputError(
+            f"{path}: record {rid}: illegal letter {letter!r} at position {seq.index(letter) + 1}"
+            " (allowed: A, C, G, T, U, N)"
+        )
+    return FastaRecord(rid, seq)
+
+
+def iter_fasta_chunks(path: str | os.PathLike, chunk_records: int = 10_000) -> Iterator[list[FastaRecord]]:
+    """Stream a FASTA file as lists of at most ``chunk_records`` records, in file order.
+
+    The records and checks of :func:`read_fasta`, in bounded memory (pretraining FASTAs are large).
+
+    Raises
+    ------
+    InputError
+        Missing, empty, binary or non-FASTA file; a record without sequence; an illegal letter.
+    """
+    path = Path(path)
+    batch: list[FastaRecord] = []
+    header: str | None = None
+    chunks: list[str] = []
+    start = number = 0
+    for first, block in _line_blocks(path, "FASTA file", CORPUS_CHUNK_BYTES):
+        for lineno, line in enumerate(block, first):
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith(">"):
+                if header is not None:
+                    number += 1
+                    batch.append(_fasta_record(path, header, chunks, start, number))
+                    if len(batch) >= chunk_records:
+                        yield batch
+                        batch = []
+                header, chunks, start = line[1:].strip(), [], lineno
+            elif header is None:
+                raise InputError(f"{path}: line {lineno}: not FASTA (expected a '>' header line first)")
+            else:
+                chunks.append("".join(line.split()))
+    if header is None:
+        raise InputError(f"{path}: empty FASTA file")
+    batch.append(_fasta_record(path, header, chunks, start, number + 1))
+    yield batch

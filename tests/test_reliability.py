@@ -1,0 +1,135 @@
+"""Nothing lost, nothing executed: kill and resume, NaN stops, partial saves ignored."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from toy import tiny_pretrained, write_split_dir
+
+import run_finetune_degradation as ft
+from m6abert import io
+from m6abert.train import list_checkpoints
+
+ROOT = Path(__file__).resolve().parents[1]
+ARGS = ["--max_seq_length", "64", "--per_gpu_train_batch_size", "8", "--per_gpu_eval_batch_size", "16",
+        "--learning_rate", "1e-3", "--logging_steps", "2", "--save_steps", "3", "--evaluate_during_training",
+        "--do_train", "--do_eval", "--max_steps", "12", "--seed", "3", "--should_continue"]
+
+# A run that kills itself (SIGKILL) in the middle of its second checkpoint save: after the weights
+# are written into the temporary folder, before it is renamed into place.
+KILL_IN_SAVE = """
+import os, signal, sys
+import m6abert.io as io
+calls = {"n": 0}
+orig = io.write_tokenizer_files
+def dying(folder, k):
+    calls["n"] += 1
+    if calls["n"] == 2 and ".tmp" in str(folder):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return orig(folder, k)
+io.write_tokenizer_files = dying
+import run_finetune_degradation as ft
+ft.main(sys.argv[1:])
+"""
+
+
+def _argv(tmp_path: Path, out: Path) -> list[str]:
+    return [*ARGS, "--model_name_or_path", str(tmp_path / "pre"), "--data_dir", str(tmp_path / "data"),
+            "--output_dir", str(out)]
+
+
+def _same_result(a: Path, b: Path) -> None:
+    wa, wb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    assert all(torch.equal(wa[n], wb[n]) for n in wa)
+    assert (a / "eval_results.txt").read_bytes() == (b / "eval_results.txt").read_bytes()
+
+
+@pytest.fixture
+def setup(tmp_path):
+    write_split_dir(tmp_path / "data", n=48)
+    tiny_pretrained(tmp_path / "pre")
+    ref = tmp_path / "ref"
+    ft.main(_argv(tmp_path, ref))
+    return tmp_path, ref
+
+
+def test_sigkill_during_checkpoint_save_then_resume(setup):
+    tmp_path, ref = setup
+    out = tmp_path / "killed"
+    proc = subprocess.run([sys.executable, "-c", KILL_IN_SAVE, *_argv(tmp_path, out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL
+    # the interrupted save left only a temporary folder; the checkpoint itself is absent
+    complete = list_checkpoints(out)
+    partial = [p for p in out.iterdir() if p.name.startswith(".checkpoint-") and p.name.endswith(".tmp")]
+    assert len(complete) == 1 and len(partial) == 1
+    assert not (out / partial[0].name.split(".")[1]).exists()
+    ft.main(_argv(tmp_path, out))
+    _same_result(ref, out)
+    assert not any(p.name.startswith(".") for p in out.iterdir())
+
+
+def test_sigkill_at_random_moments_then_resume(setup):
+    tmp_path, ref = setup
+    rng = random.Random(1234)
+    for trial in range(2):
+        out = tmp_path / f"random{trial}"
+        proc = subprocess.Popen([sys.executable, "run_finetune_degradation.py", *_argv(tmp_path, out)], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # wait until training started (the first checkpoint exists), then kill at a random moment
+        deadline = time.time() + 120
+        while not list_checkpoints(out) and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 3.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        ft.main(_argv(tmp_path, out))
+        _same_result(ref, out)
+
+
+def test_resume_without_checkpoint_starts_afresh(setup):
+    tmp_path, ref = setup
+    out = tmp_path / "early"
+    out.mkdir()
+    io.write_text(out / "eval_results.txt", "stale line from a killed attempt\n")
+    ft.main(_argv(tmp_path, out))
+    _same_result(ref, out)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
+    write_split_dir(tmp_path / "data", n=32)
+    tiny_pretrained(tmp_path / "pre")
+    out = tmp_path / "o"
+    with pytest.raises(SystemExit) as exc:
+        ft.main(["--model_name_or_path", str(tmp_path / "pre"), "--do_train", "--data_dir", str(tmp_path / "data"),
+                 "--output_dir", str(out), "--max_seq_length", "64", "--learning_rate", "1e30",
+                 "--save_steps", "1", "--max_steps", "10", "--per_gpu_train_batch_size", "8"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "loss became" in err and "Traceback" not in err
+    kept = list_checkpoints(out)
+    assert kept and f"last good checkpoint: {kept[-1]}" in err
+    state = io.read_json(kept[-1] / "trainer_state.json")
+    assert state["global_step"] == int(kept[-1].name.split("-")[1])
+    assert not (out / "model.safetensors").exists()  # no final model from a diverged run
+
+
+def test_partial_atomic_writes_leave_nothing(tmp_path):
+    target = tmp_path / "pred_results.npy"
+    with pytest.raises(RuntimeError):
+        with io.atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+if os.name != "posix":  # SIGKILL semantics
+    pytestmark = pytest.mark.skip("POSIX only")
