@@ -218,6 +218,17 @@ def check_data_k(sentences: list[str], k: int, path: str) -> None:
             break
 
 
+def check_letters(sentences: list[str], path: str) -> None:
+    """Raise on k-mers with letters other than A, C, G, T, N (N k-mers are read as [UNK])."""
+    import re
+
+    bad = re.compile(r"[^ACGTN ]")
+    for i, s in enumerate(sentences, 1):
+        m = bad.search(s)
+        if m:
+            raise InputError(f"{path}: row {i}: illegal letter {m.group(0)!r} in the k-mers (allowed: A, C, G, T, N)")
+
+
 def check_length(encoded, max_seq_length: int, path: str) -> None:
     """Raise if a row does not fit ``max_seq_length`` (tokens incl. [CLS]/[SEP]); never truncate silently."""
     lengths = np.diff(encoded.offsets) + 2

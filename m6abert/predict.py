@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from . import io
 from .kmer import encode_kmer_sentences, encode_many
 from .metrics import classification_metrics, softmax_p1
-from .model import Collator, KmerDataset, check_data_k, check_length, load_model
+from .model import Collator, KmerDataset, check_data_k, check_length, check_letters, load_model
 from .utils import InputError, log
 
 
@@ -61,6 +61,7 @@ def load_tsv_dataset(path: str | Path, k: int, max_seq_length: int, require_labe
     """A TSV split as a dataset, checked against the model's k and ``max_seq_length``."""
     tsv = io.read_tsv(path, require_labels=require_labels)
     check_data_k(tsv.sentences, k, str(path))
+    check_letters(tsv.sentences, str(path))
     enc = encode_kmer_sentences(tsv.sentences, k)
     if enc.n_unknown:
         log.warning("%s: %d k-mers are not in the dna%d vocabulary and are read as [UNK]", path, enc.n_unknown, k)

@@ -269,6 +269,20 @@ def _bad_case(case: str, tmp_path: Path) -> tuple[list[str], str]:
         return base, "corrupt weights"
     if case == "too-long":
         return [*base, "--max_seq_length", "20"], "max_seq_length"
+    if case == "illegal-letter":
+        (data / "train.tsv").write_text("seq\tlabel\nAAA AXA XAT\t1\n")
+        return base, "illegal letter 'X'"
+    if case == "truncated-tsv":
+        text = (data / "train.tsv").read_text()
+        (data / "train.tsv").write_text(text[: text.rindex("\t")])  # cut inside the last row
+        return base, "columns"
+    if case == "binary-tsv":
+        (data / "train.tsv").write_bytes(bytes(range(256)))
+        return base, "binary file"
+    if case == "non-empty-output":
+        (tmp_path / "out").mkdir()
+        (tmp_path / "out" / "notes.txt").write_text("a previous run")
+        return base, "--overwrite_output_dir"
     if case == "dnalong":
         return [*base, "--model_type", "dnalong"], "dnalong"
     if case == "visualize":
@@ -279,7 +293,8 @@ def _bad_case(case: str, tmp_path: Path) -> tuple[list[str], str]:
 
 
 BAD = ["k-mismatch", "tokenizer-mismatch", "one-column", "label-2", "missing-split", "empty-split",
-       "missing-checkpoint", "corrupt-config", "corrupt-weights", "too-long", "dnalong", "visualize", "server-ip"]
+       "missing-checkpoint", "corrupt-config", "corrupt-weights", "too-long", "dnalong", "visualize", "server-ip",
+       "illegal-letter", "truncated-tsv", "binary-tsv", "non-empty-output"]
 
 
 @pytest.mark.parametrize("case", BAD)
@@ -287,6 +302,7 @@ def test_bad_input(case, tmp_path, capsys):
     """In-process for speed: @cli turns the error into SystemExit(2) and one stderr line."""
     argv, needle = _bad_case(case, tmp_path)
     out = tmp_path / "out"
+    before = sorted(p.name for p in out.iterdir()) if out.exists() else None
     capsys.readouterr()
     with pytest.raises(SystemExit) as exc:
         ft.main([*argv, "--output_dir", str(out)])
@@ -295,7 +311,7 @@ def test_bad_input(case, tmp_path, capsys):
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and needle in lines[0], err
     assert "Traceback" not in err
-    assert not out.exists() or not any(out.iterdir())
+    assert (sorted(p.name for p in out.iterdir()) if out.exists() else None) == before
 
 
 def test_bad_input_exit_status_in_a_real_process(tmp_path):
