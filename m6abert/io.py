@@ -662,7 +662,7 @@ def save_figure(fig, path_without_ext: str | os.PathLike, formats: tuple[str, ..
 
 
 # ---------------------------------------------------------------------------- pretraining corpus
-CORPUS_CHUNK_BYTES = 1 << 25  # about 32 MiB of text per chunk of a streamed file
+CORPUS_CHUNK_BYTES = 1 << 24  # about 16 MiB of text per chunk of a streamed file
 
 
 class CorpusChunk(NamedTuple):
@@ -699,8 +699,9 @@ def _line_blocks(path: Path, what: str, chunk_bytes: int) -> Iterator[tuple[int,
                 return
             if any("\0" in line for line in block):
                 raise InputError(f"{path}: binary file, expected a {what}")
+            n = len(block)  # the consumer may shrink the list in place
             yield lineno + 1, block
-            lineno += len(block)
+            lineno += n
 
 
 def iter_corpus_chunks(
@@ -717,7 +718,7 @@ def iter_corpus_chunks(
     path: str or PathLike
         The corpus (``get_input.py --task pretrain`` writes ``pre/{k}.txt``; LF or CRLF).
     chunk_bytes: int
-        Approximate characters of text per chunk. Default is 32 MiB.
+        Approximate characters of text per chunk. Default is 16 MiB.
     what: str
         What the file is, for error messages. Default is "corpus".
 
@@ -734,15 +735,17 @@ def iter_corpus_chunks(
     path = Path(path)
     empty = True
     for first, block in _line_blocks(path, what, chunk_bytes):
-        lines, numbers = [], []
-        for lineno, line in enumerate(block, first):
+        numbers, kept = [], 0
+        for lineno, line in enumerate(block, first):  # strip in place: one copy of the text
             line = line.strip()
             if line:
-                lines.append(line)
+                block[kept] = line
+                kept += 1
                 numbers.append(lineno)
-        if lines:
+        del block[kept:]
+        if kept:
             empty = False
-            yield CorpusChunk(lines, np.asarray(numbers, dtype=np.int64))
+            yield CorpusChunk(block, np.asarray(numbers, dtype=np.int64))
     if empty:
         raise InputError(f"{path}: empty {what}")
 

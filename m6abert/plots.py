@@ -10,6 +10,140 @@ from __future__ import annotations
 import numpy as np
 
 
+# ---- score plots
+def _score_rows(scores: np.ndarray, name: str) -> np.ndarray:
+    arr = np.asarray(scores, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (sequences x positions), not shape {arr.shape}")
+    return arr
+
+
+def _agg_figure(size: tuple[float, float]):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def score_heatmap(
+    pos_scores: np.ndarray, neg_scores: np.ndarray, site_index: int = 250, title: str = ""
+):
+    """Heatmap of per-nucleotide scores: positives above negatives, x in nt relative to the m6A site.
+
+    Each group fills a band whose height follows its share of the rows but is at least a quarter
+    of the plot, so a few hundred positives stay visible above thousands of negatives. A black
+    line separates the bands and a dashed line marks the site (position 0). Colours run from 0 to
+    the 99th percentile of the scores, so a few extreme values do not wash the rest out.
+
+    Parameters
+    ----------
+    pos_scores: np.ndarray, shape=(n_pos, W)
+        Scores of label-1 sequences (rows of ``atten_*.npy`` / ``attributions_*.npy``).
+    neg_scores: np.ndarray, shape=(n_neg, W)
+        Scores of label-0 sequences; either group may be empty, not both.
+    site_index: int
+        Column of the m6A site; column ``j`` is drawn at ``j - site_index``. Default is 250.
+    title: str
+        Figure title. Default is "".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    pos, neg = _score_rows(pos_scores, "pos_scores"), _score_rows(neg_scores, "neg_scores")
+    groups = [(name, g) for name, g in (("positives", pos), ("negatives", neg)) if g.shape[0] > 0]
+    if not groups:
+        raise ValueError("no score rows to draw")
+    width = groups[0][1].shape[1]
+    if any(g.shape[1] != width for _, g in groups):
+        raise ValueError(f"pos_scores and neg_scores differ in width ({pos.shape[1]} vs {neg.shape[1]})")
+    values = np.concatenate([g.ravel() for _, g in groups])
+    values = values[np.isfinite(values)]
+    vmin = min(0.0, float(np.percentile(values, 1))) if values.size else 0.0
+    vmax = float(np.percentile(values, 99)) if values.size else 1.0
+    vmax = vmax if vmax > vmin else vmin + 1.0
+    total = sum(g.shape[0] for _, g in groups)
+    share = [g.shape[0] / total for _, g in groups]
+    if len(groups) == 2:
+        share[0] = min(max(share[0], 0.25), 0.75)
+        share[1] = 1.0 - share[0]
+    fig = _agg_figure((9.0, 5.5))
+    ax = fig.add_subplot()
+    x0, x1 = -site_index - 0.5, width - site_index - 0.5
+    top, ticks, labels = 0.0, [], []
+    for (name, g), h in zip(groups, share, strict=True):
+        image = ax.imshow(g, extent=(x0, x1, top + h, top), aspect="auto", cmap="YlGnBu",
+                          vmin=vmin, vmax=vmax, interpolation="antialiased")
+        ticks.append(top + h / 2)
+        labels.append(f"{name}\n(n = {g.shape[0]})")
+        top += h
+    if len(groups) == 2:
+        ax.axhline(share[0], color="black", linewidth=2)
+    ax.axvline(0, color="red", linestyle="--", linewidth=0.8, alpha=0.8)
+    ax.set_ylim(1.0, 0.0)
+    ax.set_xlim(x0, x1)
+    ax.set_yticks(ticks, labels)
+    ax.set_xlabel("position relative to the m6A site (nt)")
+    fig.colorbar(image, ax=ax, label="score", fraction=0.04, pad=0.02)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def score_profile(
+    pos_scores: np.ndarray, neg_scores: np.ndarray, site_index: int = 250, title: str = ""
+):
+    """Mean score per position of positives and negatives with 95 % confidence bands.
+
+    The band is mean ± 1.96 standard errors (normal approximation; none for a group of one
+    sequence). Non-finite scores are ignored. A dashed line marks the m6A site at 0.
+
+    Parameters
+    ----------
+    pos_scores: np.ndarray, shape=(n_pos, W)
+    neg_scores: np.ndarray, shape=(n_neg, W)
+        Either group may be empty, not both.
+    site_index: int
+        Column of the m6A site. Default is 250.
+    title: str
+        Figure title. Default is "".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    pos, neg = _score_rows(pos_scores, "pos_scores"), _score_rows(neg_scores, "neg_scores")
+    if pos.shape[0] == 0 and neg.shape[0] == 0:
+        raise ValueError("no score rows to draw")
+    fig = _agg_figure((9.0, 3.5))
+    ax = fig.add_subplot()
+    for name, g, colour in (("positives", pos, "tab:red"), ("negatives", neg, "tab:blue")):
+        if g.shape[0] == 0:
+            continue
+        finite = np.isfinite(g)
+        n = finite.sum(axis=0)  # W
+        total = np.where(finite, g, 0.0).sum(axis=0)
+        mean = np.divide(total, n, out=np.full(g.shape[1], np.nan), where=n > 0)
+        dev = np.where(finite, g - mean, 0.0)
+        sd = np.sqrt(np.divide((dev**2).sum(axis=0), n - 1, out=np.zeros(g.shape[1]), where=n > 1))
+        half = 1.96 * sd / np.sqrt(np.maximum(n, 1))
+        x = np.arange(g.shape[1]) - site_index
+        ax.plot(x, mean, color=colour, linewidth=1.2, label=f"{name} (n = {g.shape[0]})")
+        ax.fill_between(x, mean - half, mean + half, color=colour, alpha=0.25, linewidth=0)
+    ax.axvline(0, color="black", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("position relative to the m6A site (nt)")
+    ax.set_ylabel("mean score (95 % CI)")
+    ax.legend(loc="upper right", frameon=False)
+    ax.margins(x=0)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 # ---------------------------------------------------------------------------- motif logos
 def motif_logo(pfm_counts: np.ndarray, title: str = ""):
     """Information-content sequence logo of a motif's windows, drawn offline with logomaker.

@@ -1,0 +1,380 @@
+"""visualize_all.py and m6abert.attribution: parity with the original, IG/attention axioms, a planted
+motif found by the scores, the README command end to end, and smoke tests of the score plots."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import visualize_all
+from m6abert import io
+from m6abert.attribution import (
+    attention_to_nucleotides,
+    attribution_scores,
+    attributions_to_nucleotides,
+    baseline_ids,
+    cls_attention,
+    kmer_to_nucleotide,
+    token_attributions,
+)
+from m6abert.kmer import encode_many, seq2kmer
+from m6abert.model import Collator, KmerDataset, build_config, new_model
+
+MOTIF = "TGTAAATA"
+LENGTH, SITE, OFFSET = 101, 50, -30  # planted motif at SITE + OFFSET = 20 .. 27
+MOTIF_CENTRE = SITE + OFFSET + (len(MOTIF) - 1) / 2
+
+
+# ---------------------------------------------------------------------------- helpers
+def tiny_model(attn: str = "eager", seed: int = 0, init: float = 0.2):
+    """A random 2 x 64 classifier without dropout; a wide init so its outputs depend on the input."""
+    torch.manual_seed(seed)
+    cfg = build_config("tiny", 3, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, initializer_range=init)
+    return new_model(cfg, "classification", attn).eval()
+
+
+def random_seqs(lengths, seed: int = 0) -> list[str]:
+    rng = np.random.RandomState(seed)
+    return ["".join(rng.choice(list("ACGT"), n)) for n in lengths]
+
+
+def batch_of(seqs, labels, max_seq_length: int = 64, compat: bool = False) -> dict:
+    ds = KmerDataset(encode_many(seqs, 3), np.asarray(labels), max_seq_length)
+    return Collator(max_seq_length, compat)([ds[i] for i in range(len(ds))])
+
+
+def planted_rows(n: int, rng: np.random.RandomState, n_pos: int | None = None) -> list[tuple[str, int]]:
+    """Rows (k-mer sentence, label): positives carry MOTIF at SITE + OFFSET, negatives are random."""
+    n_pos = n // 2 if n_pos is None else n_pos
+    labels = [1] * n_pos + [0] * (n - n_pos)
+    rows = []
+    for y in labels:
+        s = "".join(rng.choice(list("ACGT"), LENGTH))
+        if y:
+            start = SITE + OFFSET
+            s = s[:start] + MOTIF + s[start + len(MOTIF):]
+        rows.append((seq2kmer(s, 3), y))
+    order = rng.permutation(n) if n_pos == n // 2 else np.arange(n)
+    return [rows[i] for i in order]
+
+
+def write_rows(path: Path, rows) -> None:
+    io.write_tsv(path, [r[0] for r in rows], [r[1] for r in rows])
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """A tiny classifier fine-tuned (run_finetune_degradation.main, from scratch) on planted data."""
+    import run_finetune_degradation
+
+    root = tmp_path_factory.mktemp("planted")
+    rng = np.random.RandomState(0)
+    data = root / "data"
+    write_rows(data / "train.tsv", planted_rows(400, rng))
+    write_rows(data / "dev.tsv", planted_rows(40, rng))
+    write_rows(data / "test.tsv", planted_rows(200, rng))
+    model = root / "model"
+    results = run_finetune_degradation.main([
+        "--model_type", "dna", "--tokenizer_name", "dna3", "--from_scratch", "--config_name", "tiny",
+        "--task_name", "dnaprom", "--do_train", "--do_eval", "--data_dir", str(data), "--max_seq_length", "128",
+        "--per_gpu_train_batch_size", "16", "--per_gpu_eval_batch_size", "64", "--learning_rate", "2e-3",
+        "--max_steps", "60", "--warmup_percent", "0.1", "--logging_steps", "1000", "--save_steps", "1000",
+        "--output_dir", str(model), "--seed", "0",
+    ])
+    assert results["eval"]["acc"] >= 0.9, results["eval"]
+    return {"root": root, "data": data, "model": model, "rng": rng}
+
+
+def hit_rate(scores: np.ndarray, ok: np.ndarray, window: int = len(MOTIF)) -> float:
+    """Share of the ``ok`` rows whose top window (moving mean) is centred within 10 nt of the motif."""
+    kernel = np.ones(window) / window
+    smooth = np.stack([np.convolve(r[:LENGTH], kernel, mode="valid") for r in scores[ok]])
+    centre = smooth.argmax(axis=1) + (window - 1) / 2
+    return float((np.abs(centre - MOTIF_CENTRE) <= 10).mean())
+
+
+def check_planted(planted, n_pos: int, n_neg: int, n_steps: int, name: str) -> dict:
+    data = planted["root"] / name
+    data.mkdir()
+    write_rows(data / "test.tsv", planted_rows(n_pos + n_neg, planted["rng"], n_pos=n_pos))
+    out = planted["root"] / f"out_{name}"
+    common = ["--model_path", str(planted["model"]), "--data_dir", str(data), "--data_name", "test",
+              "--output_dir", str(out), "--max_seq_length", "128", "--site_index", str(SITE), "--no_plot"]
+    visualize_all.main([*common, "--vis_task", "attn"])
+    visualize_all.main([*common, "--vis_task", "attr", "--n_steps", str(n_steps), "--batch_size", "25"])
+    labels = io.read_tsv(data / "test.tsv").labels
+    probs = np.load(out / "pred_results_test.npy")
+    ok = (labels == 1) & (probs > 0.5)
+    assert ok.sum() >= 0.8 * n_pos, "the model should classify most planted positives correctly"
+    return {"attr": hit_rate(np.load(out / "attributions_test.npy"), ok),
+            "attn": hit_rate(np.load(out / "atten_test.npy"), ok)}
+
+
+# ---------------------------------------------------------------------------- k-mers -> nucleotides
+def test_attention_to_nucleotides_by_hand():
+    # k=3, L=8: [CLS] 3 k-mers (5 nt) [SEP] 3 pads; one head
+    row = torch.tensor([[[0.3, 0.1, 0.2, 0.1, 0.15, 0.05, 0.05, 0.05]]])
+    real = torch.tensor([[1, 1, 1, 1, 1, 0, 0, 0]], dtype=torch.bool)
+    std = attention_to_nucleotides(row, real, 3, 8)
+    want = np.array([0.1, 0.15, 0.4 / 3, 0.15, 0.1, 0, 0, 0])
+    np.testing.assert_allclose(std[0], want / np.linalg.norm(want))
+    compat = attention_to_nucleotides(row, real, 3, 8, dnabert_compat=True)
+    s = [0.1, 0.2, 0.1, 0.15, 0.05, 0.05]  # tokens 1 .. L-k+1: k-mers, [SEP], pads, all counted
+    want = np.array([s[0], (s[0] + s[1]) / 2, sum(s[:3]) / 3, sum(s[1:4]) / 3, sum(s[2:5]) / 3,
+                     sum(s[3:6]) / 3, (s[4] + s[5]) / 2, s[5]])
+    np.testing.assert_allclose(compat[0], want / np.linalg.norm(want))
+    # the original's rule: the entry before the first exact 0 (the [SEP] when padding gets nothing) is zeroed
+    masked = torch.tensor([[[0.3, 0.1, 0.2, 0.1, 0.3, 0.0, 0.0, 0.0]]])
+    compat = attention_to_nucleotides(masked, real, 3, 8, dnabert_compat=True)
+    want = np.array([0.1, 0.15, 0.4 / 3, 0.1, 0.1 / 3, 0, 0, 0])  # [SEP] zeroed but still counted
+    np.testing.assert_allclose(compat[0], want / np.linalg.norm(want))
+
+
+def test_attributions_to_nucleotides_drop_cls_sep():
+    # k=3, L=8: [CLS] 3 k-mers [SEP] pads; compat keeps the pad entries in the means
+    a = torch.tensor([[5.0, -1.0, 2.0, -3.0, 7.0, 0.0, 0.0, 0.0]])
+    real = torch.tensor([[1, 1, 1, 1, 1, 0, 0, 0]], dtype=torch.bool)
+    std = attributions_to_nucleotides(a, real, 3, 8)
+    assert std.shape == (1, 8)  # L - 2 + k - 1
+    want = np.array([1, 1.5, 2, 2.5, 3, 0, 0, 0])
+    np.testing.assert_allclose(std[0], want / np.linalg.norm(want))
+    compat = attributions_to_nucleotides(a, real, 3, 8, dnabert_compat=True)
+    want = np.array([1, 1.5, 2, 5 / 3, 1, 0, 0, 0])
+    np.testing.assert_allclose(compat[0], want / np.linalg.norm(want))
+
+
+def test_kmer_to_nucleotide_zero_rows_stay_finite():
+    out = kmer_to_nucleotide(np.zeros((2, 4)), 3)
+    assert out.shape == (2, 6) and not out.any()
+
+
+# ---------------------------------------------------------------------------- parity with the original
+def test_fixture_attention_parity_and_masking(k3_fixture, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(k3_fixture / "inputs.tsv", data / "dev.tsv")
+    base = ["--kmer", "3", "--model_name_or_path", str(tmp_path / "absent"), "--model_path", str(k3_fixture / "ckpt"),
+            "--data_dir", str(data), "--data_name", "dev", "--vis_task", "attn", "--batch_size", "50", "--no_plot"]
+    visualize_all.main([*base, "--output_dir", str(tmp_path / "compat"), "--dnabert_compat"])
+    visualize_all.main([*base, "--output_dir", str(tmp_path / "std")])
+    probs = np.load(tmp_path / "compat" / "pred_results_dev.npy")
+    assert probs.dtype == np.float32 and probs.shape == (10,)
+    np.testing.assert_allclose(probs, np.load(k3_fixture / "expected_probs.npy"), atol=1e-5)
+    logits = np.load(k3_fixture / "expected_logits_standard_mask.npy").astype(np.float64)
+    std_probs = np.exp(logits[:, 1]) / np.exp(logits).sum(axis=1)
+    np.testing.assert_allclose(np.load(tmp_path / "std" / "pred_results_dev.npy"), std_probs, atol=1e-5)
+
+    compat, std = np.load(tmp_path / "compat" / "atten_dev.npy"), np.load(tmp_path / "std" / "atten_dev.npy")
+    for a in (compat, std):
+        assert a.dtype == np.float64 and a.shape == (10, 512)
+        assert np.isfinite(a).all()
+        np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0)
+    assert np.abs(compat - std).max() > 1e-3
+    # rows 8 and 9 are 356 and 372 nt: unmasked padding leaks attention past the sequence
+    lengths = [len(s.split()) + 2 for s in io.read_tsv(data / "dev.tsv").sentences]
+    assert lengths[8:] == [356, 372]
+    assert not std[8, 356:].any() and not std[9, 372:].any()
+    assert (compat[8, 360:] > 0).all() and (compat[9, 380:] > 0).all()
+
+
+# ---------------------------------------------------------------------------- attention axioms
+def test_cls_attention_rows_and_padding():
+    model = tiny_model("eager")
+    seqs = random_seqs([30, 20, 12])
+    for compat in (False, True):
+        b = batch_of(seqs, [1, 0, 1], max_seq_length=40, compat=compat)
+        with torch.no_grad():
+            logits, rows = cls_attention(model, b["input_ids"], b["attention_mask"], layer=-1)
+        width = 40 if compat else 30  # padded to max_seq_length, or to the longest row (28 k-mers + 2)
+        assert logits.shape == (3, 2) and rows.shape == (3, 2, width)
+        torch.testing.assert_close(rows.sum(-1), torch.ones(3, 2))
+        pad = b["input_ids"] == 0  # B, W
+        pad_weight = rows.permute(0, 2, 1)[pad]  # n_pad, heads
+        if compat:
+            assert (pad_weight > 0).all()
+        else:
+            assert (pad_weight == 0).all()
+    with torch.no_grad():  # the hook reads the chosen layer, not always the last
+        first = cls_attention(model, b["input_ids"], b["attention_mask"], layer=0)[1]
+    assert not torch.allclose(first, rows)
+
+
+def test_cls_attention_needs_eager():
+    b = batch_of(random_seqs([20]), [1])
+    with pytest.raises(ValueError, match="eager"), torch.no_grad():
+        cls_attention(tiny_model("sdpa"), b["input_ids"], b["attention_mask"])
+
+
+# ---------------------------------------------------------------------------- integrated-gradients axioms
+def test_ig_completeness():
+    model = tiny_model("sdpa")
+    b = batch_of(random_seqs([31, 25, 40, 33]), [1, 0, 1, 0])
+    ids, mask, y = b["input_ids"], b["attention_mask"], b["labels"]
+    res = token_attributions(model, ids, mask, y, n_steps=50)
+    assert res.attributions.shape == ids.shape and res.delta.shape == (4,)
+    with torch.no_grad():
+        f_x = torch.softmax(model(input_ids=ids, attention_mask=mask).logits, -1)[torch.arange(4), y]
+        f_0 = torch.softmax(model(input_ids=baseline_ids(ids), attention_mask=mask).logits, -1)[torch.arange(4), y]
+    total = res.attributions.sum(dim=1)
+    assert (f_x - f_0).abs().min() > 1e-3  # a non-trivial difference to explain
+    torch.testing.assert_close(total - (f_x - f_0), res.delta, atol=1e-6, rtol=0)
+    assert res.delta.abs().max() < 1e-3 * (f_x - f_0).abs().max()
+    # padding tokens (identical in input and baseline) get exactly nothing
+    assert (res.attributions[ids == 0] == 0).all()
+
+
+@pytest.mark.parametrize("compat", [False, True])
+def test_batched_equals_direct_captum(compat):
+    from captum.attr import LayerIntegratedGradients
+
+    model = tiny_model("sdpa", seed=1)
+    seqs, labels = random_seqs([35, 22, 28], seed=3), [1, 0, 0]
+    b = batch_of(seqs, labels, max_seq_length=40, compat=compat)
+    ours = token_attributions(model, b["input_ids"], b["attention_mask"], b["labels"], n_steps=20,
+                              internal_batch_size=7).attributions  # chunks of 2 steps x 3 sequences
+
+    def forward(input_ids, attention_mask=None):
+        return torch.softmax(model(input_ids=input_ids, attention_mask=attention_mask).logits, -1)
+
+    lig = LayerIntegratedGradients(forward, model.bert.embeddings)
+    for i, y in enumerate(labels):
+        n = len(seqs[i]) - 3 + 1 + 2  # tokens with [CLS]/[SEP]
+        if compat:  # one sequence padded to max_seq_length with the fork's mask
+            ids, mask = b["input_ids"][i : i + 1], b["attention_mask"][i : i + 1]
+        else:  # one sequence alone, no padding, no mask
+            ids, mask = b["input_ids"][i : i + 1, :n], None
+        ref = ids.clone()
+        ref[(ref != 2) & (ref != 3)] = 0
+        direct = lig.attribute(ids, baselines=ref, target=y, additional_forward_args=(mask,), n_steps=20)
+        direct = direct.sum(-1)[0]
+        torch.testing.assert_close(ours[i, : len(direct)], direct, atol=1e-6, rtol=1e-4)
+        assert not ours[i, len(direct):].any()
+
+
+def test_attribution_scores_shape_and_norm():
+    seqs = random_seqs([50, 41, 33])
+    ds = KmerDataset(encode_many(seqs, 4), np.array([1, 0, 1]), 64)
+    cfg = build_config("tiny", 4, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, initializer_range=0.2)
+    torch.manual_seed(0)
+    model = new_model(cfg, "classification", "sdpa").eval()
+    res = attribution_scores(model, ds, k=4, max_seq_length=64, n_steps=10, batch_size=2, verbose=False)
+    assert res.scores.shape == (3, 64 - 2 + 4 - 1) and res.scores.dtype == np.float64
+    np.testing.assert_allclose(np.linalg.norm(res.scores, axis=1), 1.0)
+    assert res.lengths.tolist() == [50, 41, 33]
+    for row, n in zip(res.scores, res.lengths, strict=True):
+        assert not row[n:].any() and (row[:n] > 0).all()
+
+
+# ---------------------------------------------------------------------------- planted signal
+def test_planted_motif_found(planted):
+    rates = check_planted(planted, n_pos=16, n_neg=4, n_steps=25, name="fast")
+    print("planted-signal hit rates (16 positives, 25 steps):", rates)
+    assert rates["attr"] >= 0.8, rates
+    assert rates["attn"] >= 0.8, rates
+
+
+@pytest.mark.slow
+def test_planted_motif_found_many(planted):
+    rates = check_planted(planted, n_pos=100, n_neg=100, n_steps=50, name="many")
+    print("planted-signal hit rates (100 positives, 50 steps):", rates)
+    assert rates["attr"] >= 0.8, rates
+    assert rates["attn"] >= 0.8, rates
+
+
+# ---------------------------------------------------------------------------- the scripts end to end
+def test_readme_command(planted, tmp_path):
+    from matplotlib.image import imread
+
+    data = tmp_path / "data"
+    rows = [r for r in zip(*io.read_tsv(planted["data"] / "dev.tsv"), strict=True)][:10]
+    write_rows(data / "dev.tsv", rows)
+    out = tmp_path / "out"
+    for task in ("attn", "attr"):  # the original README's command, unchanged
+        visualize_all.main(["--kmer", "3", "--model_name_or_path", str(tmp_path / "pretrained"),
+                            "--model_path", str(planted["model"]), "--output_dir", str(out),
+                            "--data_dir", str(data), "--data_name", "dev", "--vis_task", task, "--batch_size", "50"])
+    atten, pred, attr = (np.load(out / f) for f in ("atten_dev.npy", "pred_results_dev.npy", "attributions_dev.npy"))
+    assert atten.dtype == np.float64 and atten.shape == (10, 512)
+    assert pred.dtype == np.float32 and pred.shape == (10,)
+    assert attr.dtype == np.float64 and attr.shape == (10, 510 + 3 - 1)
+    for name in ("atten_dev", "attributions_dev"):
+        for kind in ("heatmap", "profile"):
+            img = imread(out / f"{name}_{kind}.png")
+            assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100 and img.std() > 0.01
+            assert (out / f"{name}_{kind}.pdf").stat().st_size > 1000
+    args = json.loads((out / "visualize_args.json").read_text())
+    assert args["vis_task"] == "attr" and args["model_path"] == str(planted["model"])
+
+
+def test_data_name_all_and_layer(planted, tmp_path):
+    data = tmp_path / "data"
+    sizes = {"train": 4, "dev": 3, "test": 5}
+    all_rows = []
+    for name, n in sizes.items():
+        rows = [r for r in zip(*io.read_tsv(planted["data"] / f"{name}.tsv"), strict=True)][:n]
+        write_rows(data / f"{name}.tsv", rows)
+        all_rows += rows
+    out = tmp_path / "out"
+    base = ["--model_path", str(planted["model"]), "--data_dir", str(data), "--output_dir", str(out),
+            "--max_seq_length", "128", "--no_plot"]
+    visualize_all.main([*base, "--data_name", "all", "--vis_task", "attn"])
+    for name in sizes:
+        visualize_all.main([*base, "--data_name", name, "--vis_task", "attn"])
+    np.testing.assert_allclose(np.load(out / "atten_all.npy"),
+                               np.concatenate([np.load(out / f"atten_{n}.npy") for n in sizes]), atol=1e-6)
+    assert np.load(out / "pred_results_all.npy").shape == (len(all_rows),)
+    visualize_all.main([*base, "--data_name", "dev", "--vis_task", "attn", "--layer", "0", "--output_dir",
+                        str(tmp_path / "layer")])
+    assert sorted(p.name for p in (tmp_path / "layer").glob("*.npy")) == ["atten_dev_layer_0.npy"]
+    visualize_all.main([*base, "--data_name", "dev", "--vis_task", "attr", "--layer", "1", "--n_steps", "5",
+                        "--output_dir", str(tmp_path / "layer")])
+    scores = np.load(tmp_path / "layer" / "attributions_dev_layer_1.npy")
+    assert scores.shape == (3, 128 - 2 + 2) and np.isfinite(scores).all()
+
+
+def test_errors_are_one_line(planted, tmp_path, capsys):
+    base = ["--model_path", str(planted["model"]), "--data_dir", str(planted["data"]), "--data_name", "dev",
+            "--vis_task", "attn", "--output_dir", str(tmp_path / "out"), "--max_seq_length", "128"]
+    for extra, message in ((["--kmer", "4"], "does not match"), (["--layer", "2"], "has 2 layers")):
+        with pytest.raises(SystemExit) as err:
+            visualize_all.main([*base, *extra])
+        assert err.value.code == 2 and message in capsys.readouterr().err
+    unlabelled = tmp_path / "unlabelled"
+    unlabelled.mkdir()
+    sentences = io.read_tsv(planted["data"] / "dev.tsv").sentences[:3]
+    (unlabelled / "dev.tsv").write_text("seq\n" + "\n".join(sentences) + "\n")
+    with pytest.raises(SystemExit):
+        visualize_all.main(["--model_path", str(planted["model"]), "--data_dir", str(unlabelled), "--data_name", "dev",
+                            "--vis_task", "attr", "--output_dir", str(tmp_path / "out"), "--max_seq_length", "128"])
+    assert "label" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing written before the checks
+
+
+# ---------------------------------------------------------------------------- plots
+def test_score_plots_smoke(tmp_path):
+    from matplotlib.figure import Figure
+    from matplotlib.image import imread
+
+    from m6abert.plots import score_heatmap, score_profile
+
+    rng = np.random.RandomState(0)
+    pos, neg = rng.rand(6, 101), rng.rand(30, 101)
+    pos[:, 20:28] += 3  # a visible band
+    for fig in (score_heatmap(pos, neg, site_index=50, title="t"), score_profile(pos, neg, site_index=50)):
+        assert isinstance(fig, Figure)
+        (png, pdf) = io.save_figure(fig, tmp_path / "fig", formats=("png", "pdf"))
+        assert imread(png).std() > 0.01 and pdf.stat().st_size > 1000
+    ax = score_heatmap(pos, neg, site_index=50).axes[0]
+    assert ax.get_xlim() == (-50.5, 50.5)
+    assert isinstance(score_heatmap(pos, np.zeros((0, 101))), Figure)  # one group only
+    nan_rows = np.where(np.arange(101) < 80, neg, np.nan)  # blank past the end of shorter sequences
+    assert isinstance(score_profile(pos[:1], nan_rows), Figure)
+    with pytest.raises(ValueError):
+        score_heatmap(pos, rng.rand(3, 90))
+    with pytest.raises(ValueError):
+        score_profile(np.zeros((0, 5)), np.zeros((0, 5)))
