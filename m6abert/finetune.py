@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import shutil
 from pathlib import Path
 
 from . import io
@@ -19,7 +18,7 @@ from .metrics import ORIGINAL_KEYS, classification_metrics, eval_results_line, s
 from .model import Collator, build_config, load_model, new_model
 from .options import tokenizer_k
 from .predict import load_tsv_dataset, predict_logits
-from .train import Dist, TrainArgs, barrier, list_checkpoints, setup_distributed, train
+from .train import Dist, TrainArgs, barrier, clear_run_dir, list_checkpoints, setup_distributed, train
 from .utils import InputError, log, set_seed
 
 RESULT_FILES = ("eval_results.txt", "eval_results.jsonl", "best_checkpoint.json", "all_results.json")
@@ -32,30 +31,16 @@ def prepare_output_dir(args: argparse.Namespace, dist: Dist) -> Path | None:
     was killed before its first save), clearing that attempt's partial results.
     """
     out = Path(args.output_dir)
-    if dist.is_main:
-        clear_partial_saves(out)
     ckpts = list_checkpoints(out)
-    if args.should_continue and ckpts:
-        return ckpts[-1]
-    if args.do_train and out.is_dir() and any(out.iterdir()):
+    resume = ckpts[-1] if args.should_continue and ckpts else None
+    if resume is None and args.do_train and out.is_dir() and any(out.iterdir()):
         if not (args.overwrite_output_dir or args.should_continue):
             raise InputError(f"{out}: output directory exists and is not empty; use --overwrite_output_dir")
         if args.should_continue:
             log.warning("%s: --should_continue found no checkpoint; starting from the beginning", out)
-        if dist.is_main:
-            for p in ckpts:
-                shutil.rmtree(p)
-            for name in RESULT_FILES:
-                (out / name).unlink(missing_ok=True)
-    return None
-
-
-def clear_partial_saves(out: Path) -> None:
-    """Remove temporary folders of saves that a killed run left behind (``.checkpoint-N.*.tmp``)."""
-    if out.is_dir():
-        for p in out.iterdir():
-            if p.name.startswith(".") and p.name.endswith((".tmp", ".old")):
-                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    if dist.is_main and (args.do_train or resume is not None):
+        clear_run_dir(out, fresh=resume is None and args.do_train, result_files=RESULT_FILES)
+    return resume
 
 
 def build_model(args: argparse.Namespace, resume: Path | None):

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import shutil
 from pathlib import Path
 from typing import NamedTuple
 
@@ -460,20 +459,6 @@ def _resume_point(args: argparse.Namespace, out: Path, do_train: bool) -> Path |
     return None
 
 
-def _clear_output(out: Path, fresh: bool) -> None:
-    """Remove what killed saves left (``.name.*.tmp``/``.old``) and, for a fresh run, old results."""
-    from .train import list_checkpoints
-
-    for p in out.iterdir():
-        if p.name.startswith(".") and p.name.endswith((".tmp", ".old")):
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-    if fresh:
-        for ckpt in list_checkpoints(out):
-            shutil.rmtree(ckpt)
-        for name in RESULT_FILES:
-            (out / name).unlink(missing_ok=True)
-
-
 def _checkpoint_k(path: str | Path) -> int:
     cfg = io.read_json(Path(path) / "config.json", "checkpoint config.json")
     try:
@@ -510,7 +495,7 @@ def run(args: argparse.Namespace) -> dict:
     dict
         The content of ``all_results.json``.
     """
-    from .train import TrainArgs, barrier, epoch_order, setup_distributed, train
+    from .train import TrainArgs, barrier, clear_run_dir, setup_distributed, train
 
     dist = setup_distributed(args.local_rank, args.no_cuda)
     set_seed(args.seed)
@@ -560,7 +545,7 @@ def run(args: argparse.Namespace) -> dict:
     results: dict = {"k": k, "mlm_probability": p, "block_size": block_size}
     if dist.is_main:
         if do_train and out.is_dir():
-            _clear_output(out, fresh=resume is None)
+            clear_run_dir(out, fresh=resume is None, result_files=RESULT_FILES)
         out.mkdir(parents=True, exist_ok=True)
         resolved = {**vars(args), "k": k, "mlm_probability": p, "block_size": block_size,
                     "do_train": do_train, "resumed_from": str(resume) if resume else None}
@@ -569,10 +554,6 @@ def run(args: argparse.Namespace) -> dict:
     if do_train:
         train_ds = PretrainDataset(train_c)
         collate = SpanMaskingCollator(k, vocab_size, p, args.seed, 1 + dist.rank, args.dnabert_compat)
-        if resume is not None:  # continue the masking stream where the checkpoint left it
-            state = io.read_json(resume / "trainer_state.json", "trainer state")
-            n_batches = math.ceil(len(epoch_order(len(train_ds), args.seed, 0, dist)) / args.per_gpu_train_batch_size)
-            collate.batches_done = state["epoch"] * n_batches + state["batch_in_epoch"]
         log.info("pretraining: k=%d, %d sentences, %d k-mers, span-centre probability %s, block size %d",
                  k, len(train_ds), len(train_c.ids), p, block_size)
         res = train(model, train_ds, collate, TrainArgs.from_namespace(args), out, k,

@@ -139,6 +139,21 @@ def list_checkpoints(output_dir: str | Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def clear_run_dir(out: Path, fresh: bool, result_files: tuple[str, ...] = ()) -> None:
+    """Remove what killed saves left behind (``.name.*.tmp`` / ``.old``); for a fresh run also the
+    old ``checkpoint-*`` folders and ``result_files``."""
+    if not out.is_dir():
+        return
+    for p in out.iterdir():
+        if p.name.startswith(".") and p.name.endswith((".tmp", ".old")):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    if fresh:
+        for ckpt in list_checkpoints(out):
+            shutil.rmtree(ckpt)
+        for name in result_files:
+            (out / name).unlink(missing_ok=True)
+
+
 def rng_state() -> dict:
     """Python, NumPy and torch RNG states as tensors and plain lists (loadable with weights_only)."""
     py = random.getstate()
@@ -194,7 +209,9 @@ def train(
     model: torch.nn.Module
         A transformers model whose forward returns ``.loss`` given the collated batch.
     dataset, collate:
-        Training examples and the function that pads a list of them into a batch.
+        Training examples and the function that pads a list of them into a batch. A collate with
+        a ``batches_done`` attribute gets the run's batch number before each call, so random
+        masking depends only on the batch's position in the run (exact resumption).
     a: TrainArgs
         Optimisation settings.
     output_dir: str or Path
@@ -277,6 +294,8 @@ def train(
         order = epoch_order(len(dataset), a.seed, state["epoch"], dist)
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         for b in range(state["batch_in_epoch"], len(batches)):
+            if hasattr(collate, "batches_done"):  # a random collator (MLM masking) follows the run's batch count
+                collate.batches_done = state["epoch"] * len(batches) + b
             batch = {key: v.to(device) for key, v in collate([dataset[i] for i in batches[b]]).items()}
             if stats is not None:
                 tokens += stats(batch)["tokens"]
