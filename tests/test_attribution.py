@@ -82,8 +82,8 @@ def planted(tmp_path_factory):
     results = run_finetune_degradation.main([
         "--model_type", "dna", "--tokenizer_name", "dna3", "--from_scratch", "--config_name", "tiny",
         "--task_name", "dnaprom", "--do_train", "--do_eval", "--data_dir", str(data), "--max_seq_length", "128",
-        "--per_gpu_train_batch_size", "16", "--per_gpu_eval_batch_size", "64", "--learning_rate", "2e-3",
-        "--max_steps", "60", "--warmup_percent", "0.1", "--logging_steps", "1000", "--save_steps", "1000",
+        "--per_gpu_train_batch_size", "32", "--per_gpu_eval_batch_size", "64", "--learning_rate", "1e-3",
+        "--max_steps", "120", "--warmup_percent", "0.1", "--logging_steps", "1000", "--save_steps", "1000",
         "--output_dir", str(model), "--seed", "0",
     ])
     assert results["eval"]["acc"] >= 0.9, results["eval"]
