@@ -496,7 +496,8 @@ def run(args: argparse.Namespace) -> dict[str, str]:
     from .model import load_model
 
     attn = args.vis_task == "attn"
-    model, k = load_model(args.model_path, "classification", attn_implementation="eager" if attn else "sdpa")
+    model, k = load_model(args.model_path, "classification", attn_implementation="eager" if attn else "sdpa",
+                          fine_tuned=True)
     if args.kmer is not None and args.kmer != k:
         raise InputError(f"--kmer {args.kmer} does not match the model in {args.model_path} (k={k})")
     n_layers, max_pos = model.config.num_hidden_layers, model.config.max_position_embeddings

@@ -106,10 +106,11 @@ def run_single(args: argparse.Namespace, dist: Dist) -> dict:
                 results["best_checkpoint"] = res.best["checkpoint"]
         barrier(dist)
     if args.do_eval and dist.is_main:
-        final, k_final = load_model(str(out), "classification", "eager" if args.dnabert_compat else "sdpa")
+        final, _ = load_model(str(out), "classification", "eager" if args.dnabert_compat else "sdpa",
+                              fine_tuned=True)
         dirs = [out] + (list_checkpoints(out) if args.eval_all_checkpoints else [])
         for d in dirs:
-            m = final if d == out else load_model(str(d), "classification", final.config._attn_implementation)[0]
+            m = final if d == out else load_model(str(d), "classification", final.config._attn_implementation, fine_tuned=True)[0]
             metrics, line = evaluate(m, -1)
             io.append_line(d / "eval_results.txt", line)
             suffix = "" if d == out else f"_{d.name.split('-')[-1]}"

@@ -649,14 +649,8 @@ def save_figure(fig, path_without_ext: str | os.PathLike, formats: tuple[str, ..
     for fmt in formats:
         fmt = fmt.lstrip(".").lower()
         target = base.with_name(f"{base.name}.{fmt}")
-        fd, tmp = tempfile.mkstemp(prefix=f".{base.name}.", suffix=f".{fmt}", dir=base.parent)
-        os.close(fd)
-        try:
+        with atomic_path(target) as tmp:
             fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         written.append(target)
     return written
 

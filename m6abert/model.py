@@ -83,6 +83,7 @@ def load_model(
     path: str,
     task: str = "classification",
     attn_implementation: str = "sdpa",
+    fine_tuned: bool = False,
     **config_overrides,
 ) -> LoadedModel:
     """Load a model from a checkpoint folder of this toolkit, DNABERT or the original m6A-BERT.
@@ -97,6 +98,9 @@ def load_model(
         (``BertForMaskedLM``). Default is "classification".
     attn_implementation: str
         ``"sdpa"`` (fast) or ``"eager"`` (needed to return attention weights). Default is "sdpa".
+    fine_tuned: bool
+        Require a trained classifier head (prediction and interpretation): a pretrained-only
+        checkpoint would silently score with a random head. Default is False.
     config_overrides:
         ``BertConfig`` fields to override (e.g. ``hidden_dropout_prob``).
 
@@ -106,6 +110,9 @@ def load_model(
     loading one for ``"mlm"`` doubles ``cls.predictions.bias`` to reproduce its MLM logits.
     """
     ckpt = io.read_checkpoint(path)
+    if fine_tuned and "classifier.weight" not in ckpt.state_dict:
+        raise InputError(f"{path}: no classifier head in this checkpoint; give a fine-tuned model "
+                         "(an output_dir or checkpoint-N of run_finetune_degradation.py)")
     if task == "classification":
         config = _config_from_checkpoint(ckpt, num_labels=2, **config_overrides)
         model_cls = BertForSequenceClassification

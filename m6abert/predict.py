@@ -96,7 +96,7 @@ def run(args: argparse.Namespace, split: str = "test") -> dict:
     from .options import tokenizer_k
 
     model, k = load_model(args.output_dir, "classification",
-                          attn_implementation="eager" if args.dnabert_compat else "sdpa")
+                          attn_implementation="eager" if args.dnabert_compat else "sdpa", fine_tuned=True)
     tk = tokenizer_k(args)
     if tk is not None and tk != k:
         raise InputError(f"--tokenizer_name dna{tk} does not match the model in {args.output_dir} (k={k})")

@@ -348,3 +348,13 @@ def test_malicious_pickle_is_refused(tmp_path):
         assert proc.returncode == 2 and "refusing to load" in proc.stderr, proc.stderr[-1500:]
         assert not marker.exists()
     assert not (tmp_path / "p").exists()
+
+
+def test_predict_refuses_a_model_without_classifier_head(tmp_path, capsys):
+    data = write_split_dir(tmp_path / "data", n=16)
+    pretrained = tiny_pretrained(tmp_path / "pre")
+    with pytest.raises(SystemExit) as exc:
+        pr.main(["--data_dir", str(data), "--output_dir", str(pretrained), "--predict_dir", str(tmp_path / "p"),
+                 "--max_seq_length", "64"])
+    assert exc.value.code == 2 and "no classifier head" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
