@@ -581,7 +581,8 @@ def write_motif_outputs(
 
     * ``[set_name/]{prefix}motif_{MOTIF}_{N}.txt``: the N window sequences, one per line ("\\n"),
       as the original wrote them;
-    * ``{prefix}motifs{S}.tsv``: columns motif, instances, p_value, p_adjusted, positions
+    * ``{prefix}motifs{S}.tsv``: columns motif, consensus (the windows' conserved core), instances,
+      p_value, p_adjusted, positions
       (instance starts relative to the m6A site, ``start - site_index``, comma-separated);
     * ``{prefix}motifs{S}.json``: ``{"site_index": ..., "motifs": {MOTIF: {...}}}`` with every
       field of each motif (replaces the original's pickle).
@@ -609,7 +610,9 @@ def write_motif_outputs(
     motif_dir = save / set_name if set_name else save
     tag = f"_{set_name}" if set_name else ""
     written: list[Path] = []
-    rows = ["motif\tinstances\tp_value\tp_adjusted\tpositions"]
+    from .motifs import consensus
+
+    rows = ["motif\tconsensus\tinstances\tp_value\tp_adjusted\tpositions"]
     record: dict[str, dict] = {}
     for m in motifs:
         path = motif_dir / f"{prefix}motif_{m.motif}_{m.n_instances}.txt"
@@ -617,10 +620,11 @@ def write_motif_outputs(
         written.append(path)
         positions = [int(start) - site_index for start, _ in m.regions]
         rows.append(
-            f"{m.motif}\t{m.n_instances}\t{float(m.p_value):.6g}\t{float(m.p_adjusted):.6g}\t"
+            f"{m.motif}\t{consensus(m.seqs)}\t{m.n_instances}\t{float(m.p_value):.6g}\t{float(m.p_adjusted):.6g}\t"
             + ",".join(map(str, positions))
         )
         record[m.motif] = {
+            "consensus": consensus(m.seqs),
             "n_instances": int(m.n_instances),
             "p_value": float(m.p_value),
             "p_adjusted": float(m.p_adjusted),

@@ -494,6 +494,26 @@ def position_frequency_matrix(seqs: Sequence[str]) -> np.ndarray:
     return counts
 
 
+def consensus(seqs: Sequence[str], min_bits: float = 1.0) -> str:
+    """The conserved core of a motif's windows: the longest run of positions with at least
+    ``min_bits`` of information, each as its most frequent base ("" if none).
+
+    The key of a merged motif is its shortest member; the consensus shows the whole motif.
+
+    >>> consensus(["CATGTAAATAGG", "GCTGTAAATACT", "TGTGTAAATATA", "ATTGTAAATACA"])
+    'TGTAAATA'
+    """
+    freq = position_frequency_matrix(seqs).astype(np.float64)
+    freq /= np.maximum(freq.sum(axis=1, keepdims=True), 1)  # W, 4
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bits = 2 + np.where(freq > 0, freq * np.log2(freq), 0.0).sum(axis=1)  # W
+    runs = contiguous_regions(bits >= min_bits, 1)
+    if not len(runs):
+        return ""
+    start, end = max(runs, key=lambda r: r[1] - r[0])
+    return "".join(BASES[j] for j in freq[start:end].argmax(axis=1))
+
+
 # ---------------------------------------------------------------------------- files to files
 def find_motifs(
     data_dir: str | os.PathLike,

@@ -278,6 +278,27 @@ def test_planted_motif_found(planted):
     assert rates["attn"] >= 0.8, rates
 
 
+def test_find_motifs_reports_the_planted_motif_first(planted):
+    """The whole chain: trained model -> attributions -> find_motifs.py -> the planted motif first."""
+    import find_motifs
+
+    check_planted(planted, n_pos=30, n_neg=30, n_steps=25, name="motifs")
+    out = planted["root"] / "motifs_out"
+    for task in ("attr", "attn"):
+        find_motifs.main(["--set", "pos", "--data_dir", str(planted["root"] / "motifs"), "--npy_dir",
+                          str(planted["root"] / "out_motifs"), "--window_size", "24", "--min_len", "5",
+                          "--pval_cutoff", "0.05", "--min_n_motif", "3", "--align_all_ties", "--save_file_dir",
+                          str(out / task), "--verbose", "--data_name", "test", "--vis_task", task,
+                          "--site_index", str(SITE)])
+        rows = (out / task / "motifs_pos.tsv").read_text().splitlines()
+        assert len(rows) > 1, f"{task}: no motif found"
+        assert rows[0].split("\t")[:2] == ["motif", "consensus"]
+        key, core = rows[1].split("\t")[:2]
+        print(task, "motifs (key, consensus):", [tuple(r.split("\t")[:2]) for r in rows[1:6]])
+        # the first motif found is the planted one: its key lies in it, its consensus contains it
+        assert key in MOTIF and MOTIF in core, (task, key, core)
+
+
 @pytest.mark.slow
 def test_planted_motif_found_many(planted):
     rates = check_planted(planted, n_pos=100, n_neg=100, n_steps=50, name="many")

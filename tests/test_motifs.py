@@ -215,8 +215,9 @@ def test_write_motif_outputs_and_logo(tmp_path):
     written = io.write_motif_outputs(tmp_path, [m], site_index=250, set_name="pos")
     assert (tmp_path / "pos" / "motif_GGACT_2.txt").read_text() == "A" * 15 + "\n" + "C" * 15 + "\n"
     table = (tmp_path / "motifs_pos.tsv").read_text().splitlines()
-    assert table[0] == "motif\tinstances\tp_value\tp_adjusted\tpositions"
-    assert table[1] == "GGACT\t2\t1e-08\t2e-07\t0,-2"
+    assert table[0] == "motif\tconsensus\tinstances\tp_value\tp_adjusted\tpositions"
+    # two windows, A... and C...: every position carries 1 bit, the tie goes to A
+    assert table[1] == "GGACT\t" + "A" * 15 + "\t2\t1e-08\t2e-07\t0,-2"
     rec = json.loads((tmp_path / "motifs_pos.json").read_text())
     assert rec["site_index"] == 250 and rec["motifs"]["GGACT"]["positions"] == [0, -2]
     assert rec["motifs"]["GGACT"]["windows"] == [[245, 260], [243, 258]]
