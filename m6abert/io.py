@@ -185,18 +185,7 @@ def read_fasta(path: str | os.PathLike) -> list[FastaRecord]:
     chunks: list[str] = []
 
     def close(lineno: int) -> None:
-        seq = "".join(chunks).upper()
-        rid = header.split()[0] if header.split() else f"#{len(records) + 1}"
-        if not seq:
-            raise InputError(f"{path}: record {rid} (line {lineno}): empty sequence")
-        bad = set(seq) - ALLOWED_LETTERS
-        if bad:
-            letter = min(bad, key=seq.index)
-            raise InputError(
-                f"{path}: record {rid}: illegal letter {letter!r} at position {seq.index(letter) + 1}"
-                " (allowed: A, C, G, T, U, N)"
-            )
-        records.append(FastaRecord(rid, seq))
+        records.append(_fasta_record(path, header, chunks, lineno, len(records) + 1))
 
     start = 0
     for lineno, line in enumerate(text.splitlines(), 1):
