@@ -26,12 +26,12 @@ $PY run_pretrain.py --model_type dna --tokenizer_name dna$KMER --config_name tin
     --output_dir $MODEL_PATH --per_gpu_train_batch_size 16 --learning_rate 1e-3 --max_steps 40 \
     --logging_steps 20 --save_steps 20 --evaluate_during_training --block_size 512
 
-echo "== 3/6 run_finetune_degradation.py: m6A-BERT-Deg (the README command, fewer epochs, higher lr)"
+echo "== 3/6 run_finetune_degradation.py: m6A-BERT-Deg (the README command; a tiny model needs fewer epochs, a higher lr)"
 $PY run_finetune_degradation.py --model_type dna --tokenizer_name=dna$KMER --model_name_or_path $MODEL_PATH \
-    --task_name dnaprom --do_train --do_eval --data_dir $DATA_PATH --save_steps 10 --logging_steps 10 \
-    --max_seq_length 512 --per_gpu_eval_batch_size=40 --per_gpu_train_batch_size=16 --learning_rate 2e-3 \
-    --num_train_epochs 2 --output_dir $OUTPUT_PATH --n_process 10 --hidden_dropout_prob 0.1 \
-    --evaluate_during_training --weight_decay 0.01
+    --task_name dnaprom --do_train --do_eval --data_dir $DATA_PATH --save_steps 20 --logging_steps 20 \
+    --max_seq_length 512 --per_gpu_eval_batch_size=40 --per_gpu_train_batch_size=16 --learning_rate 4e-3 \
+    --warmup_percent 0.1 --num_train_epochs 3 --output_dir $OUTPUT_PATH --n_process 10 \
+    --hidden_dropout_prob 0.1 --evaluate_during_training --weight_decay 0.01
 
 echo "== 4/6 run_predict_degradation.py: probabilities for test.tsv"
 $PY run_predict_degradation.py --model_type dna --tokenizer_name=dna$KMER --model_name_or_path $MODEL_PATH \
