@@ -282,7 +282,9 @@ def make_inputs(
                 files[save / f"{name}.tsv"] = ("tsv", s)
     elif task == "pretrain":
         src = Path(fasta) if fasta else data / "pretrain.fa"
-        corpus = pretrain_corpus(io.read_fasta(src), k, seed, do_val, extend_len, str(src))
+        # --extend_len is for the site windows of fine-tuning; pretraining sequences are used whole,
+        # as in the original
+        corpus = pretrain_corpus(io.read_fasta(src), k, seed, do_val, None, str(src))
         for name, lines in corpus.items():
             files[save / "pre" / f"{name}.txt"] = ("lines", lines)
     else:

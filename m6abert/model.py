@@ -122,7 +122,10 @@ def load_model(
     else:
         raise ValueError(f"unknown task {task!r}")
     config._attn_implementation = attn_implementation
-    model = model_cls(config)
+    try:
+        model = model_cls(config)
+    except (ValueError, TypeError) as err:
+        raise InputError(f"{path}: config.json is not a usable BERT config ({str(err).splitlines()[0][:160]})") from None
     state = dict(ckpt.state_dict)
     if task == "mlm" and "cls.predictions.decoder.bias" not in state and "cls.predictions.bias" in state:
         state["cls.predictions.decoder.bias"] = state["cls.predictions.bias"]
@@ -135,13 +138,31 @@ def load_model(
     missing = [m for m in result.missing_keys if not m.startswith(("classifier.", "bert.pooler.", "cls."))]
     if missing:
         raise InputError(f"{path}: checkpoint lacks {len(missing)} encoder weights (first: {missing[0]})")
+    # weights the model has no place for: only the other task's head may be left over
+    unexpected = [u for u in result.unexpected_keys
+                  if not u.startswith(("classifier.", "bert.pooler.", "cls.")) and not u.endswith("position_ids")]
+    if unexpected:
+        raise InputError(f"{path}: {len(unexpected)} weights do not fit config.json (first: {unexpected[0]}); "
+                         "config and weights disagree")
     if result.missing_keys:
         log.info("newly initialised from %s: %s", path, ", ".join(sorted({m.rsplit('.', 1)[0] for m in result.missing_keys})))
-    if task == "mlm" and ckpt.original_format:
+    if task == "mlm" and is_dnabert_fork(ckpt):
         with torch.no_grad():
             model.cls.predictions.bias.mul_(2.0)
         log.info("original-format MLM checkpoint: cls.predictions.bias doubled (transformers 2.5 added it twice)")
     return LoadedModel(model, ckpt.k)
+
+
+def is_dnabert_fork(ckpt: io.Checkpoint) -> bool:
+    """Whether a checkpoint was written by the transformers 2.5 fork of DNABERT / m6A-BERT.
+
+    Its ``pytorch_model.bin`` comes with a ``config.json`` that has no ``transformers_version`` or
+    carries the fork's own keys (``split``, ``rnn``, ``eos_token_ids``).
+    """
+    cfg = ckpt.config
+    return ckpt.original_format and (
+        "transformers_version" not in cfg or any(key in cfg for key in ("split", "rnn", "eos_token_ids"))
+    )
 
 
 def new_model(config: BertConfig, task: str = "classification", attn_implementation: str = "sdpa"):

@@ -264,6 +264,10 @@ def _bad_case(case: str, tmp_path: Path) -> tuple[list[str], str]:
     if case == "corrupt-config":
         (model / "config.json").write_text("{not json")
         return base, "config.json"
+    if case == "config-mismatch":  # one layer in config.json, two in the weights
+        cfg = json.loads((model / "config.json").read_text())
+        (model / "config.json").write_text(json.dumps({**cfg, "num_hidden_layers": 1}))
+        return base, "do not fit config.json"
     if case == "corrupt-weights":
         (model / "model.safetensors").write_bytes(b"\x00garbage" * 10)
         return base, "corrupt weights"
@@ -294,7 +298,7 @@ def _bad_case(case: str, tmp_path: Path) -> tuple[list[str], str]:
 
 BAD = ["k-mismatch", "tokenizer-mismatch", "one-column", "label-2", "missing-split", "empty-split",
        "missing-checkpoint", "corrupt-config", "corrupt-weights", "too-long", "dnalong", "visualize", "server-ip",
-       "illegal-letter", "truncated-tsv", "binary-tsv", "non-empty-output"]
+       "illegal-letter", "truncated-tsv", "binary-tsv", "non-empty-output", "config-mismatch"]
 
 
 @pytest.mark.parametrize("case", BAD)
