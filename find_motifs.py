@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from m6abert.utils import cli
+from m6abert.utils import InputError, cli
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,10 +41,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--background", type=str, default="sequences", choices=["sequences", "motif_counts"],
                    help="hypergeometric background: sequences (DNABERT) or motif_counts (the m6A original)")
     args = p.parse_args(argv)
+    # sanity checks: one-line errors (exit 2 through @cli)
     if args.window_size < 1 or args.min_len < 1 or args.min_n_motif < 1:
-        p.error("--window_size, --min_len and --min_n_motif must be >= 1")
+        raise InputError("--window_size, --min_len and --min_n_motif must be >= 1")
     if not 0 < args.pval_cutoff <= 1:
-        p.error("--pval_cutoff must be in (0, 1]")
+        raise InputError("--pval_cutoff must be in (0, 1]")
     return args
 
 

@@ -18,7 +18,16 @@ from .metrics import ORIGINAL_KEYS, classification_metrics, eval_results_line, s
 from .model import Collator, build_config, load_model, new_model
 from .options import tokenizer_k
 from .predict import load_tsv_dataset, predict_logits
-from .train import Dist, TrainArgs, barrier, clear_run_dir, list_checkpoints, setup_distributed, train
+from .train import (
+    Dist,
+    TrainArgs,
+    barrier,
+    clear_run_dir,
+    list_checkpoints,
+    read_resume_state,
+    setup_distributed,
+    train,
+)
 from .utils import InputError, log, set_seed
 
 RESULT_FILES = ("eval_results.txt", "eval_results.jsonl", "best_checkpoint.json", "all_results.json")
@@ -28,7 +37,8 @@ def prepare_output_dir(args: argparse.Namespace, dist: Dist) -> Path | None:
     """Check ``--output_dir`` and return the checkpoint to resume from (``--should_continue``).
 
     ``--should_continue`` without any checkpoint yet starts afresh (a re-submitted batch job that
-    was killed before its first save), clearing that attempt's partial results.
+    was killed before its first save); :func:`run_single` clears that attempt's partial results
+    once every input has been checked. Nothing is written or removed here.
     """
     out = Path(args.output_dir)
     ckpts = list_checkpoints(out)
@@ -38,8 +48,6 @@ def prepare_output_dir(args: argparse.Namespace, dist: Dist) -> Path | None:
             raise InputError(f"{out}: output directory exists and is not empty; use --overwrite_output_dir")
         if args.should_continue:
             log.warning("%s: --should_continue found no checkpoint; starting from the beginning", out)
-    if dist.is_main and (args.do_train or resume is not None):
-        clear_run_dir(out, fresh=resume is None and args.do_train, result_files=RESULT_FILES)
     return resume
 
 
@@ -79,6 +87,7 @@ def run_single(args: argparse.Namespace, dist: Dist) -> dict:
     dev = load_tsv_dataset(data_dir / "dev.tsv", k, args.max_seq_length) if need_dev else None
     if args.do_predict:  # checked before training starts
         load_tsv_dataset(data_dir / "dev.tsv", k, args.max_seq_length, require_labels=False)
+    resumed = read_resume_state(resume) if resume is not None and args.do_train else None  # checked before writing
     collate = Collator(args.max_seq_length, args.dnabert_compat)
     eval_bs = args.per_gpu_eval_batch_size
     device = dist.device
@@ -89,12 +98,14 @@ def run_single(args: argparse.Namespace, dist: Dist) -> dict:
         return metrics, eval_results_line(metrics, args.data_dir)
 
     results: dict = {}
-    if dist.is_main:
+    if dist.is_main:  # every input is checked: the first write
+        if args.do_train or resume is not None:
+            clear_run_dir(out, fresh=resume is None and args.do_train, result_files=RESULT_FILES)
         out.mkdir(parents=True, exist_ok=True)
         io.write_run_args(out, vars(args), "finetune_args.json")
     if args.do_train:
         res = train(model, train_data.dataset, collate, TrainArgs.from_namespace(args), out, k,
-                    evaluate=evaluate if dev is not None else None, metric="auc", resume_from=resume,
+                    evaluate=evaluate if dev is not None else None, metric="auc", resume_from=resumed,
                     dist=dist, stats=lambda b: {"tokens": int((b["input_ids"] != 0).sum())})
         results.update(train_loss=res.average_loss, global_step=res.global_step, stopped_early=res.stopped_early)
         if res.ranks_in_sync is not None:

@@ -381,21 +381,32 @@ def _quiet_transformers() -> None:
 def load_torch_file(path: str | os.PathLike, what: str = "file"):
     """``torch.load`` with ``weights_only=True``: tensors and plain containers, never arbitrary objects."""
     import pickle
+    import warnings
 
     import torch
 
     path = Path(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about the pickle protocol of files it then refuses
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise InputError(f"{path}: {what} not found") from None
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else "unsafe pickle"
         raise InputError(
-            f"{path}: refusing to load {what}: it holds objects other than tensors ({first[:120]})"
+            f"{path}: refusing to load {what}: it holds objects other than tensors ({_unpickling_reason(err)})"
         ) from None
     except (RuntimeError, EOFError, ValueError, OSError) as err:
         raise InputError(f"{path}: corrupt {what} ({str(err).splitlines()[0][:160]})") from None
+
+
+def _unpickling_reason(err: Exception) -> str:
+    """The line of torch's weights-only refusal that says what the pickle holds, without its advice."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    detail = [ln.split("WeightsUnpickler error:", 1)[1].strip() if "WeightsUnpickler error:" in ln else ln
+              for ln in lines[1:] if not ln.startswith("Check the documentation")]
+    reason = " ".join(d for d in detail if d)
+    return (reason or (lines[0] if lines else "unsafe pickle"))[:160]
 
 
 def read_checkpoint(folder: str | os.PathLike) -> Checkpoint:
@@ -537,6 +548,7 @@ def read_labelled_scores(
         npy_path = Path(npy_dir) / f"{SCORE_FILE_STEMS[vis_task]}_{name}.npy"
         scores = load_score_matrix(npy_path)
         table = read_tsv(tsv_path)
+        _check_kmer_sentences(table.sentences, tsv_path)
         seqs = [kmer2seq(s) for s in table.sentences]
         if scores.shape[0] != len(seqs):
             raise InputError(f"{npy_path}: {scores.shape[0]} score rows, but {tsv_path} has {len(seqs)} sequences")
@@ -555,6 +567,25 @@ def read_labelled_scores(
     if n_bad:
         log.warning("%s: %d score rows hold NaN or infinite values; they give no motif candidates", npy_dir, n_bad)
     return LabelledScores([s for p in parts for s in p[0]], np.concatenate([p[1] for p in parts]), scores)
+
+
+def _check_kmer_sentences(sentences: list[str], path: Path) -> None:
+    """Raise on letters other than A, C, G, T, N, or k-mers of different lengths in one row.
+
+    Either would make :func:`~m6abert.kmer.kmer2seq` rebuild a wrong sequence without a word.
+    """
+    import re
+
+    illegal = re.compile(r"[^ACGTN ]")
+    for i, s in enumerate(sentences, 1):
+        bad = illegal.search(s)
+        if bad:
+            raise InputError(f"{path}: row {i}: illegal letter {bad.group(0)!r} in the k-mers (allowed: A, C, G, T, N)")
+        lengths = {len(t) for t in s.split()}
+        if len(lengths) > 1:
+            first = len(s.split(maxsplit=1)[0])
+            other = next(n for n in map(len, s.split()) if n != first)
+            raise InputError(f"{path}: row {i}: k-mers of length {first} and {other} in one row (a damaged k-mer sentence)")
 
 
 def write_motif_outputs(

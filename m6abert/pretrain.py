@@ -10,7 +10,8 @@ Deliberate differences from DNABERT's ``examples/run_pretrain.py``:
 * the masks of batch ``i`` come from a generator seeded with ``(seed, stream, i)``, so evaluation
   is deterministic and a resumed run masks exactly as an uninterrupted one (DNABERT drew from the
   global RNG, so its eval perplexity was stochastic);
-* a sentence longer than ``--block_size`` is refused rather than truncated;
+* a sentence longer than ``--block_size`` is refused rather than truncated, and so is a letter other
+  than A, C, G, T, N in either case (DNABERT read such k-mers as [UNK] without a word);
 * without ``--mlm_probability`` the span-centre probability depends on k so that about 15 % of
   the tokens are masked (:func:`default_mlm_probability`); DNABERT's default was 0.15 for every k.
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from pathlib import Path
 from typing import NamedTuple
 
@@ -39,6 +41,9 @@ TARGET_MASKED_FRACTION = 0.15
 IGNORE_INDEX = -100
 EVAL_STREAM = 0  # masking stream of evaluation; training uses 1 + rank
 RESULT_FILES = ("eval_results.txt", "eval_results.jsonl", "all_results.json")
+
+# a letter refused in a k-mer corpus (lower case and N are read as [UNK], as DNABERT did)
+_ILLEGAL_LETTER = re.compile(r"[^ACGTNacgtn\s]")
 
 # byte -> base digit for whole-token lookup: only upper-case A, T, C, G; 4 for any other ([UNK])
 _STRICT_DIGIT = np.full(256, 4, dtype=np.uint8)
@@ -272,16 +277,28 @@ def _encode_regular(lines: list[str], k: int) -> tuple[np.ndarray, np.ndarray] |
 
 
 def _encode_lines(lines: list[str], numbers: np.ndarray, k: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Ids (int32) and k-mers per line of a chunk of k-mer sentences, tokens looked up whole."""
-    fast = _encode_regular(lines, k)
-    if fast is not None:
-        return fast
-    for line, n in zip(lines, numbers, strict=True):  # irregular spacing: check every token
-        for tok in line.split():
-            if len(tok) != k:
-                raise InputError(f"{path}: line {n}: k-mer {tok[:12]!r} of length {len(tok)}, but the model is for k={k}")
-    enc = kmer.encode_kmer_sentences(lines, k)
-    return enc.ids.astype(np.int32), np.diff(enc.offsets)
+    """Ids (int32) and k-mers per line of a chunk of k-mer sentences, tokens looked up whole.
+
+    A k-mer outside the vocabulary is [UNK] (as DNABERT: lower case, N); a letter other than
+    A, C, G, T, N (either case) is refused.
+    """
+    encoded = _encode_regular(lines, k)
+    if encoded is None:
+        for line, n in zip(lines, numbers, strict=True):  # irregular spacing: check every token
+            for tok in line.split():
+                if len(tok) != k:
+                    raise InputError(f"{path}: line {n}: k-mer {tok[:12]!r} of length {len(tok)}, but the model is for k={k}")
+        enc = kmer.encode_kmer_sentences(lines, k)
+        encoded = enc.ids.astype(np.int32), np.diff(enc.offsets)
+    ids, counts = encoded
+    unknown = np.flatnonzero(ids == UNK_ID)
+    if len(unknown):  # only the lines with an [UNK] can hold an illegal letter
+        for row in np.unique(np.searchsorted(np.cumsum(counts), unknown, side="right")):
+            bad = _ILLEGAL_LETTER.search(lines[row])
+            if bad:
+                raise InputError(f"{path}: line {numbers[row]}: illegal letter {bad.group(0)!r} in the k-mers "
+                                 "(allowed: A, C, G, T, N)")
+    return encoded
 
 
 def _numbered_records(path: Path):
@@ -495,7 +512,7 @@ def run(args: argparse.Namespace) -> dict:
     dict
         The content of ``all_results.json``.
     """
-    from .train import TrainArgs, barrier, clear_run_dir, setup_distributed, train
+    from .train import TrainArgs, barrier, clear_run_dir, read_resume_state, setup_distributed, train
 
     dist = setup_distributed(args.local_rank, args.no_cuda)
     set_seed(args.seed)
@@ -533,6 +550,7 @@ def run(args: argparse.Namespace) -> dict:
     p = default_mlm_probability(k) if args.mlm_probability is None else args.mlm_probability
     vocab_size = model.config.vocab_size
     eval_ds = PretrainDataset(eval_c) if eval_c is not None else None
+    resumed = read_resume_state(resume) if resume is not None and do_train else None  # checked before writing
 
     def run_eval(m: torch.nn.Module, step: int) -> tuple[dict, str]:
         collate = SpanMaskingCollator(k, vocab_size, p, args.seed, EVAL_STREAM, args.dnabert_compat)
@@ -557,7 +575,7 @@ def run(args: argparse.Namespace) -> dict:
         log.info("pretraining: k=%d, %d sentences, %d k-mers, span-centre probability %s, block size %d",
                  k, len(train_ds), len(train_c.ids), p, block_size)
         res = train(model, train_ds, collate, TrainArgs.from_namespace(args), out, k,
-                    evaluate=run_eval if eval_ds is not None else None, resume_from=resume, dist=dist,
+                    evaluate=run_eval if eval_ds is not None else None, resume_from=resumed, dist=dist,
                     stats=lambda b: {"tokens": int((b["input_ids"] != PAD_ID).sum())})
         results.update(global_step=res.global_step, train_loss=res.average_loss)
         in_sync = getattr(res, "ranks_in_sync", None)

@@ -154,6 +154,31 @@ def clear_run_dir(out: Path, fresh: bool, result_files: tuple[str, ...] = ()) ->
             (out / name).unlink(missing_ok=True)
 
 
+class ResumeState(NamedTuple):
+    """The loop state a ``checkpoint-{step}`` folder holds besides the weights."""
+
+    path: Path
+    state: dict  # trainer_state.json
+    optimizer: dict  # optimizer.pt
+    scheduler: dict  # scheduler.pt
+    rng: dict  # rng_state.pth
+
+
+def read_resume_state(checkpoint: str | Path) -> ResumeState:
+    """Read (and so check) a checkpoint's loop state; called before a resumed run writes anything.
+
+    The ``.pt``/``.pth`` files are loaded with ``weights_only=True``: one whose pickle would run
+    code is refused with an ``InputError``.
+    """
+    ck = Path(checkpoint)
+    state = io.read_json(ck / "trainer_state.json", "trainer state")
+    if not isinstance(state.get("global_step"), int):
+        raise InputError(f"{ck / 'trainer_state.json'}: no global_step; not a checkpoint of this toolkit")
+    return ResumeState(ck, state, io.load_torch_file(ck / "optimizer.pt", "optimizer state"),
+                       io.load_torch_file(ck / "scheduler.pt", "scheduler state"),
+                       io.load_torch_file(ck / "rng_state.pth", "RNG state"))
+
+
 def rng_state() -> dict:
     """Python, NumPy and torch RNG states as tensors and plain lists (loadable with weights_only)."""
     py = random.getstate()
@@ -198,7 +223,7 @@ def train(
     k: int,
     evaluate: Callable[[torch.nn.Module, int], tuple[dict, str]] | None = None,
     metric: str | None = None,
-    resume_from: str | Path | None = None,
+    resume_from: str | Path | ResumeState | None = None,
     dist: Dist | None = None,
     stats: Callable[[dict], dict] | None = None,
 ) -> TrainResult:
@@ -225,9 +250,9 @@ def train(
     metric: str or None
         Metric for early stopping (``early_stop`` consecutive decreases) and for the best
         checkpoint, higher is better. Default is None.
-    resume_from: str, Path or None
+    resume_from: str, Path, ResumeState or None
         A ``checkpoint-{step}`` folder to resume from exactly (its weights must already be in
-        ``model``). Default is None.
+        ``model``), or its :func:`read_resume_state` read before anything was written. Default is None.
     dist: Dist or None
         Distributed setup; default single process on CPU/GPU.
     stats: callable or None
@@ -261,11 +286,11 @@ def train(
     state = {"global_step": 0, "epoch": 0, "batch_in_epoch": 0, "tr_loss": 0.0, "logging_loss": 0.0,
              "stop_count": 0, "prev_metric": None, "best": None, "eval_lines": [], "eval_records": []}
     if resume_from is not None:
-        ck = Path(resume_from)
-        state = io.read_json(ck / "trainer_state.json", "trainer state")
-        optimizer.load_state_dict(io.load_torch_file(ck / "optimizer.pt", "optimizer state"))
-        scheduler.load_state_dict(io.load_torch_file(ck / "scheduler.pt", "scheduler state"))
-        set_rng_state(io.load_torch_file(ck / "rng_state.pth", "RNG state"))
+        resumed = resume_from if isinstance(resume_from, ResumeState) else read_resume_state(resume_from)
+        ck, state = resumed.path, resumed.state
+        optimizer.load_state_dict(resumed.optimizer)
+        scheduler.load_state_dict(resumed.scheduler)
+        set_rng_state(resumed.rng)
         if dist.is_main:
             io.write_text(out / "eval_results.txt", "".join(line + "\n" for line in state["eval_lines"]))
             io.write_lines(out / "eval_results.jsonl", [_json(r) for r in state["eval_records"]])
@@ -303,6 +328,7 @@ def train(
                 loss = ddp(**batch).loss / a.gradient_accumulation_steps
             if not torch.isfinite(loss):
                 kept = list_checkpoints(out)
+                bar.close()  # the error line starts a line of its own, after the progress bar
                 raise TrainingDiverged(
                     f"loss became {loss.item()} at step {state['global_step'] + 1}; stopped, last good checkpoint: "
                     f"{kept[-1] if kept else 'none'}"

@@ -1,5 +1,7 @@
-"""get_input.py end to end: byte-identical with the original on the paper's data, the extra flags,
-and one clean error line (exit status 2, nothing written) for every kind of bad input."""
+"""get_input.py end to end: byte-identical with the original on the paper's data and the extra flags.
+
+Bad input (one clean error line, exit status 2, nothing written) is in tests/test_errors.py.
+"""
 
 from __future__ import annotations
 
@@ -268,75 +270,6 @@ def test_get_input_on_demo(tmp_path):
     out = run(DEMO_DIR, tmp_path / "demo", "--do_val", kmer_=6)
     counts = {name: len(rows(out / name)[1]) for name in ROWS}
     assert counts == {"train.tsv": 432, "dev.tsv": 48, "test.tsv": 120}
-
-
-# ---------------------------------------------------------------------------- bad input: one line, exit 2, nothing written
-def _setup_bad(case: str, data: Path) -> tuple[list[str], list[str]]:
-    """Write the inputs of a bad case; return (extra argv, words the error line must contain)."""
-    pos, neg = data / "pos.fa", data / "neg.fa"
-    random_fasta(pos, "p", 10, seed=3)
-    random_fasta(neg, "n", 15, seed=4)
-    argv = ["--kmer", "3"]
-    if case == "missing-pos":
-        pos.unlink()
-        return argv, [str(pos), "not found"]
-    if case == "missing-neg":
-        neg.unlink()
-        return argv, [str(neg), "not found"]
-    if case == "empty-pos":
-        pos.write_text("")
-        return argv, [str(pos), "empty"]
-    if case == "not-fasta":
-        pos.write_text("seq\tlabel\nACG CGT\t1\n")
-        return argv, [str(pos), "line 1", "not FASTA"]
-    if case == "illegal-letter":
-        text = neg.read_text().splitlines()
-        text[7] = text[7][:100] + "X" + text[7][101:]  # record n3, second line
-        neg.write_text("\n".join(text) + "\n")
-        return argv, [str(neg), "n3", "'X'"]
-    if case == "binary":
-        pos.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
-        return argv, [str(pos), "binary"]
-    if case == "shorter-than-k":
-        with pos.open("a") as fh:
-            fh.write(">p_short\nACGTA\n")
-        return ["--kmer", "6"], [str(pos), "p_short", "shorter than k=6"]
-    if case == "kmer-7":
-        return ["--kmer", "7"], ["--kmer", "7"]
-    if case == "few-negatives":
-        random_fasta(neg, "n", 9, seed=4)
-        return argv, [str(neg), "9 negative records", "10"]
-    raise AssertionError(case)
-
-
-BAD_CASES = [
-    "missing-pos", "missing-neg", "empty-pos", "not-fasta", "illegal-letter", "binary", "shorter-than-k",
-    "kmer-7",
-    "few-negatives",
-]
-
-
-@pytest.mark.parametrize("case", BAD_CASES)
-def test_bad_input_subprocess(tmp_path, case):
-    data = tmp_path / "data"
-    extra, words = _setup_bad(case, data)
-    save = tmp_path / "save"
-    save.mkdir()
-    (save / "marker.txt").write_text("keep me")
-    proc = subprocess.run(
-        [sys.executable, "get_input.py", *extra, "--do_val", "--extend_len", "250", "--task", "finetune",
-         "--data_dir", str(data), "--save_dir", str(save)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("get_input.py: error: ")
-    for w in words:
-        assert w in lines[0], lines[0]
-    assert [p.name for p in save.iterdir()] == ["marker.txt"]
-    assert (save / "marker.txt").read_text() == "keep me"
 
 
 def test_help_lists_all_flags():

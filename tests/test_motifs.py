@@ -1,13 +1,13 @@
 """m6abert.motifs (+ its io writers, the logo and find_motifs.py): edge cases, hand-computed
-p-values, merging, windows, a planted motif, and end-to-end runs of the script."""
+p-values, merging, windows, a planted motif, and end-to-end runs of the script.
+
+Bad input is in tests/test_errors.py.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,6 @@ from m6abert import io, motifs
 from m6abert.kmer import seq2kmer
 from m6abert.motifs import Instance, contiguous_regions, make_window, merge_motifs, motif_analysis
 
-ROOT = Path(__file__).resolve().parents[1]
 PLANTED = "TGTAAATA"
 
 
@@ -293,45 +292,3 @@ def test_read_labelled_scores_all_concatenates_in_order(tmp_path):
     dev = io.read_labelled_scores(tmp_path, tmp_path, "dev", "attn")
     assert data.seqs[6:12] == dev.seqs and np.array_equal(data.scores[6:12], dev.scores)
     assert data.labels.tolist() == [1, 0] * 9
-
-
-@pytest.mark.parametrize(
-    "problem, message",
-    [
-        ("rows", "2 score rows, but"),
-        ("narrow", "shorter than the 101-nt sequences"),
-        ("attr", "attributions_dev.npy: file not found"),
-    ],
-)
-def test_find_motifs_bad_input(tmp_path, capsys, problem, message):
-    import find_motifs
-
-    write_scored_set(tmp_path, "dev", n=3)
-    if problem == "rows":
-        io.save_npy(tmp_path / "atten_dev.npy", np.zeros((2, 110)))
-    elif problem == "narrow":
-        io.save_npy(tmp_path / "atten_dev.npy", np.zeros((6, 100)))
-    task = "attr" if problem == "attr" else "attn"
-    with pytest.raises(SystemExit) as exc:
-        find_motifs.main(["--data_dir", str(tmp_path), "--npy_dir", str(tmp_path), "--data_name", "dev",
-                          "--vis_task", task, "--save_file_dir", str(tmp_path / "out")])
-    assert exc.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert message in err and "\n" not in err
-    assert not (tmp_path / "out").exists()
-
-
-def test_missing_npy_subprocess(tmp_path):
-    write_scored_set(tmp_path, "dev", n=3)
-    (tmp_path / "atten_dev.npy").unlink()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run(
-        [sys.executable, "find_motifs.py", "--data_dir", str(tmp_path), "--npy_dir", str(tmp_path),
-         "--data_name", "dev", "--vis_task", "attn", "--save_file_dir", str(tmp_path / "out")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr
-    assert "atten_dev.npy" in lines[0] and "not found" in lines[0]
-    assert not (tmp_path / "out").exists()

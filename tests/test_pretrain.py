@@ -1,4 +1,7 @@
-"""Masked-LM pretraining: DNABERT's span masking, the corpus loader, perplexity, run_pretrain.py."""
+"""Masked-LM pretraining: DNABERT's span masking, the corpus loader, perplexity, run_pretrain.py.
+
+Bad input is in tests/test_errors.py; kill and resume, NaN and determinism in tests/test_reliability.py.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from toy import tiny_pretrained, write_split_dir
+from toy import write_split_dir
 
 import run_finetune_degradation as ft
 import run_pretrain as rp
@@ -501,61 +504,6 @@ def test_non_empty_output_dir_needs_overwrite(tmp_path, corpora):
     io.write_text(out / "eval_results.txt", "stale line\n")
     pretrain(*corpora, out, "--max_steps", "1", "--should_continue", "--save_steps", "0")
     assert len(perplexities(out)) == 1 and not any(p.name.startswith(".") for p in out.iterdir())
-
-
-# ---------------------------------------------------------------------------- bad input
-def _bad_case(case: str, tmp_path: Path, train: Path) -> tuple[list[str], str]:
-    if case == "empty-corpus":
-        train.write_text("\n\n")
-        return [], "empty corpus"
-    if case == "tokenizer-k":
-        return ["--tokenizer_name", "dna4"], "k-mers of length 3, but the model is for k=4"
-    if case == "checkpoint-k":
-        model = tiny_pretrained(tmp_path / "k5", k=5)
-        return ["--model_name_or_path", str(model), "--config_name", ""], "k=5"
-    if case == "too-long":
-        return ["--block_size", "30"], "40 tokens with [CLS]/[SEP] exceed --block_size 30"
-    raise AssertionError(case)
-
-
-@pytest.mark.parametrize("case", ["empty-corpus", "tokenizer-k", "checkpoint-k", "too-long"])
-def test_bad_input_subprocess(case, tmp_path):
-    train, eval_ = periodic_corpus(tmp_path / "t.txt", 8), periodic_corpus(tmp_path / "e.txt", 4)
-    argv, needle = _bad_case(case, tmp_path, train)
-    out = tmp_path / "out"
-    cmd = [sys.executable, "run_pretrain.py", *FAST, "--train_data_file", str(train), "--eval_data_file", str(eval_),
-           "--output_dir", str(out), "--max_steps", "1", *argv]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2, proc.stderr[-1500:]
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and " - INFO - " not in ln]
-    assert len(lines) == 1 and needle in lines[0] and lines[0].startswith("run_pretrain.py: error:"), proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert not out.exists()
-
-
-@pytest.mark.parametrize("argv,needle", [
-    (["--train_data_file", "{t}", "--train_fasta", "{t}"], "not both"),
-    (["--train_fasta", "{t}"], "needs k"),
-    (["--train_data_file", "{dir}/nope.txt"], "not found"),
-    (["--train_data_file", "{t}", "--eval_data_file", "{e4}", "--do_train", "--do_eval"], "but the model is for k=3"),
-    (["--train_data_file", "{t}", "--fp16"], "--fp16 needs a CUDA device"),
-    (["--train_data_file", "{t}", "--model_type", "bert"], "only 'dna'"),
-    (["--train_data_file", "{t}", "--mlm_probability", "0"], "(0, 1]"),
-    (["--train_data_file", "{t}", "--block_size", "600"], "exceeds the model's 512 positions"),
-    (["--do_eval"], "--eval_data_file"),
-])
-def test_bad_input_in_process(argv, needle, tmp_path, capsys):
-    t = periodic_corpus(tmp_path / "t.txt", 8)
-    e4 = periodic_corpus(tmp_path / "e4.txt", 4, k=4)
-    argv = [a.format(t=t, e4=e4, dir=tmp_path) for a in argv]
-    if "--eval_data_file" not in argv:
-        argv = [*argv, "--eval_data_file", str(t)] if "--do_eval" not in argv else argv
-    out = tmp_path / "out"
-    with pytest.raises(SystemExit) as err:
-        rp.main(["--config_name", "tiny", "--output_dir", str(out), "--max_steps", "1", *argv])
-    assert err.value.code == 2
-    assert needle in capsys.readouterr().err
-    assert not out.exists()
 
 
 # ---------------------------------------------------------------------------- DDP

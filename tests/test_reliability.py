@@ -1,9 +1,11 @@
-"""Nothing lost, nothing executed: kill and resume, NaN stops, partial saves ignored."""
+"""Nothing lost, nothing executed: kill and resume, NaN stops, partial saves ignored, determinism
+(fine-tuning and pretraining), and no code path that unpickles training_args.bin."""
 
 from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -13,9 +15,12 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from toy import tiny_pretrained, write_split_dir
+from toy import tiny_pretrained, write_corpus, write_split_dir
 
 import run_finetune_degradation as ft
+import run_predict_degradation as pr
+import run_pretrain as rp
+import visualize_all
 from m6abert import io
 from m6abert.train import list_checkpoints
 
@@ -129,6 +134,129 @@ def test_partial_atomic_writes_leave_nothing(tmp_path):
             tmp.write_bytes(b"half")
             raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
+
+
+def evil_training_args(folder: Path, marker: Path) -> None:
+    """A ``training_args.bin`` (as transformers' Trainer and DNABERT wrote) whose unpickling runs code."""
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    with open(folder / "training_args.bin", "wb") as fh:
+        pickle.dump(Evil(), fh, protocol=2)
+
+
+def test_training_args_bin_is_never_loaded(setup):
+    """No code path opens training_args.bin: resuming, continuing pretraining, predicting, scoring."""
+    import shutil
+
+    tmp_path, ref = setup
+    marker = tmp_path / "PWNED"
+    out = tmp_path / "resumed"
+    shutil.copytree(ref / "checkpoint-9", out / "checkpoint-9")
+    for folder in (out, out / "checkpoint-9", ref, tmp_path / "pre"):
+        evil_training_args(folder, marker)
+    ft.main(_argv(tmp_path, out))  # --should_continue from checkpoint-9
+    _same_result(ref, out)
+    pr.main(["--data_dir", str(tmp_path / "data"), "--output_dir", str(ref), "--predict_dir", str(tmp_path / "p"),
+             "--max_seq_length", "64"])
+    visualize_all.main(["--model_path", str(ref), "--data_dir", str(tmp_path / "data"), "--data_name", "dev",
+                        "--vis_task", "attn", "--output_dir", str(tmp_path / "vis"), "--max_seq_length", "64",
+                        "--no_plot"])
+    write_corpus(tmp_path / "corpus.txt", 8)
+    rp.main(["--model_name_or_path", str(tmp_path / "pre"), "--train_data_file", str(tmp_path / "corpus.txt"),
+             "--output_dir", str(tmp_path / "pretrained"), "--max_steps", "1"])
+    assert (tmp_path / "p" / "pred_results.npy").exists() and (tmp_path / "pretrained" / "model.safetensors").exists()
+    assert not marker.exists()
+
+
+# ---------------------------------------------------------------------------- pretraining
+PRETRAIN_ARGS = ["--config_name", "tiny", "--per_gpu_train_batch_size", "8", "--per_gpu_eval_batch_size", "16",
+                 "--learning_rate", "5e-3", "--logging_steps", "3", "--save_steps", "4", "--evaluate_during_training",
+                 "--do_train", "--do_eval", "--max_steps", "24", "--seed", "5", "--should_continue"]
+KILL_IN_PRETRAIN_SAVE = KILL_IN_SAVE.replace("import run_finetune_degradation as ft", "import run_pretrain as ft")
+
+
+def _pretrain_argv(tmp_path: Path, out: Path) -> list[str]:
+    return [*PRETRAIN_ARGS, "--train_data_file", str(tmp_path / "train.txt"), "--eval_data_file",
+            str(tmp_path / "eval.txt"), "--output_dir", str(out)]
+
+
+def _same_pretraining(a: Path, b: Path) -> None:
+    _same_result(a, b)
+    assert (a / "eval_results.jsonl").read_bytes() == (b / "eval_results.jsonl").read_bytes()
+
+
+@pytest.fixture
+def pretrain_setup(tmp_path):
+    """An uninterrupted pretraining run (24 steps over 3 epochs of 8 batches) and its duration."""
+    write_corpus(tmp_path / "train.txt", 64, seed=1)
+    write_corpus(tmp_path / "eval.txt", 16, seed=2)
+    ref = tmp_path / "ref"
+    start = time.perf_counter()
+    rp.main(_pretrain_argv(tmp_path, ref))
+    return tmp_path, ref, time.perf_counter() - start
+
+
+def test_pretraining_sigkill_during_checkpoint_save_then_resume(pretrain_setup):
+    tmp_path, ref, _ = pretrain_setup
+    out = tmp_path / "killed"
+    proc = subprocess.run([sys.executable, "-c", KILL_IN_PRETRAIN_SAVE, *_pretrain_argv(tmp_path, out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    complete = list_checkpoints(out)
+    partial = [p for p in out.iterdir() if p.name.startswith(".checkpoint-") and p.name.endswith(".tmp")]
+    assert [p.name for p in complete] == ["checkpoint-4"] and len(partial) == 1
+    assert not (out / "model.safetensors").exists()
+    marker = tmp_path / "PWNED"  # the checkpoint's training_args.bin, if any code path loaded it
+    evil_training_args(complete[0], marker)
+    rp.main(_pretrain_argv(tmp_path, out))
+    _same_pretraining(ref, out)
+    assert not any(p.name.startswith(".") for p in out.iterdir()) and not marker.exists()
+
+
+def test_pretraining_sigkill_at_a_random_moment_then_resume(pretrain_setup):
+    tmp_path, ref, duration = pretrain_setup
+    out = tmp_path / "random"
+    proc = subprocess.Popen([sys.executable, "run_pretrain.py", *_pretrain_argv(tmp_path, out)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # once training has started (the first checkpoint exists), kill within the run's duration
+    deadline = time.time() + 120
+    while not list_checkpoints(out) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(random.Random(4321).uniform(0.0, duration))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    rp.main(_pretrain_argv(tmp_path, out))
+    _same_pretraining(ref, out)
+
+
+def test_pretraining_same_seed_same_result(pretrain_setup):
+    tmp_path, ref, _ = pretrain_setup
+    again = tmp_path / "again"
+    rp.main(_pretrain_argv(tmp_path, again))
+    _same_pretraining(ref, again)
+    assert io.read_json(ref / "all_results.json") == io.read_json(again / "all_results.json")
+
+
+def test_pretraining_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
+    write_corpus(tmp_path / "train.txt", 32)
+    out = tmp_path / "o"
+    with pytest.raises(SystemExit) as exc:
+        rp.main(["--config_name", "tiny", "--train_data_file", str(tmp_path / "train.txt"), "--output_dir", str(out),
+                 "--learning_rate", "1e30", "--save_steps", "1", "--max_steps", "10", "--per_gpu_train_batch_size", "8"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "loss became" in err and "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]  # the progress bar, then the error on its own line
+    assert re.match(r"^\S+: error: loss became (nan|inf) at step \d+; stopped", lines[-1]), err
+    kept = list_checkpoints(out)
+    assert kept and f"last good checkpoint: {kept[-1]}" in err
+    state = io.read_json(kept[-1] / "trainer_state.json")
+    assert state["global_step"] == int(kept[-1].name.split("-")[1])
+    assert torch.isfinite(load_file(kept[-1] / "model.safetensors")["bert.embeddings.word_embeddings.weight"]).all()
+    assert not (out / "model.safetensors").exists()  # no final model from a diverged run
 
 
 if os.name != "posix":  # SIGKILL semantics

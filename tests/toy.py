@@ -56,3 +56,19 @@ def tiny_pretrained(folder: Path, k: int = 3, seed: int = 0) -> Path:
     cfg.num_attention_heads, cfg.hidden_size, cfg.intermediate_size = 2, 32, 64
     io.save_checkpoint(folder, new_model(cfg, "mlm"), k)
     return folder
+
+
+def tiny_classifier(folder: Path, k: int = 3, seed: int = 0) -> Path:
+    """A random tiny BertForSequenceClassification checkpoint folder (it has a classifier head)."""
+    import torch
+
+    torch.manual_seed(seed)
+    io.save_checkpoint(folder, new_model(build_config("tiny", k), "classification"), k)
+    return folder
+
+
+def write_corpus(path: Path, n: int, length: int = 40, k: int = 3, seed: int = 0) -> Path:
+    """A line-by-line pretraining corpus: ``n`` k-mer sentences of random ``length``-nt sequences."""
+    rng = np.random.RandomState(seed)
+    io.write_lines(path, [seq2kmer(random_seq(rng, length), k) for _ in range(n)])
+    return path

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from m6abert import io
+
 N_PER_CLASS = 300
 LENGTH = 501
 SITE = 250  # 0-based index of the A of DRACH
@@ -72,10 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.RandomState(0)
     pos = make_class(rng, "pos")
     neg = make_class(rng, "neg")
-    args.out_dir.mkdir(parents=True, exist_ok=True)
     for name, prefix, seqs in (("pos.fa", "p", pos), ("neg.fa", "n", neg)):
-        with open(args.out_dir / name, "w", encoding="ascii", newline="\n") as fh:
-            fh.write(fasta_text(prefix, seqs))
+        io.write_text(args.out_dir / name, fasta_text(prefix, seqs))  # atomic; creates the folder
     print(f"wrote {len(pos)} positives and {len(neg)} negatives to {args.out_dir}")
 
 
