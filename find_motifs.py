@@ -22,7 +22,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--npy_dir", type=str, required=True, help="folder of atten_*.npy / attributions_*.npy")
     p.add_argument("--window_size", type=int, default=24, help="length of the motif windows")
     p.add_argument("--min_len", type=int, default=5, help="shortest high-score region")
-    p.add_argument("--pval_cutoff", type=float, default=0.05,
+    p.add_argument("--pval_cutoff", type=float, default=0.005,
                    help="keep motifs with Benjamini-Hochberg adjusted p below this")
     p.add_argument("--min_n_motif", type=int, default=3, help="fewest windows a reported motif has")
     p.add_argument("--align_all_ties", action="store_true",

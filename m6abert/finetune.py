@@ -25,6 +25,7 @@ from .train import (
     clear_run_dir,
     list_checkpoints,
     read_resume_state,
+    schedule,
     setup_distributed,
     train,
 )
@@ -88,6 +89,8 @@ def run_single(args: argparse.Namespace, dist: Dist) -> dict:
     if args.do_predict:  # checked before training starts
         load_tsv_dataset(data_dir / "dev.tsv", k, args.max_seq_length, require_labels=False)
     resumed = read_resume_state(resume) if resume is not None and args.do_train else None  # checked before writing
+    if args.do_train:
+        schedule(TrainArgs.from_namespace(args), len(train_data.dataset), dist)  # impossible settings fail here
     collate = Collator(args.max_seq_length, args.dnabert_compat)
     eval_bs = args.per_gpu_eval_batch_size
     device = dist.device
@@ -102,7 +105,7 @@ def run_single(args: argparse.Namespace, dist: Dist) -> dict:
         if args.do_train or resume is not None:
             clear_run_dir(out, fresh=resume is None and args.do_train, result_files=RESULT_FILES)
         out.mkdir(parents=True, exist_ok=True)
-        io.write_run_args(out, vars(args), "finetune_args.json")
+        io.write_run_args(out, vars(args), "finetune_args.json" if args.do_train else "eval_args.json")
     if args.do_train:
         res = train(model, train_data.dataset, collate, TrainArgs.from_namespace(args), out, k,
                     evaluate=evaluate if dev is not None else None, metric="auc", resume_from=resumed,
@@ -137,8 +140,9 @@ def run_single(args: argparse.Namespace, dist: Dist) -> dict:
         pargs = copy.copy(args)
         pargs.predict_dir = args.predict_dir or args.output_dir
         run_predict(pargs, split="dev")
-    if dist.is_main:
-        io.write_json(out / "all_results.json", results)
+    if dist.is_main:  # an evaluation-only run adds to the training record instead of replacing it
+        old = io.read_json(out / "all_results.json") if (out / "all_results.json").exists() and not args.do_train else {}
+        io.write_json(out / "all_results.json", {**old, **results})
     return results
 
 
@@ -177,6 +181,8 @@ def run_cv(args: argparse.Namespace, dist: Dist) -> dict:
             fargs.overwrite_output_dir = True
             log.info("===== fold %d / %d =====", i + 1, args.n_folds)
             res = run_single(fargs, dist)
+        if not dist.is_main:  # rank 0 evaluates and summarises
+            continue
         best = io.read_json(fold_out / "best_checkpoint.json") if (fold_out / "best_checkpoint.json").exists() else None
         fold_metrics = res.get("eval") or (best or {}).get("metrics")
         if not fold_metrics:

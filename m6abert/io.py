@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -216,8 +217,9 @@ class LabelledTsv(NamedTuple):
 def read_tsv(path: str | os.PathLike, require_labels: bool = True) -> LabelledTsv:
     """Read a ``seq<TAB>label`` TSV as get_input.py writes it.
 
-    The first row is a header unless its label column is a number (a header-less file then keeps
-    its first example, unlike the original, which always dropped row 0; a bad number is reported).
+    The first row is a header unless its label column is a number (or, in a one-column file, it
+    looks like k-mers): a header-less file keeps its first example, unlike the original, which
+    always dropped row 0; a bad label number is reported.
 
     Parameters
     ----------
@@ -236,7 +238,11 @@ def read_tsv(path: str | os.PathLike, require_labels: bool = True) -> LabelledTs
     text = _read_text(path, "TSV file")
     rows = [line.split("\t") for line in text.splitlines()]
     first = rows[0]
-    if not (len(first) == 2 and first[1].strip().lstrip("+-").isdigit()):
+    if len(first) == 2:
+        header = not first[1].strip().lstrip("+-").isdigit()
+    else:  # one column: a header has letters that no k-mer sentence has
+        header = bool(re.search(r"[^ACGTNacgtn \r]", first[0]))
+    if header:
         rows = rows[1:]
     while rows and rows[-1] == [""]:
         rows.pop()

@@ -121,6 +121,17 @@ def check_finetune_args(args: argparse.Namespace) -> None:
         raise InputError(f"--tokenizer_name must be dna3..dna6, not {args.tokenizer_name!r}")
     if args.n_folds is not None and args.n_folds < 2:
         raise InputError("--n_folds must be at least 2")
+    for flag in ("per_gpu_train_batch_size", "per_gpu_eval_batch_size", "per_gpu_pred_batch_size",
+                 "gradient_accumulation_steps"):
+        if getattr(args, flag) < 1:
+            raise InputError(f"--{flag} must be at least 1, not {getattr(args, flag)}")
+    if args.fp16:
+        import torch
+
+        if args.no_cuda or not torch.cuda.is_available():
+            raise InputError("--fp16 needs a CUDA device; use --bf16 on CPU")
+    if args.early_stop and args.do_train and not args.evaluate_during_training:
+        raise InputError("--early_stop needs --evaluate_during_training (it watches the dev AUC)")
 
 
 def tokenizer_k(args: argparse.Namespace) -> int | None:

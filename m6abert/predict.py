@@ -115,8 +115,7 @@ def run(args: argparse.Namespace, split: str = "test") -> dict:
     columns = {key: data.names, "probability": probs.tolist(), "predicted_label": preds.tolist()}
     if data.labels is not None:
         columns["true_label"] = data.labels.tolist()
-    if not args.predict_fasta:
-        io.save_npy(predict_dir / "pred_results.npy", probs)
+    io.save_npy(predict_dir / "pred_results.npy", probs)  # FASTA record order with --predict_fasta
     io.write_predictions_tsv(predict_dir / "predictions.tsv", columns)
     if metrics:
         io.write_json(predict_dir / "pred_metrics.json", metrics)

@@ -118,6 +118,40 @@ def epoch_order(n: int, seed: int, epoch: int, dist: Dist) -> list[int]:
     return order
 
 
+class Schedule(NamedTuple):
+    n_batches: int  # batches of one epoch on this rank
+    steps_per_epoch: int  # optimisation steps per epoch
+    t_total: int  # optimisation steps of the run
+    n_epochs: int
+    warmup: int
+
+
+def schedule(a: TrainArgs, n_examples: int, dist: Dist | None = None) -> Schedule:
+    """The run's step counts, as DNABERT computes them; raises ``InputError`` for impossible settings.
+
+    ``--max_steps N`` trains exactly N steps; otherwise ``int(steps_per_epoch * num_train_epochs)``
+    steps (a fractional epoch count ends part-way through the last epoch).
+    """
+    dist = dist or Dist(0, 1, -1, torch.device("cpu"))
+    if a.per_gpu_train_batch_size < 1 or a.gradient_accumulation_steps < 1:
+        raise InputError("--per_gpu_train_batch_size and --gradient_accumulation_steps must be at least 1")
+    if n_examples < 1:
+        raise InputError("no training examples")
+    n_batches = math.ceil(len(epoch_order(n_examples, a.seed, 0, dist)) / a.per_gpu_train_batch_size)
+    if n_batches < a.gradient_accumulation_steps:
+        raise InputError(f"--gradient_accumulation_steps {a.gradient_accumulation_steps} exceeds the {n_batches} "
+                         "batches of an epoch: no optimisation step would ever be taken")
+    steps_per_epoch = n_batches // a.gradient_accumulation_steps
+    if a.max_steps > 0:
+        t_total, n_epochs = a.max_steps, a.max_steps // steps_per_epoch + 1
+    else:
+        t_total, n_epochs = int(steps_per_epoch * a.num_train_epochs), math.ceil(a.num_train_epochs)
+    if t_total < 1:
+        raise InputError("--num_train_epochs/--max_steps give no optimisation step")
+    warmup = int(a.warmup_percent * t_total) if a.warmup_percent else a.warmup_steps
+    return Schedule(n_batches, steps_per_epoch, t_total, n_epochs, warmup)
+
+
 def make_optimizer(model: torch.nn.Module, a: TrainArgs) -> torch.optim.Optimizer:
     """AdamW with no weight decay on biases and LayerNorm weights (DNABERT's two groups)."""
     no_decay = ("bias", "LayerNorm.weight")
@@ -268,15 +302,7 @@ def train(
     model.to(device)
     ddp = torch.nn.parallel.DistributedDataParallel(model) if dist.world_size > 1 else model
     batch_size = a.per_gpu_train_batch_size
-    n_batches = math.ceil(len(epoch_order(len(dataset), a.seed, 0, dist)) / batch_size)
-    steps_per_epoch = max(n_batches // a.gradient_accumulation_steps, 1)
-    if a.max_steps > 0:
-        t_total = a.max_steps
-        n_epochs = a.max_steps // steps_per_epoch + 1
-    else:
-        t_total = int(steps_per_epoch * a.num_train_epochs)
-        n_epochs = math.ceil(a.num_train_epochs)
-    warmup = int(a.warmup_percent * t_total) if a.warmup_percent else a.warmup_steps
+    _, _, t_total, n_epochs, warmup = schedule(a, len(dataset), dist)
     optimizer = make_optimizer(model, a)
     from transformers import get_linear_schedule_with_warmup
 
@@ -290,7 +316,10 @@ def train(
         ck, state = resumed.path, resumed.state
         optimizer.load_state_dict(resumed.optimizer)
         scheduler.load_state_dict(resumed.scheduler)
-        set_rng_state(resumed.rng)
+        if "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
+        # one RNG state per rank (dropout draws differ between ranks); older checkpoints hold one
+        set_rng_state(resumed.rng["ranks"][dist.rank] if "ranks" in resumed.rng else resumed.rng)
         if dist.is_main:
             io.write_text(out / "eval_results.txt", "".join(line + "\n" for line in state["eval_lines"]))
             io.write_lines(out / "eval_results.jsonl", [_json(r) for r in state["eval_records"]])
@@ -300,14 +329,22 @@ def train(
              len(dataset), n_epochs, t_total, batch_size, a.gradient_accumulation_steps, dist.world_size)
 
     def save(step: int) -> None:
-        ckpt = out / f"checkpoint-{step}"
-        io.save_checkpoint(
-            ckpt, model, k,
-            state={"optimizer.pt": optimizer.state_dict(), "scheduler.pt": scheduler.state_dict(),
-                   "rng_state.pth": rng_state()},
-            extra_json={"trainer_state.json": state},
-        )
-        rotate(out, a.save_total_limit, keep=(state["best"] or {}).get("checkpoint"))
+        """Every rank's RNG state goes to rank 0, which writes the checkpoint."""
+        rngs = [rng_state()]
+        if dist.world_size > 1:
+            rngs = [None] * dist.world_size
+            torch.distributed.all_gather_object(rngs, rng_state())
+        if dist.is_main:
+            if scaler.is_enabled():
+                state["scaler"] = scaler.state_dict()
+            io.save_checkpoint(
+                out / f"checkpoint-{step}", model, k,
+                state={"optimizer.pt": optimizer.state_dict(), "scheduler.pt": scheduler.state_dict(),
+                       "rng_state.pth": {"ranks": rngs}},
+                extra_json={"trainer_state.json": state},
+            )
+            rotate(out, a.save_total_limit, keep=(state["best"] or {}).get("checkpoint"))
+        barrier(dist)
 
     stopped_early = False
     done = state["global_step"] >= t_total
@@ -326,11 +363,14 @@ def train(
                 tokens += stats(batch)["tokens"]
             with _autocast(a, device):
                 loss = ddp(**batch).loss / a.gradient_accumulation_steps
-            if not torch.isfinite(loss):
+            finite = torch.isfinite(loss.detach()).to(torch.int32)
+            if dist.world_size > 1:  # one rank's NaN stops every rank (none is left waiting)
+                torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+            if not finite.item():
                 kept = list_checkpoints(out)
                 bar.close()  # the error line starts a line of its own, after the progress bar
                 raise TrainingDiverged(
-                    f"loss became {loss.item()} at step {state['global_step'] + 1}; stopped, last good checkpoint: "
+                    f"loss became {'non-finite' if torch.isfinite(loss) else loss.item()} at step {state['global_step'] + 1}; stopped, last good checkpoint: "
                     f"{kept[-1] if kept else 'none'}"
                 )
             scaler.scale(loss).backward()
@@ -355,10 +395,8 @@ def train(
                 stop, new_best = _log_and_evaluate(model, state, scheduler, a, evaluate, metric, out, dist)
                 if stop:
                     stopped_early = done = True
-            if (a.save_steps > 0 and step % a.save_steps == 0) or new_best:
-                if dist.is_main:
-                    save(step)
-                barrier(dist)
+            if not stopped_early and ((a.save_steps > 0 and step % a.save_steps == 0) or new_best):
+                save(step)
             if done or step >= t_total:
                 done = True
                 break
@@ -394,13 +432,15 @@ def _json(obj: dict) -> str:
     return json.dumps(obj)
 
 
-def _log_and_evaluate(model, state, scheduler, a, evaluate, metric, out: Path, dist: Dist) -> bool:
+def _log_and_evaluate(model, state, scheduler, a, evaluate, metric, out: Path, dist: Dist) -> tuple[bool, bool]:
     """Log loss and lr; evaluate if asked; track best and early stop. Returns (stop, new_best)."""
     step = state["global_step"]
     logs = {"learning_rate": scheduler.get_last_lr()[0],
             "loss": (state["tr_loss"] - state["logging_loss"]) / a.logging_steps}
     state["logging_loss"] = state["tr_loss"]
     stop = new_best = False
+    if dist.is_main and not (a.evaluate_during_training and evaluate is not None):
+        print(_json({**logs, "step": step}))  # as DNABERT: loss and lr at every logging step
     if a.evaluate_during_training and evaluate is not None and dist.is_main:
         model.eval()
         metrics, line = evaluate(model, step)
@@ -432,12 +472,13 @@ def _log_and_evaluate(model, state, scheduler, a, evaluate, metric, out: Path, d
 
 
 def rotate(output_dir: Path, limit: int | None, keep: str | None = None) -> None:
-    """Delete the oldest checkpoints beyond ``limit`` (never the one named ``keep``)."""
+    """Delete the oldest checkpoints beyond ``limit``, never the newest (the one to resume from) nor
+    the one named ``keep`` (the best); so with a best checkpoint to keep, at least 2 remain."""
     if not limit or limit <= 0:
         return
     ckpts = list_checkpoints(output_dir)
-    excess = len(ckpts) - limit
-    for p in ckpts:
+    excess = len(ckpts) - max(limit, 2 if keep else 1)
+    for p in ckpts[:-1]:
         if excess <= 0:
             break
         if p.name != keep:
