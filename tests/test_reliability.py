@@ -33,15 +33,15 @@ ARGS = ["--max_seq_length", "64", "--per_gpu_train_batch_size", "8", "--per_gpu_
 # are written into the temporary folder, before it is renamed into place.
 KILL_IN_SAVE = """
 import os, signal, sys
-import m6abert.io as io
 calls = {"n": 0}
-orig = io.write_tokenizer_files
+import m6abert.io.checkpoints as ckpt_io
+orig = ckpt_io.write_tokenizer_files
 def dying(folder, k):
     calls["n"] += 1
     if calls["n"] == 2 and ".tmp" in str(folder):
         os.kill(os.getpid(), signal.SIGKILL)
     return orig(folder, k)
-io.write_tokenizer_files = dying
+ckpt_io.write_tokenizer_files = dying
 import run_finetune_degradation as ft
 ft.main(sys.argv[1:])
 """

@@ -1,0 +1,196 @@
+"""Hugging Face checkpoint folders: written atomically, read without unpickling objects."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+from ..utils import InputError
+from .files import _umask, atomic_dir, read_json, write_json, write_text
+
+# ---------------------------------------------------------------------------- checkpoints
+TOKENIZER_CONFIG = {
+    "do_lower_case": False,
+    "model_max_length": 512,
+    "max_len": 512,  # read by the original DNATokenizer
+    "tokenizer_class": "BertTokenizer",
+}
+SPECIAL_TOKENS_MAP = {
+    "unk_token": "[UNK]",
+    "sep_token": "[SEP]",
+    "pad_token": "[PAD]",
+    "cls_token": "[CLS]",
+    "mask_token": "[MASK]",
+}
+WEIGHTS_SAFE, WEIGHTS_BIN = "model.safetensors", "pytorch_model.bin"
+
+
+class Checkpoint(NamedTuple):
+    """What a checkpoint folder holds, read without building a model."""
+
+    path: Path
+    config: dict  # config.json
+    state_dict: dict  # name -> tensor
+    k: int  # from vocab.txt (or config vocab_size when vocab.txt is absent)
+    original_format: bool  # weights came from an original DNABERT/m6A-BERT pytorch_model.bin
+
+
+def write_tokenizer_files(folder: str | os.PathLike, k: int) -> None:
+    """Write DNABERT's ``vocab.txt`` for ``k`` and a tokenizer config that transformers loads as-is.
+
+    ``AutoTokenizer.from_pretrained(folder)`` then gives exactly the ids of :mod:`m6abert.kmer`
+    for space-separated k-mers (``do_lower_case`` is false: a true value maps every k-mer to [UNK]).
+    """
+    from ..kmer import vocab
+
+    folder = Path(folder)
+    write_text(folder / "vocab.txt", "\n".join(vocab(k)) + "\n")
+    write_json(folder / "tokenizer_config.json", TOKENIZER_CONFIG)
+    write_json(folder / "special_tokens_map.json", SPECIAL_TOKENS_MAP)
+
+
+def save_checkpoint(
+    folder: str | os.PathLike, model, k: int, state: dict | None = None, extra_json: dict | None = None
+) -> None:
+    """Save a Hugging Face checkpoint folder atomically: complete or absent.
+
+    Parameters
+    ----------
+    folder: str or PathLike
+        Target folder (replaced if it exists).
+    model: transformers.PreTrainedModel
+        Saved with ``save_pretrained`` as ``config.json`` + ``model.safetensors``.
+    k: int
+        k-mer length, for ``vocab.txt`` and the tokenizer files.
+    state: dict or None
+        Training state: ``{file name: object}`` saved with ``torch.save`` (tensors, numbers,
+        strings, lists and dicts only, so it loads with ``weights_only=True``). Default is None.
+    extra_json: dict or None
+        ``{file name: JSON object}`` written too (e.g. ``trainer_state.json``). Default is None.
+    """
+    import torch
+
+    _quiet_transformers()
+    with atomic_dir(folder) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        write_tokenizer_files(tmp, k)
+        for name, obj in (state or {}).items():
+            torch.save(obj, tmp / name)
+        for name, obj in (extra_json or {}).items():
+            write_json(tmp / name, obj)
+
+
+def _quiet_transformers() -> None:
+    """No "Writing model shards" progress bar for every checkpoint."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
+def load_torch_file(path: str | os.PathLike, what: str = "file"):
+    """``torch.load`` with ``weights_only=True``: tensors and plain containers, never arbitrary objects."""
+    import pickle
+    import warnings
+
+    import torch
+
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():  # torch warns about the pickle protocol of files it then refuses
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise InputError(f"{path}: {what} not found") from None
+    except pickle.UnpicklingError as err:
+        raise InputError(
+            f"{path}: refusing to load {what}: it holds objects other than tensors ({_unpickling_reason(err)})"
+        ) from None
+    except (RuntimeError, EOFError, ValueError, OSError) as err:
+        raise InputError(f"{path}: corrupt {what} ({str(err).splitlines()[0][:160]})") from None
+
+
+def _unpickling_reason(err: Exception) -> str:
+    """The line of torch's weights-only refusal that says what the pickle holds, without its advice."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    detail = [ln.split("WeightsUnpickler error:", 1)[1].strip() if "WeightsUnpickler error:" in ln else ln
+              for ln in lines[1:] if not ln.startswith("Check the documentation")]
+    reason = " ".join(d for d in detail if d)
+    return (reason or (lines[0] if lines else "unsafe pickle"))[:160]
+
+
+def read_checkpoint(folder: str | os.PathLike) -> Checkpoint:
+    """Read a checkpoint folder written by this toolkit, DNABERT or the original m6A-BERT.
+
+    ``model.safetensors`` is preferred; an original ``pytorch_model.bin`` is read with
+    ``torch.load(weights_only=True)``, so a pickle that would run code is refused. Files such as
+    ``training_args.bin`` are never opened.
+
+    Raises
+    ------
+    InputError
+        Missing folder, missing or corrupt ``config.json``, missing, corrupt or unsafe weights, a
+        ``vocab.txt`` that is not DNABERT's.
+    """
+    from ..kmer import k_from_vocab_size, vocab
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: checkpoint folder not found")
+    config = read_json(folder / "config.json", "checkpoint config.json")
+    k = None
+    if (folder / "vocab.txt").exists():
+        tokens = [t.rstrip("\r") for t in (folder / "vocab.txt").read_text(encoding="utf-8").split("\n")]
+        while tokens and not tokens[-1]:
+            tokens.pop()
+        try:
+            k = k_from_vocab_size(len(tokens))
+        except ValueError:
+            raise InputError(f"{folder / 'vocab.txt'}: {len(tokens)} tokens is not a DNABERT vocabulary") from None
+        if tokens != vocab(k):
+            raise InputError(f"{folder / 'vocab.txt'}: token order differs from DNABERT's dna{k} vocabulary")
+    try:
+        vsize = int(config["vocab_size"])
+        k_cfg = k_from_vocab_size(vsize)
+    except (KeyError, ValueError, TypeError):
+        raise InputError(f"{folder / 'config.json'}: vocab_size is missing or not DNABERT's (69/261/1029/4101)") from None
+    if k is not None and k != k_cfg:
+        raise InputError(f"{folder}: vocab.txt is for k={k} but config.json vocab_size is for k={k_cfg}")
+    if (folder / WEIGHTS_SAFE).exists():
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(folder / WEIGHTS_SAFE)
+        except (SafetensorError, OSError, RuntimeError) as err:
+            raise InputError(f"{folder / WEIGHTS_SAFE}: corrupt weights ({str(err)[:160]})") from None
+        original = False
+    elif (folder / WEIGHTS_BIN).exists():
+        state = load_torch_file(folder / WEIGHTS_BIN, "checkpoint weights")
+        if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
+            raise InputError(f"{folder / WEIGHTS_BIN}: not a state dict of tensors")
+        original = True
+    else:
+        raise InputError(f"{folder}: no {WEIGHTS_SAFE} or {WEIGHTS_BIN} in the checkpoint folder")
+    return Checkpoint(folder, config, state, k_cfg, original)
+
+
+def save_model_files(folder: str | os.PathLike, model, k: int) -> None:
+    """Save the final model into an existing run folder, file by file atomically.
+
+    Unlike :func:`save_checkpoint` the folder itself is kept (it holds the run's checkpoints).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _quiet_transformers()
+    tmp = Path(tempfile.mkdtemp(prefix=".final.", suffix=".tmp", dir=folder))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        write_tokenizer_files(tmp, k)
+        for f in tmp.iterdir():
+            os.chmod(f, 0o666 & ~_umask())
+            os.replace(f, folder / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,285 @@
+"""Sequence files: FASTA, the ``seq<TAB>label`` TSVs and streamed pretraining corpora."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from ..utils import InputError
+from .files import _read_text, write_text
+
+ALLOWED_LETTERS = frozenset("ACGTUN")
+
+
+class FastaRecord(NamedTuple):
+    """One FASTA record: the first word of its header and its upper-cased sequence."""
+
+    id: str
+    seq: str
+
+
+def read_fasta(path: str | os.PathLike) -> list[FastaRecord]:
+    """Read and validate a FASTA file.
+
+    Sequences may span lines; they are upper-cased (``U`` is kept here, and read as ``T`` when
+    k-merised). Every letter must be one of ACGTUN.
+
+    Parameters
+    ----------
+    path: str or PathLike
+        The FASTA file.
+
+    Returns
+    -------
+    records: list[FastaRecord]
+        In file order.
+
+    Raises
+    ------
+    InputError
+        Missing, empty, binary or non-FASTA file; a record without sequence; an illegal letter.
+    """
+    path = Path(path)
+    text = _read_text(path, "FASTA file")
+    records: list[FastaRecord] = []
+    header: str | None = None
+    chunks: list[str] = []
+
+    def close(lineno: int) -> None:
+        records.append(_fasta_record(path, header, chunks, lineno, len(records) + 1))
+
+    start = 0
+    for lineno, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith(">"):
+            if header is not None:
+                close(start)
+            header, chunks, start = line[1:].strip(), [], lineno
+        elif header is None:
+            raise InputError(f"{path}: line {lineno}: not FASTA (expected a '>' header line first)")
+        else:
+            chunks.append("".join(line.split()))
+    if header is None:
+        raise InputError(f"{path}: no FASTA records")
+    close(start)
+    return records
+
+
+class LabelledTsv(NamedTuple):
+    """A ``seq<TAB>label`` file: k-mer sentences and labels (None when the file has no labels)."""
+
+    sentences: list[str]
+    labels: np.ndarray | None  # (n,) int64 in {0, 1}
+
+
+def read_tsv(path: str | os.PathLike, require_labels: bool = True) -> LabelledTsv:
+    """Read a ``seq<TAB>label`` TSV as get_input.py writes it.
+
+    The first row is a header unless its label column is a number (or, in a one-column file, it
+    looks like k-mers): a header-less file keeps its first example, unlike the original, which
+    always dropped row 0; a bad label number is reported.
+
+    Parameters
+    ----------
+    path: str or PathLike
+        The TSV (LF or CRLF line endings).
+    require_labels: bool
+        If False, a one-column file (sequences only) is accepted and ``labels`` is None.
+        Default is True.
+
+    Raises
+    ------
+    InputError
+        Missing or empty file, rows without the ``seq<TAB>label`` shape, labels outside {0, 1}.
+    """
+    path = Path(path)
+    text = _read_text(path, "TSV file")
+    rows = [line.split("\t") for line in text.splitlines()]
+    first = rows[0]
+    if len(first) == 2:
+        header = not first[1].strip().lstrip("+-").isdigit()
+    else:  # one column: a header has letters that no k-mer sentence has
+        header = bool(re.search(r"[^ACGTNacgtn \r]", first[0]))
+    if header:
+        rows = rows[1:]
+    while rows and rows[-1] == [""]:
+        rows.pop()
+    if not rows:
+        raise InputError(f"{path}: no data rows after the header")
+    ncol = len(rows[0])
+    if ncol != 2 and not (ncol == 1 and not require_labels):
+        raise InputError(f"{path}: row 1: expected 2 tab-separated columns (seq, label), found {ncol}")
+    sentences, labels = [], []
+    for i, row in enumerate(rows, 1):
+        if len(row) != ncol:
+            raise InputError(f"{path}: row {i}: expected {ncol} tab-separated columns, found {len(row)}")
+        if not row[0].strip():
+            raise InputError(f"{path}: row {i}: empty sequence")
+        sentences.append(row[0].strip())
+        if ncol == 2:
+            lab = row[1].strip()
+            if lab not in ("0", "1"):
+                raise InputError(f"{path}: row {i}: label {lab!r} is not 0 or 1")
+            labels.append(int(lab))
+    return LabelledTsv(sentences, np.asarray(labels, dtype=np.int64) if ncol == 2 else None)
+
+
+def tsv_text(sentences: list[str], labels: list[int] | np.ndarray) -> str:
+    """The exact bytes of the original's TSVs (as text): header, ``seq\\tlabel`` rows, CRLF."""
+    lines = ["seq\tlabel"] + [f"{s}\t{int(y)}" for s, y in zip(sentences, labels, strict=True)]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def write_tsv(path: str | os.PathLike, sentences: list[str], labels: list[int] | np.ndarray) -> None:
+    """Write a ``seq<TAB>label`` TSV exactly as the original's ``csv.writer`` did (CRLF)."""
+    write_text(path, tsv_text(sentences, labels), newline="")
+
+
+# ---------------------------------------------------------------------------- pretraining corpus
+CORPUS_CHUNK_BYTES = 1 << 24  # about 16 MiB of text per chunk of a streamed file
+
+
+class CorpusChunk(NamedTuple):
+    """Consecutive non-empty lines of a line-by-line corpus (stripped) and where they are."""
+
+    lines: list[str]
+    line_numbers: np.ndarray  # (n,) int64, 1-based line numbers in the file
+
+
+def _line_blocks(path: Path, what: str, chunk_bytes: int) -> Iterator[tuple[int, list[str]]]:
+    """Blocks of about ``chunk_bytes`` of lines as ``(number of the first line, lines)``.
+
+    Checks what :func:`_read_text` checks (a folder, a missing file, NUL bytes, UTF-8) without
+    holding the whole file in memory.
+    """
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a {what}")
+    try:
+        fh = open(path, encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(f"{path}: {what} not found") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot read {what} ({err.strerror})") from None
+    lineno = 0
+    with fh:
+        while True:
+            try:
+                block = fh.readlines(chunk_bytes)
+            except UnicodeDecodeError:
+                raise InputError(f"{path}: not UTF-8 text after line {lineno}, expected a {what}") from None
+            except OSError as err:
+                raise InputError(f"{path}: cannot read {what} ({err.strerror})") from None
+            if not block:
+                return
+            if any("\0" in line for line in block):
+                raise InputError(f"{path}: binary file, expected a {what}")
+            n = len(block)  # the consumer may shrink the list in place
+            yield lineno + 1, block
+            lineno += n
+
+
+def iter_corpus_chunks(
+    path: str | os.PathLike, chunk_bytes: int = CORPUS_CHUNK_BYTES, what: str = "corpus"
+) -> Iterator[CorpusChunk]:
+    """Stream a line-by-line pretraining corpus (one k-mer sentence per line) in chunks.
+
+    The same lines as :func:`read_lines` (non-empty, stripped), but about ``chunk_bytes`` of
+    text at a time, so a corpus of millions of lines is tokenised chunk by chunk without a
+    Python string per line for the whole file.
+
+    Parameters
+    ----------
+    path: str or PathLike
+        The corpus (``get_input.py --task pretrain`` writes ``pre/{k}.txt``; LF or CRLF).
+    chunk_bytes: int
+        Approximate characters of text per chunk. Default is 16 MiB.
+    what: str
+        What the file is, for error messages. Default is "corpus".
+
+    Yields
+    ------
+    CorpusChunk
+        ``lines`` and their 1-based ``line_numbers``, shape=(n,).
+
+    Raises
+    ------
+    InputError
+        Missing, unreadable, binary, non-UTF-8 or empty (no non-blank line) file.
+    """
+    path = Path(path)
+    empty = True
+    for first, block in _line_blocks(path, what, chunk_bytes):
+        numbers, kept = [], 0
+        for lineno, line in enumerate(block, first):  # strip in place: one copy of the text
+            line = line.strip()
+            if line:
+                block[kept] = line
+                kept += 1
+                numbers.append(lineno)
+        del block[kept:]
+        if kept:
+            empty = False
+            yield CorpusChunk(block, np.asarray(numbers, dtype=np.int64))
+    if empty:
+        raise InputError(f"{path}: empty {what}")
+
+
+def _fasta_record(path: Path, header: str, chunks: list[str], lineno: int, number: int) -> FastaRecord:
+    """Validate one record as :func:`read_fasta` does (``number`` is its 1-based position)."""
+    seq = "".join(chunks).upper()
+    rid = header.split()[0] if header.split() else f"#{number}"
+    if not seq:
+        raise InputError(f"{path}: record {rid} (line {lineno}): empty sequence")
+    bad = set(seq) - ALLOWED_LETTERS
+    if bad:
+        letter = min(bad, key=seq.index)
+        raise InputError(
+            f"{path}: record {rid}: illegal letter {letter!r} at position {seq.index(letter) + 1}"
+            " (allowed: A, C, G, T, U, N)"
+        )
+    return FastaRecord(rid, seq)
+
+
+def iter_fasta_chunks(path: str | os.PathLike, chunk_records: int = 10_000) -> Iterator[list[FastaRecord]]:
+    """Stream a FASTA file as lists of at most ``chunk_records`` records, in file order.
+
+    The records and checks of :func:`read_fasta`, in bounded memory (pretraining FASTAs are large).
+
+    Raises
+    ------
+    InputError
+        Missing, empty, binary or non-FASTA file; a record without sequence; an illegal letter.
+    """
+    path = Path(path)
+    batch: list[FastaRecord] = []
+    header: str | None = None
+    chunks: list[str] = []
+    start = number = 0
+    for first, block in _line_blocks(path, "FASTA file", CORPUS_CHUNK_BYTES):
+        for lineno, line in enumerate(block, first):
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith(">"):
+                if header is not None:
+                    number += 1
+                    batch.append(_fasta_record(path, header, chunks, start, number))
+                    if len(batch) >= chunk_records:
+                        yield batch
+                        batch = []
+                header, chunks, start = line[1:].strip(), [], lineno
+            elif header is None:
+                raise InputError(f"{path}: line {lineno}: not FASTA (expected a '>' header line first)")
+            else:
+                chunks.append("".join(line.split()))
+    if header is None:
+        raise InputError(f"{path}: empty FASTA file")
+    batch.append(_fasta_record(path, header, chunks, start, number + 1))
+    yield batch
