@@ -162,9 +162,6 @@ def _line_blocks(path: Path, what: str, chunk_bytes: int) -> Iterator[tuple[int,
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected a {what}")
     try:
-        with open(path, "rb") as raw:
-            if b"\0" in raw.read(1 << 16):  # binary before undecodable, as _read_text
-                raise InputError(f"{path}: binary file, expected a {what}")
         fh = open(path, encoding="utf-8-sig")
     except FileNotFoundError:
         raise InputError(f"{path}: {what} not found") from None
