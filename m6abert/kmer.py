@@ -149,6 +149,43 @@ def encode(seq: str, k: int) -> np.ndarray:
     return encode_many([seq], k).ids
 
 
+# byte -> base digit for whole-token lookup: only upper-case A, T, C, G; 4 for any other ([UNK])
+_STRICT_DIGIT = np.full(256, 4, dtype=np.uint8)
+for _i, _b in enumerate("ATCG"):
+    _STRICT_DIGIT[ord(_b)] = _i
+
+
+def encode_regular(lines: list[str], k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Ids (int32) and k-mers per line when every line is k-letter tokens joined by single spaces.
+
+    Decodes the chunk as one byte matrix of shape (tokens, k + 1); None if the layout differs.
+    """
+    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
+    if ((lengths + 1) % (k + 1)).any():
+        return None
+    try:
+        raw = " ".join([*lines, ""]).encode("ascii")  # a separator after every token
+    except UnicodeEncodeError:
+        return None
+    tokens = np.frombuffer(raw, dtype=np.uint8).reshape(-1, k + 1)  # n_tokens, k+1
+    if not (tokens[:, k] == ord(" ")).all():
+        return None
+    digits = _STRICT_DIGIT[tokens[:, :k]]  # n_tokens, k; 0..3, or 4 for any other byte
+    ids = digits[:, 0].astype(np.int32)
+    invalid = digits[:, 0].copy()
+    for j in range(1, k):
+        ids <<= 2
+        ids += digits[:, j]
+        invalid |= digits[:, j]
+    ids += 5
+    bad = invalid > 3  # n_tokens
+    if bad.any():
+        if (tokens[bad, :k] == ord(" ")).any():  # a space inside a token: not the regular layout
+            return None
+        ids[bad] = UNK_ID
+    return ids, (lengths + 1) // (k + 1)
+
+
 _KMER_TOKEN = re.compile(r"\S+")
 
 
@@ -156,8 +193,16 @@ def encode_kmer_sentences(sentences: list[str], k: int) -> Encoded:
     """Encode space-separated k-mer sentences (the TSV format) to ids.
 
     Tokens are looked up whole, as DNABERT's tokenizer does: anything that is not an upper-case
-    ACGT k-mer of length ``k`` becomes ``[UNK]``.
+    ACGT k-mer of length ``k`` becomes ``[UNK]``. Sentences of k-letter tokens joined by single
+    spaces (what get_input.py writes) are decoded in one vectorised pass.
     """
+    fast = encode_regular(sentences, k)
+    if fast is not None:
+        ids, counts = fast
+        offsets = np.zeros(len(sentences) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        ids = ids.astype(np.int64)
+        return Encoded(ids, offsets, int((ids == UNK_ID).sum()))
     table = {tok: i for i, tok in enumerate(vocab(k))}
     rows = [s.split() for s in sentences]
     offsets = np.zeros(len(rows) + 1, dtype=np.int64)

@@ -45,12 +45,6 @@ RESULT_FILES = ("eval_results.txt", "eval_results.jsonl", "all_results.json")
 # a letter refused in a k-mer corpus (lower case and N are read as [UNK], as DNABERT did)
 _ILLEGAL_LETTER = re.compile(r"[^ACGTNacgtn\s]")
 
-# byte -> base digit for whole-token lookup: only upper-case A, T, C, G; 4 for any other ([UNK])
-_STRICT_DIGIT = np.full(256, 4, dtype=np.uint8)
-for _i, _b in enumerate("ATCG"):
-    _STRICT_DIGIT[ord(_b)] = _i
-
-
 def default_mlm_probability(k: int) -> float:
     """The span-centre probability that masks about 15 % of the tokens for ``k``.
 
@@ -245,44 +239,13 @@ class PretrainDataset(torch.utils.data.Dataset):
         return {"input_ids": ids}
 
 
-def _encode_regular(lines: list[str], k: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Ids (int32) and k-mers per line when every line is k-letter tokens joined by single spaces.
-
-    Decodes the chunk as one byte matrix of shape (tokens, k + 1); None if the layout differs.
-    """
-    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
-    if ((lengths + 1) % (k + 1)).any():
-        return None
-    try:
-        raw = " ".join([*lines, ""]).encode("ascii")  # a separator after every token
-    except UnicodeEncodeError:
-        return None
-    tokens = np.frombuffer(raw, dtype=np.uint8).reshape(-1, k + 1)  # n_tokens, k+1
-    if not (tokens[:, k] == ord(" ")).all():
-        return None
-    digits = _STRICT_DIGIT[tokens[:, :k]]  # n_tokens, k; 0..3, or 4 for any other byte
-    ids = digits[:, 0].astype(np.int32)
-    invalid = digits[:, 0].copy()
-    for j in range(1, k):
-        ids <<= 2
-        ids += digits[:, j]
-        invalid |= digits[:, j]
-    ids += 5
-    bad = invalid > 3  # n_tokens
-    if bad.any():
-        if (tokens[bad, :k] == ord(" ")).any():  # a space inside a token: not the regular layout
-            return None
-        ids[bad] = UNK_ID
-    return ids, (lengths + 1) // (k + 1)
-
-
 def _encode_lines(lines: list[str], numbers: np.ndarray, k: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Ids (int32) and k-mers per line of a chunk of k-mer sentences, tokens looked up whole.
 
     A k-mer outside the vocabulary is [UNK] (as DNABERT: lower case, N); a letter other than
     A, C, G, T, N (either case) is refused.
     """
-    encoded = _encode_regular(lines, k)
+    encoded = kmer.encode_regular(lines, k)
     if encoded is None:
         for line, n in zip(lines, numbers, strict=True):  # irregular spacing: check every token
             for tok in line.split():
