@@ -25,6 +25,7 @@ from .train import (
     clear_run_dir,
     list_checkpoints,
     read_resume_state,
+    resume_point,
     schedule,
     setup_distributed,
     train,
@@ -32,24 +33,6 @@ from .train import (
 from .utils import InputError, log, set_seed
 
 RESULT_FILES = ("eval_results.txt", "eval_results.jsonl", "best_checkpoint.json", "all_results.json")
-
-
-def prepare_output_dir(args: argparse.Namespace, dist: Dist) -> Path | None:
-    """Check ``--output_dir`` and return the checkpoint to resume from (``--should_continue``).
-
-    ``--should_continue`` without any checkpoint yet starts afresh (a re-submitted batch job that
-    was killed before its first save); :func:`run_single` clears that attempt's partial results
-    once every input has been checked. Nothing is written or removed here.
-    """
-    out = Path(args.output_dir)
-    ckpts = list_checkpoints(out)
-    resume = ckpts[-1] if args.should_continue and ckpts else None
-    if resume is None and args.do_train and out.is_dir() and any(out.iterdir()):
-        if not (args.overwrite_output_dir or args.should_continue):
-            raise InputError(f"{out}: output directory exists and is not empty; use --overwrite_output_dir")
-        if args.should_continue:
-            log.warning("%s: --should_continue found no checkpoint; starting from the beginning", out)
-    return resume
 
 
 def build_model(args: argparse.Namespace, resume: Path | None):
@@ -79,7 +62,7 @@ def build_model(args: argparse.Namespace, resume: Path | None):
 def run_single(args: argparse.Namespace, dist: Dist) -> dict:
     """Fine-tune (and/or evaluate) one model on ``args.data_dir``; returns all_results."""
     out = Path(args.output_dir)
-    resume = prepare_output_dir(args, dist)
+    resume = resume_point(out, args.should_continue, args.overwrite_output_dir, args.do_train)
     set_seed(args.seed)  # before the model is built, so the classifier's init follows --seed
     model, k = build_model(args, resume)
     data_dir = Path(args.data_dir)

@@ -420,25 +420,6 @@ def eval_results_line(result: EvalResult) -> str:
 
 
 # ---------------------------------------------------------------------------- run_pretrain.py
-def _resume_point(args: argparse.Namespace, out: Path, do_train: bool) -> Path | None:
-    """The checkpoint to resume from, or None; refuse a non-empty output folder (no side effects).
-
-    As in fine-tuning, ``--should_continue`` without a complete checkpoint starts afresh (a
-    re-submitted job that was killed before its first save).
-    """
-    from .train import list_checkpoints
-
-    ckpts = list_checkpoints(out)
-    if args.should_continue and ckpts:
-        return ckpts[-1]
-    if do_train and out.is_dir() and any(out.iterdir()):
-        if not (args.overwrite_output_dir or args.should_continue):
-            raise InputError(f"{out}: output directory exists and is not empty; use --overwrite_output_dir")
-        if args.should_continue:
-            log.warning("%s: --should_continue found no checkpoint; starting from the beginning", out)
-    return None
-
-
 def _checkpoint_k(path: str | Path) -> int:
     cfg = io.read_json(Path(path) / "config.json", "checkpoint config.json")
     try:
@@ -475,7 +456,15 @@ def run(args: argparse.Namespace) -> dict:
     dict
         The content of ``all_results.json``.
     """
-    from .train import TrainArgs, barrier, clear_run_dir, read_resume_state, setup_distributed, train
+    from .train import (
+        TrainArgs,
+        barrier,
+        clear_run_dir,
+        read_resume_state,
+        resume_point,
+        setup_distributed,
+        train,
+    )
 
     dist = setup_distributed(args.local_rank, args.no_cuda)
     set_seed(args.seed)
@@ -483,7 +472,7 @@ def run(args: argparse.Namespace) -> dict:
         raise InputError("--fp16 needs a CUDA device; use --bf16 on CPU")
     out = Path(args.output_dir)
     do_train = args.do_train or not args.do_eval
-    resume = _resume_point(args, out, do_train)
+    resume = resume_point(out, args.should_continue, args.overwrite_output_dir, do_train)
     model_path = resume or args.model_name_or_path or (None if do_train else out)
     if model_path is not None and args.config_name and resume is None:
         raise InputError("--config_name is for a new model; a checkpoint (--model_name_or_path) carries its own config")

@@ -173,6 +173,24 @@ def list_checkpoints(output_dir: str | Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def resume_point(out: Path, should_continue: bool, overwrite: bool, do_train: bool) -> Path | None:
+    """The checkpoint to resume from, or None; refuse a non-empty output folder. No side effects.
+
+    ``--should_continue`` without a complete checkpoint starts afresh (a re-submitted batch job
+    that was killed before its first save); :func:`clear_run_dir` later removes that attempt's
+    leftovers, once every input has been checked.
+    """
+    ckpts = list_checkpoints(out)
+    if should_continue and ckpts:
+        return ckpts[-1]
+    if do_train and out.is_dir() and any(out.iterdir()):
+        if not (overwrite or should_continue):
+            raise InputError(f"{out}: output directory exists and is not empty; use --overwrite_output_dir")
+        if should_continue:
+            log.warning("%s: --should_continue found no checkpoint; starting from the beginning", out)
+    return None
+
+
 def clear_run_dir(out: Path, fresh: bool, result_files: tuple[str, ...] = ()) -> None:
     """Remove what killed saves left behind (``.name.*.tmp`` / ``.old``); for a fresh run also the
     old ``checkpoint-*`` folders and ``result_files``."""
