@@ -7,26 +7,11 @@ motifs are merged by ungapped alignment, and every instance is cut to a fixed wi
 its motif. :func:`find_motifs` is the file-to-file driver of ``find_motifs.py``; it reads and
 writes only through :mod:`m6abert.io`, and the rest of the module works on strings and arrays.
 
-Differences from the original, on purpose:
-
-* **Background of the hypergeometric test.** By default the population is the sequences,
-  as in DNABERT: ``N = #target + #background sequences``, ``K = #target sequences``,
-  ``n`` = sequences containing the motif, ``x`` = target sequences containing it. The m6A
-  fork summed the per-motif counts over all candidates instead (``N = sum(n)``,
-  ``K = sum(x)``), which makes a motif's p-value depend on which other candidates were found.
-  ``background="motif_counts"`` gives the fork's variant.
-* **Ties when merging.** With ``align_all_ties`` a motif joins every key that reaches the best
-  alignment score. The original compared alignment objects (their paths) instead of scores,
-  so in practice it joined a single key.
-* **Alignment offsets** come from the modern Biopython ``Alignment.aligned`` blocks: the key
-  is placed at ``motif_start - key_start`` inside the motif, so a merged instance gets the
-  key's coordinates. This equals the original's three-case arithmetic wherever that was
-  defined, and it never leaves an offset undefined. Gap scores are set explicitly (end gaps 0)
-  because Biopython's default scores have changed since 1.79.
-* **Window bound.** A window may end exactly at the sequence end (``end <= len``); the
-  original's strict ``<`` dropped it (``strict_end=True`` restores that).
-* Results are :class:`Motif` records sorted by adjusted p, then by instance count; they are
-  written as text, TSV and JSON (no pickle), with an offline information-content logo.
+Differences from the original, on purpose (the README lists them): DNABERT's sequence background
+for the hypergeometric test (``background="motif_counts"`` gives the m6A fork's), ties merged by
+score rather than alignment path, offsets from modern Biopython's ``Alignment.aligned``, windows
+allowed to end at the sequence end (``strict_end=True`` restores the original bound), results
+sorted by adjusted p and written as text, TSV and JSON (no pickle) with an offline logo.
 """
 
 from __future__ import annotations
