@@ -297,6 +297,21 @@ def test_find_motifs_reports_the_planted_motif_first(planted):
         print(task, "motifs (key, consensus):", [tuple(r.split("\t")[:2]) for r in rows[1:6]])
         # the first motif found is the planted one: its key lies in it, its consensus contains it
         assert key in MOTIF and MOTIF in core, (task, key, core)
+    # the original README's command, unchanged, through the original script name
+    import subprocess
+    import sys
+
+    readme = out / "readme"
+    proc = subprocess.run(
+        [sys.executable, "visualize_find_motif_pos.py", "--data_dir", str(planted["root"] / "motifs"),
+         "--npy_dir", str(planted["root"] / "out_motifs"), "--window_size", "24", "--min_len", "5",
+         "--pval_cutoff", "0.05", "--min_n_motif", "3", "--align_all_ties", "--save_file_dir", str(readme),
+         "--verbose", "--data_name", "test", "--do_plot", "--vis_task", "attr"],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = (readme / "motifs_pos.tsv").read_text().splitlines()
+    assert MOTIF in rows[1].split("\t")[1]
+    assert (readme / "heatmap_test.png").stat().st_size > 1000
 
 
 @pytest.mark.slow

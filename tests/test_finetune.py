@@ -237,3 +237,9 @@ def test_ddp_two_cpu_processes(tmp_path):
     res = json.loads((out / "all_results.json").read_text())
     assert res["world_size"] == 2 and res["ddp_weights_identical"] is True
     assert res["global_step"] == 4
+
+
+def test_bf16_autocast_on_cpu(tmp_path):
+    data = write_split_dir(tmp_path / "data", n=16)
+    res = finetune(tmp_path, data, tmp_path / "o", "--max_steps", "2", "--bf16")
+    assert res["global_step"] == 2 and np.isfinite(res["train_loss"]) and 0 <= res["eval"]["auc"] <= 1

@@ -507,7 +507,6 @@ def test_non_empty_output_dir_needs_overwrite(tmp_path, corpora):
 
 
 # ---------------------------------------------------------------------------- DDP
-@pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path, corpora):
     out = tmp_path / "o"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
