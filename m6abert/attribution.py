@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from . import io
 from .kmer import CLS_ID, PAD_ID, SEP_ID
 from .model import Collator, real_token_mask
-from .utils import InputError, log
+from .utils import InputError, log, resolve_device
 
 DELTA_WARN = 0.05  # |convergence delta| (probability units) worth a warning
 
@@ -507,7 +507,7 @@ def run(args: argparse.Namespace) -> dict[str, str]:
         raise InputError(f"--max_seq_length {args.max_seq_length} exceeds the model's {max_pos} positions")
     names = ("train", "dev", "test") if args.data_name == "all" else (args.data_name,)
     dataset, labels = _load_sets(args.data_dir, names, k, args.max_seq_length, require_labels=not attn)
-    device = torch.device("cuda" if torch.cuda.is_available() and not args.no_cuda else "cpu")
+    device = resolve_device(args.no_cuda)
     out = Path(args.output_dir)
     stem = score_file_stem(args.vis_task, args.data_name, args.layer)
     common = dict(k=k, max_seq_length=args.max_seq_length, layer=args.layer, dnabert_compat=args.dnabert_compat,

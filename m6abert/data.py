@@ -63,13 +63,19 @@ def centre_crop(seq: str, extend_len: int) -> str:
     return seq[max(0, c - extend_len) : c + extend_len + 1]
 
 
+def check_lengths(records: list[FastaRecord], k: int, path: str) -> None:
+    """Raise for the first record shorter than ``k`` (it would give no k-mer)."""
+    short = next((r for r in records if len(r.seq) < k), None)
+    if short is not None:
+        raise InputError(f"{path}: record {short.id}: sequence of {len(short.seq)} nt is shorter than k={k}")
+
+
 def kmerise(records: list[FastaRecord], k: int, extend_len: int | None, path: str) -> list[str]:
     """k-mer sentences of records (cropped by ``extend_len``); checks length and counts N k-mers."""
     out, n_unk = [], 0
     for rec in records:
         seq = normalise(rec.seq if extend_len is None else centre_crop(rec.seq, extend_len))
-        if len(seq) < k:
-            raise InputError(f"{path}: record {rec.id}: sequence of {len(seq)} nt is shorter than k={k}")
+        check_lengths([FastaRecord(rec.id, seq)], k, path)
         sentence = seq2kmer(seq, k)
         if "N" in seq:
             n_unk += sum("N" in km for km in sentence.split())

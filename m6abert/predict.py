@@ -18,10 +18,11 @@ import torch
 from tqdm.auto import tqdm
 
 from . import io
+from .data import check_lengths
 from .kmer import encode_kmer_sentences, encode_many
 from .metrics import classification_metrics, softmax_p1
 from .model import Collator, KmerDataset, check_data_k, check_length, check_letters, load_model
-from .utils import InputError, log
+from .utils import InputError, log, resolve_device
 
 
 def predict_logits(
@@ -73,9 +74,7 @@ def load_tsv_dataset(path: str | Path, k: int, max_seq_length: int, require_labe
 def load_fasta_dataset(path: str | Path, k: int, max_seq_length: int) -> LabelledData:
     """The records of a FASTA file, k-merised on the fly with the model's k."""
     records = io.read_fasta(path)
-    for r in records:
-        if len(r.seq) < k:
-            raise InputError(f"{path}: record {r.id}: sequence of {len(r.seq)} nt is shorter than k={k}")
+    check_lengths(records, k, str(path))
     enc = encode_many([r.seq for r in records], k)
     if enc.n_unknown:
         log.warning("%s: %d k-mers contain N and are read as [UNK]", path, enc.n_unknown)
@@ -104,7 +103,7 @@ def run(args: argparse.Namespace, split: str = "test") -> dict:
         data = load_fasta_dataset(args.predict_fasta, k, args.max_seq_length)
     else:
         data = load_tsv_dataset(Path(args.data_dir) / f"{split}.tsv", k, args.max_seq_length, require_labels=False)
-    device = torch.device("cuda" if torch.cuda.is_available() and not args.no_cuda else "cpu")
+    device = resolve_device(args.no_cuda)
     logits = predict_logits(model, data.dataset, Collator(args.max_seq_length, args.dnabert_compat),
                             args.per_gpu_pred_batch_size, device)
     probs = softmax_p1(logits)

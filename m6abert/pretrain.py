@@ -32,7 +32,9 @@ import torch
 from tqdm.auto import tqdm
 
 from . import io, kmer
+from .data import check_lengths
 from .kmer import CLS_ID, KMER_SIZES, MASK_ID, PAD_ID, SEP_ID, UNK_ID
+from .options import tokenizer_k
 from .utils import InputError, log, set_seed
 
 # offsets added to a span centre (DNABERT's MASK_LIST): with the centre, k contiguous tokens
@@ -308,9 +310,7 @@ def load_corpus(path: str | Path, k: int | None = None, fasta: bool = False,
     chunks = _numbered_records(path) if fasta else io.iter_corpus_chunks(path, chunk_bytes)
     for chunk, numbers in chunks:
         if fasta:
-            short = next((r for r in chunk if len(r.seq) < k), None)
-            if short is not None:
-                raise InputError(f"{path}: record {short.id}: sequence of {len(short.seq)} nt is shorter than k={k}")
+            check_lengths(chunk, k, str(path))
             enc = kmer.encode_many([r.seq for r in chunk], k)
             chunk_ids, chunk_counts = enc.ids.astype(np.int32), np.diff(enc.offsets)
         else:
@@ -476,7 +476,7 @@ def run(args: argparse.Namespace) -> dict:
     model_path = resume or args.model_name_or_path or (None if do_train else out)
     if model_path is not None and args.config_name and resume is None:
         raise InputError("--config_name is for a new model; a checkpoint (--model_name_or_path) carries its own config")
-    tk = int(args.tokenizer_name[3:]) if args.tokenizer_name else None
+    tk = tokenizer_k(args)
     ck = _checkpoint_k(model_path) if model_path is not None else None
     if tk is not None and ck is not None and tk != ck:
         raise InputError(f"--tokenizer_name dna{tk} does not match {model_path} (k={ck})")

@@ -42,6 +42,13 @@ def cli(func: Callable[..., object]) -> Callable[..., object]:
     return wrapper
 
 
+def resolve_device(no_cuda: bool = False):
+    """The GPU if there is one and ``--no_cuda`` was not given, else the CPU."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() and not no_cuda else "cpu")
+
+
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices). Called once, from a script's ``main``."""
     random.seed(seed)
