@@ -364,6 +364,12 @@ def test_data_name_all_and_layer(planted, tmp_path):
     np.testing.assert_allclose(np.load(out / "atten_all.npy"),
                                np.concatenate([np.load(out / f"atten_{n}.npy") for n in sizes]), atol=1e-6)
     assert np.load(out / "pred_results_all.npy").shape == (len(all_rows),)
+    # find_motifs --data_name all reads visualize_all's atten_all.npy, or else the per-set arrays
+    scores_all = io.read_labelled_scores(data, out, "all", "attn")
+    np.testing.assert_array_equal(scores_all.scores, np.load(out / "atten_all.npy"))
+    assert scores_all.labels.tolist() == [r[1] for r in all_rows]
+    (out / "atten_all.npy").unlink()
+    np.testing.assert_allclose(io.read_labelled_scores(data, out, "all", "attn").scores, scores_all.scores, atol=1e-6)
     visualize_all.main([*base, "--data_name", "dev", "--vis_task", "attn", "--layer", "0", "--output_dir",
                         str(tmp_path / "layer")])
     assert sorted(p.name for p in (tmp_path / "layer").glob("*.npy")) == ["atten_dev_layer_0.npy"]

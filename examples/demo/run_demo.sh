@@ -38,15 +38,15 @@ $PY run_predict_degradation.py --model_type dna --tokenizer_name=dna$KMER --mode
     --task_name dnaprom --data_dir $DATA_PATH --do_predict --max_seq_length 512 --per_gpu_pred_batch_size 40 \
     --output_dir $OUTPUT_PATH --predict_dir $PREDICTION_PATH
 
-echo "== 5/6 visualize_all.py: attention and attribution scores per nucleotide, heatmaps"
+echo "== 5/6 visualize_all.py: attention and attribution scores per nucleotide, heatmaps (all 600 sequences)"
 for TASK in attn attr; do
   $PY visualize_all.py --kmer $KMER --model_name_or_path $MODEL_PATH --model_path $OUTPUT_PATH \
-      --output_dir $VIS_PATH --data_dir $DATA_PATH --data_name test --vis_task $TASK --batch_size 20 --n_steps 16
+      --output_dir $VIS_PATH --data_dir $DATA_PATH --data_name all --vis_task $TASK --batch_size 20 --n_steps 16
 done
 
 echo "== 6/6 find_motifs.py: motifs enriched in high-attribution regions, with logos"
 $PY find_motifs.py --set pos --data_dir $DATA_PATH --npy_dir $VIS_PATH --window_size 24 --min_len 5 \
-    --pval_cutoff 0.05 --min_n_motif 3 --align_all_ties --save_file_dir $MOTIF_PATH --data_name test \
+    --pval_cutoff 0.05 --min_n_motif 3 --align_all_ties --save_file_dir $MOTIF_PATH --data_name all \
     --do_plot --vis_task attr
 
 echo
@@ -62,3 +62,5 @@ import json, sys
 m = json.load(open(sys.argv[1]))
 print("  test metrics       " + "  ".join(f"{k}={m[k]:.3f}" for k in ("acc", "auc", "mcc", "f1")))
 PYEOF
+echo "  top motifs (planted: TGTAAATA at -80..-120 nt, and a GC shift):"
+head -4 "$MOTIF_PATH/motifs_pos.tsv" | cut -f1-4 | sed 's/^/    /'

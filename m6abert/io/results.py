@@ -47,7 +47,8 @@ def read_labelled_scores(
 ) -> LabelledScores:
     """Read ``{name}.tsv`` with its ``{atten|attributions}_{name}.npy`` and check they belong together.
 
-    Sequences are rebuilt from the k-mer sentences. ``data_name="all"`` reads train, dev and
+    Sequences are rebuilt from the k-mer sentences. ``data_name="all"`` reads ``{stem}_all.npy``
+    (visualize_all.py --data_name all) if present, else the per-set arrays; it reads train, dev and
     test and concatenates them in that order (TSV rows and score rows alike).
 
     Parameters
@@ -70,14 +71,22 @@ def read_labelled_scores(
 
     if vis_task not in SCORE_FILE_STEMS:
         raise InputError(f"vis_task must be 'attn' or 'attr', not {vis_task!r}")
+    stem = SCORE_FILE_STEMS[vis_task]
+    names = ("train", "dev", "test") if data_name == "all" else (data_name,)
+    if data_name == "all" and (Path(npy_dir) / f"{stem}_all.npy").exists():
+        # visualize_all.py --data_name all: one array over train, dev, test in that order
+        groups = [(names, Path(npy_dir) / f"{stem}_all.npy")]
+    else:
+        groups = [((name,), Path(npy_dir) / f"{stem}_{name}.npy") for name in names]
     parts = []
-    for name in ("train", "dev", "test") if data_name == "all" else (data_name,):
-        tsv_path = Path(data_dir) / f"{name}.tsv"
-        npy_path = Path(npy_dir) / f"{SCORE_FILE_STEMS[vis_task]}_{name}.npy"
+    for tsv_names, npy_path in groups:
         scores = load_score_matrix(npy_path)
-        table = read_tsv(tsv_path)
-        _check_kmer_sentences(table.sentences, tsv_path)
-        seqs = [kmer2seq(s) for s in table.sentences]
+        tables = [(Path(data_dir) / f"{name}.tsv", read_tsv(Path(data_dir) / f"{name}.tsv")) for name in tsv_names]
+        for tsv_path, table in tables:
+            _check_kmer_sentences(table.sentences, tsv_path)
+        tsv_path = tables[0][0] if len(tables) == 1 else Path(data_dir) / "{train,dev,test}.tsv"
+        seqs = [kmer2seq(s) for _, table in tables for s in table.sentences]
+        labels = np.concatenate([table.labels for _, table in tables])
         if scores.shape[0] != len(seqs):
             raise InputError(f"{npy_path}: {scores.shape[0]} score rows, but {tsv_path} has {len(seqs)} sequences")
         longest = max(len(s) for s in seqs)
@@ -86,7 +95,7 @@ def read_labelled_scores(
                 f"{npy_path}: scores are {scores.shape[1]} positions wide, "
                 f"shorter than the {longest}-nt sequences of {tsv_path}"
             )
-        parts.append((seqs, table.labels, scores))
+        parts.append((seqs, labels, scores))
     widths = sorted({p[2].shape[1] for p in parts})
     if len(widths) > 1:
         raise InputError(f"{npy_dir}: score widths differ between train, dev and test ({widths})")
