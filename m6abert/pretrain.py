@@ -462,6 +462,7 @@ def run(args: argparse.Namespace) -> dict:
         clear_run_dir,
         read_resume_state,
         resume_point,
+        schedule,
         setup_distributed,
         train,
     )
@@ -503,6 +504,8 @@ def run(args: argparse.Namespace) -> dict:
     vocab_size = model.config.vocab_size
     eval_ds = PretrainDataset(eval_c) if eval_c is not None else None
     resumed = read_resume_state(resume) if resume is not None and do_train else None  # checked before writing
+    if do_train:  # impossible batch/accumulation settings fail before anything is written
+        schedule(TrainArgs.from_namespace(args), len(PretrainDataset(train_c)), dist)
 
     def run_eval(m: torch.nn.Module, step: int) -> tuple[dict, str]:
         collate = SpanMaskingCollator(k, vocab_size, p, args.seed, EVAL_STREAM, args.dnabert_compat)
@@ -530,9 +533,8 @@ def run(args: argparse.Namespace) -> dict:
                     evaluate=run_eval if eval_ds is not None else None, resume_from=resumed, dist=dist,
                     stats=lambda b: {"tokens": int((b["input_ids"] != PAD_ID).sum())})
         results.update(global_step=res.global_step, train_loss=res.average_loss)
-        in_sync = getattr(res, "ranks_in_sync", None)
-        if in_sync is not None:
-            results.update(world_size=dist.world_size, ddp_weights_identical=in_sync)
+        if res.ranks_in_sync is not None:
+            results.update(world_size=dist.world_size, ddp_weights_identical=res.ranks_in_sync)
         if dist.is_main:
             io.save_model_files(out, model, k)
         barrier(dist)

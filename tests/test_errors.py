@@ -854,3 +854,27 @@ def test_readme_lists_every_case():
 
 if __name__ == "__main__":
     print(readme_table(), end="")
+
+
+def test_impossible_accumulation_is_refused_before_writing(tmp_path, capsys):
+    """More accumulation steps than batches per epoch would never step: refused, nothing written."""
+    from toy import tiny_pretrained, write_corpus, write_split_dir
+
+    import run_finetune_degradation
+    import run_pretrain
+
+    data = write_split_dir(tmp_path / "data", n=16)
+    pre = tiny_pretrained(tmp_path / "pre")
+    corpus = write_corpus(tmp_path / "corpus.txt", n=20)
+    runs = [(run_finetune_degradation.main, ["--model_name_or_path", str(pre), "--do_train", "--data_dir", str(data),
+                                             "--max_seq_length", "64", "--per_gpu_train_batch_size", "8",
+                                             "--gradient_accumulation_steps", "5", "--output_dir", str(tmp_path / "a")]),
+            (run_pretrain.main, ["--model_type", "dna", "--tokenizer_name", "dna3", "--config_name", "tiny",
+                                 "--train_data_file", str(corpus), "--per_gpu_train_batch_size", "8",
+                                 "--gradient_accumulation_steps", "50", "--output_dir", str(tmp_path / "b")])]
+    for main, argv in runs:
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and "gradient_accumulation_steps" in err and len(err.strip().splitlines()) == 1
+        assert not Path(argv[-1]).exists()
