@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 
+from m6abert.options import add_optimizer_args
 from m6abert.utils import InputError, cli
 
 TOKENIZERS = ("dna3", "dna4", "dna5", "dna6")
@@ -47,13 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--evaluate_during_training", action="store_true", help="evaluate every --logging_steps")
     a("--per_gpu_train_batch_size", type=int, default=4)
     a("--per_gpu_eval_batch_size", type=int, default=4)
-    a("--gradient_accumulation_steps", type=int, default=1)
-    a("--learning_rate", type=float, default=5e-5)
-    a("--weight_decay", type=float, default=0.0)
-    a("--adam_epsilon", type=float, default=1e-8)
-    a("--beta1", type=float, default=0.9)
-    a("--beta2", type=float, default=0.999)
-    a("--max_grad_norm", type=float, default=1.0)
+    add_optimizer_args(p)
     a("--num_train_epochs", type=float, default=1.0)
     a("--max_steps", type=int, default=-1, help="> 0: train exactly this many optimisation steps")
     a("--warmup_steps", type=int, default=0)

@@ -18,6 +18,17 @@ UNSUPPORTED = {
 }
 
 
+def add_optimizer_args(p: argparse.ArgumentParser) -> None:
+    """AdamW and schedule flags shared by fine-tuning and pretraining, with DNABERT's defaults."""
+    p.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    p.add_argument("--learning_rate", type=float, default=5e-5)
+    p.add_argument("--weight_decay", type=float, default=0.0)
+    p.add_argument("--adam_epsilon", type=float, default=1e-8)
+    p.add_argument("--beta1", type=float, default=0.9)
+    p.add_argument("--beta2", type=float, default=0.999)
+    p.add_argument("--max_grad_norm", type=float, default=1.0)
+
+
 def finetune_parser(description: str) -> argparse.ArgumentParser:
     """The shared parser; defaults are the original's unless noted as new."""
     p = argparse.ArgumentParser(description=description)
@@ -54,13 +65,7 @@ def finetune_parser(description: str) -> argparse.ArgumentParser:
       help="prediction batch size (the original ignored the eval batch size here)")
     a("--early_stop", type=int, default=0, help="stop after this many consecutive AUC decreases (0 = off)")
     a("--predict_scan_size", type=int, default=1, help="accepted for compatibility (unused)")
-    a("--gradient_accumulation_steps", type=int, default=1)
-    a("--learning_rate", type=float, default=5e-5)
-    a("--weight_decay", type=float, default=0.0)
-    a("--adam_epsilon", type=float, default=1e-8)
-    a("--beta1", type=float, default=0.9)
-    a("--beta2", type=float, default=0.999)
-    a("--max_grad_norm", type=float, default=1.0)
+    add_optimizer_args(p)
     a("--attention_probs_dropout_prob", type=float, default=0.1)
     a("--hidden_dropout_prob", type=float, default=0.1)
     a("--rnn_dropout", type=float, default=0.0, help="dnalong only; accepted, unused")
