@@ -46,30 +46,30 @@ def read_fasta(path: str | os.PathLike) -> list[FastaRecord]:
     """
     path = Path(path)
     text = _read_text(path, "FASTA file")
-    records: list[FastaRecord] = []
+    return list(_parse_fasta(path, enumerate(text.splitlines(), 1)))
+
+
+def _parse_fasta(path: Path, numbered_lines: Iterator[tuple[int, str]]) -> Iterator[FastaRecord]:
+    """FASTA records, validated, from ``(line number, line)`` pairs (the one parser of both readers)."""
     header: str | None = None
     chunks: list[str] = []
-
-    def close(lineno: int) -> None:
-        records.append(_fasta_record(path, header, chunks, lineno, len(records) + 1))
-
-    start = 0
-    for lineno, line in enumerate(text.splitlines(), 1):
+    start = number = 0
+    for lineno, line in numbered_lines:
         line = line.strip()
         if not line:
             continue
         if line.startswith(">"):
             if header is not None:
-                close(start)
+                number += 1
+                yield _fasta_record(path, header, chunks, start, number)
             header, chunks, start = line[1:].strip(), [], lineno
         elif header is None:
             raise InputError(f"{path}: line {lineno}: not FASTA (expected a '>' header line first)")
         else:
             chunks.append("".join(line.split()))
     if header is None:
-        raise InputError(f"{path}: no FASTA records")
-    close(start)
-    return records
+        raise InputError(f"{path}: empty FASTA file")
+    yield _fasta_record(path, header, chunks, start, number + 1)
 
 
 class LabelledTsv(NamedTuple):
@@ -258,28 +258,13 @@ def iter_fasta_chunks(path: str | os.PathLike, chunk_records: int = 10_000) -> I
         Missing, empty, binary or non-FASTA file; a record without sequence; an illegal letter.
     """
     path = Path(path)
+    lines = ((lineno, line) for first, block in _line_blocks(path, "FASTA file", CORPUS_CHUNK_BYTES)
+             for lineno, line in enumerate(block, first))
     batch: list[FastaRecord] = []
-    header: str | None = None
-    chunks: list[str] = []
-    start = number = 0
-    for first, block in _line_blocks(path, "FASTA file", CORPUS_CHUNK_BYTES):
-        for lineno, line in enumerate(block, first):
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith(">"):
-                if header is not None:
-                    number += 1
-                    batch.append(_fasta_record(path, header, chunks, start, number))
-                    if len(batch) >= chunk_records:
-                        yield batch
-                        batch = []
-                header, chunks, start = line[1:].strip(), [], lineno
-            elif header is None:
-                raise InputError(f"{path}: line {lineno}: not FASTA (expected a '>' header line first)")
-            else:
-                chunks.append("".join(line.split()))
-    if header is None:
-        raise InputError(f"{path}: empty FASTA file")
-    batch.append(_fasta_record(path, header, chunks, start, number + 1))
-    yield batch
+    for record in _parse_fasta(path, lines):
+        batch.append(record)
+        if len(batch) >= chunk_records:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
