@@ -48,8 +48,8 @@ def write_corpus(path: Path, n: int, length: int, k: int, seed: int = 0) -> int:
 def load(path: Path) -> dict:
     """The child: import, load, check a few rows, report."""
     sys.path.insert(0, str(ROOT))
+    from m6abert.data import KmerDataset, load_corpus
     from m6abert.kmer import encode_kmer_sentences
-    from m6abert.pretrain import PretrainDataset, load_corpus
 
     rss_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     t0 = time.perf_counter()
@@ -60,7 +60,7 @@ def load(path: Path) -> dict:
         first = [fh.readline().strip() for _ in range(3)]
     enc = encode_kmer_sentences(first, corpus.k)
     ok = all(np.array_equal(corpus.row(i), enc.row(i)) for i in range(3))
-    ds = PretrainDataset(corpus)
+    ds = KmerDataset(corpus)
     item = ds[len(ds) - 1]["input_ids"]
     return {"rows": len(corpus), "kmers": int(len(corpus.ids)), "ids_bytes": int(corpus.ids.nbytes),
             "dtype": str(corpus.ids.dtype), "k": corpus.k, "seconds": seconds, "peak_rss": rss,

@@ -1,308 +1,395 @@
-"""From FASTA records to the balanced, split, k-merised data sets of get_input.py.
+"""Data sets of k-mer ids: validators, datasets, the collator and the loaders of every input kind.
 
-The split reproduces the original get_input.py call for call: ``random.shuffle`` of all
-negatives with ``random.seed(seed)``, scikit-learn's ``train_test_split`` semantics
-(``RandomState(seed).permutation`` with ``ceil`` test sizes) for positives and negatives
-separately, then ``RandomState(seed).permutation`` of the concatenated training rows. With the
-paper's data and seed 52 the TSVs are byte-identical to the original's.
+This module owns what the model reads, whatever the file it came from:
+
+* one ragged id store (:class:`~m6abert.kmer.Encoded`) for TSVs, FASTA records, in-memory
+  sequences and pretraining corpora;
+* one set of validators: k-mer length, letters, rows that do not fit the model;
+* one dataset (:class:`KmerDataset`, ``[CLS] k-mers [SEP]`` rows with optional labels) and one
+  collator (:class:`Collator`, padding and the attention mask, or the original's unmasked
+  padding with ``dnabert_compat``);
+* the loaders: :func:`dataset_from_seqs` (strings), :func:`load_tsv_dataset`,
+  :func:`load_fasta_dataset`, :func:`load_corpus` (streamed pretraining corpora) and
+  :func:`read_labelled_scores` (a TSV with its score array, for motifs).
+
+Files are read through :mod:`m6abert.io`; the splitting of get_input.py is :mod:`m6abert.splits`.
 """
 
 from __future__ import annotations
 
-import math
-import random
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import torch
 
-from .io import FastaRecord
-from .kmer import check_k, normalise, seq2kmer
+from . import io, kmer
+from .constants import KMER_LETTERS, MAX_POSITIONS
+from .kmer import CLS_ID, KMER_SIZES, PAD_ID, SEP_ID, UNK_ID, Encoded
 from .utils import InputError, log
 
 
-class Split(NamedTuple):
-    """One labelled data set: record ids, k-mer sentences and labels, in file-row order."""
-
-    ids: list[str]
-    sentences: list[str]
-    labels: list[int]
-
-
-def _sk_split(n: int, seed: int, test_size: float) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices (train, test) as ``sklearn.model_selection.train_test_split`` chooses them."""
-    n_test = math.ceil(test_size * n)
-    perm = np.random.RandomState(seed).permutation(n)
-    return perm[n_test:], perm[:n_test]
-
-
-SITE_INDEX = 250  # the m6A "A" in the paper's 501-nt windows (site +- 250 nt)
-
-
-def site_index(seq: str, site: int = SITE_INDEX) -> int | None:
-    """Where the m6A site of a window is: ``site`` if an ``AC`` (DRACH's A, C) stands there, else
-    ``len - site - 1`` (a window cut at its 5' transcript end) if it does, else None.
-
-    >>> site_index("G" * 250 + "AC" + "G" * 249), site_index("G" * 100 + "AC" + "G" * 249)
-    (250, 100)
-    """
-    for i in (site, len(seq) - site - 1):
-        if 0 <= i and seq[i : i + 2] == "AC":
-            return i
-    return None
-
-
-def centre_crop(seq: str, extend_len: int) -> str:
-    """Keep ``extend_len`` nt on each side of the window's m6A site.
-
-    The site is found by :func:`site_index` (index 250 in full 501-nt windows, where 250 keeps
-    everything); a short window without ``AC`` at either candidate is cropped around its centre.
-    """
-    c = site_index(seq)
-    if c is None:
-        c = (len(seq) - 1) // 2
-    return seq[max(0, c - extend_len) : c + extend_len + 1]
-
-
-def check_lengths(records: list[FastaRecord], k: int, path: str) -> None:
+# ---------------------------------------------------------------------------- validators
+def check_records_k(records: Sequence[io.FastaRecord], k: int, path: str) -> None:
     """Raise for the first record shorter than ``k`` (it would give no k-mer)."""
     short = next((r for r in records if len(r.seq) < k), None)
     if short is not None:
         raise InputError(f"{path}: record {short.id}: sequence of {len(short.seq)} nt is shorter than k={k}")
 
 
-def kmerise(records: list[FastaRecord], k: int, extend_len: int | None, path: str) -> list[str]:
-    """k-mer sentences of records (cropped by ``extend_len``); checks length and counts N k-mers."""
-    out, n_unk = [], 0
-    for rec in records:
-        seq = normalise(rec.seq if extend_len is None else centre_crop(rec.seq, extend_len))
-        check_lengths([FastaRecord(rec.id, seq)], k, path)
-        sentence = seq2kmer(seq, k)
-        if "N" in seq:
-            n_unk += sum("N" in km for km in sentence.split())
-        out.append(sentence)
-    if n_unk:
-        log.warning("%s: %d k-mers contain N and will be read as [UNK]", path, n_unk)
-    return out
+def check_data_k(sentences: Sequence[str], k: int, path: str) -> None:
+    """Raise if the k-mers of a TSV are not of the model's length ``k`` (the first 20 rows tell)."""
+    for i, s in enumerate(sentences[:20], 1):
+        sk = kmer.sentence_k(s)
+        if sk != k:
+            raise InputError(f"{path}: row {i}: k-mers of length {sk}, but the model is for k={k}")
 
 
-def sample_negatives(neg: list, n_needed: int, seed: int, path: str) -> list:
-    """The original's balancing: shuffle ALL negatives with ``random.seed(seed)``, keep the first."""
-    if n_needed > len(neg):
-        raise InputError(f"{path}: {len(neg)} negative records, fewer than the {n_needed} needed")
-    neg = list(neg)
-    random.seed(seed)
-    random.shuffle(neg)
-    return neg[:n_needed]
+_ILLEGAL = re.compile(f"[^{KMER_LETTERS} ]")
+_ILLEGAL_ANY_CASE = re.compile(f"[^{KMER_LETTERS}{KMER_LETTERS.lower()}\\s]")
 
 
-def finetune_splits(
-    pos: list[FastaRecord],
-    neg: list[FastaRecord],
-    k: int,
-    seed: int = 52,
-    do_val: bool = True,
-    extend_len: int | None = None,
-    neg_ratio: int = 1,
-    pos_path: str = "pos.fa",
-    neg_path: str = "neg.fa",
-) -> dict[str, Split]:
-    """Balance, split and k-merise as the original get_input.py does.
+def check_kmer_letters(sentences: Sequence[str], path: str, numbers: Sequence[int] | None = None,
+                       unit: str = "row", any_case: bool = False) -> None:
+    """Raise on a k-mer letter other than A, C, G, T, N (N k-mers are read as [UNK]).
+
+    ``numbers`` are the 1-based numbers of the sentences in their file (default 1, 2, ...);
+    ``any_case`` also allows lower case (pretraining corpora read it as [UNK], as DNABERT).
+    """
+    bad = _ILLEGAL_ANY_CASE if any_case else _ILLEGAL
+    for i, s in enumerate(sentences):
+        m = bad.search(s)
+        if m:
+            n = numbers[i] if numbers is not None else i + 1
+            raise InputError(f"{path}: {unit} {n}: illegal letter {m.group(0)!r} in the k-mers "
+                             f"(allowed: {', '.join(KMER_LETTERS)})")
+
+
+def check_kmer_rows(sentences: Sequence[str], path: str) -> None:
+    """Raise on illegal letters or on k-mers of different lengths in one row.
+
+    Either would make :func:`~m6abert.kmer.kmer2seq` rebuild a wrong sequence without a word.
+    """
+    check_kmer_letters(sentences, path)
+    for i, s in enumerate(sentences, 1):
+        lengths = [len(t) for t in s.split()]
+        if len(set(lengths)) > 1:
+            other = next(n for n in lengths if n != lengths[0])
+            raise InputError(f"{path}: row {i}: k-mers of length {lengths[0]} and {other} in one row "
+                             "(a damaged k-mer sentence)")
+
+
+def check_length(encoded: Encoded, limit: int, path: str | os.PathLike, flag: str = "--max_seq_length",
+                 hint: str = "") -> None:
+    """Raise if a row does not fit ``limit`` tokens with [CLS]/[SEP]; rows are never truncated silently."""
+    lengths = np.diff(encoded.offsets) + 2
+    too_long = lengths > limit
+    if too_long.any():
+        i = int(too_long.argmax())
+        raise InputError(f"{path}: {encoded.unit} {encoded.source(i)}: {lengths[i]} tokens with [CLS]/[SEP] "
+                         f"exceed {flag} {limit}{hint}")
+
+
+def check_block_size(corpus: Encoded, block_size: int, path: str | os.PathLike) -> None:
+    """:func:`check_length` for a pretraining corpus (DNABERT truncated long rows silently)."""
+    check_length(corpus, block_size, path, "--block_size", " (split long sequences)")
+
+
+# ---------------------------------------------------------------------------- dataset and collator
+def with_specials(ids: np.ndarray, max_seq_length: int) -> np.ndarray:
+    """``[CLS] ids [SEP]``, the k-mers truncated from the end to fit ``max_seq_length`` (as DNABERT)."""
+    body = ids[: max(max_seq_length - 2, 0)]
+    return np.concatenate([[CLS_ID], body, [SEP_ID]]).astype(np.int64)
+
+
+class KmerDataset(torch.utils.data.Dataset):
+    """Rows of an :class:`~m6abert.kmer.Encoded` store as ``[CLS] ids [SEP]`` with optional labels."""
+
+    def __init__(self, encoded: Encoded, labels: np.ndarray | None = None, max_seq_length: int = MAX_POSITIONS):
+        self.encoded, self.labels, self.max_seq_length = encoded, labels, max_seq_length
+
+    def __len__(self) -> int:
+        return len(self.encoded)
+
+    def __getitem__(self, i: int) -> dict:
+        item = {"input_ids": with_specials(self.encoded.row(i), self.max_seq_length)}
+        if self.labels is not None:
+            item["labels"] = int(self.labels[i])
+        return item
+
+
+class Collator:
+    """Pad a list of dataset items into a batch.
+
+    With ``dnabert_compat`` every batch is padded to ``max_seq_length`` and ``attention_mask`` is
+    the fork's additive mask, shape (B, 1, 1, L), +1 on real tokens and 0 on padding. Otherwise
+    batches are padded to their longest row and ``attention_mask`` is the usual (B, L) 0/1 mask.
+    """
+
+    def __init__(self, max_seq_length: int = MAX_POSITIONS, dnabert_compat: bool = False):
+        self.max_seq_length, self.dnabert_compat = max_seq_length, dnabert_compat
+
+    def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
+        lengths = [len(it["input_ids"]) for it in items]
+        width = self.max_seq_length if self.dnabert_compat else max(lengths)
+        ids = torch.full((len(items), width), PAD_ID, dtype=torch.long)  # B, L
+        mask = torch.zeros((len(items), width), dtype=torch.long)  # B, L
+        for row, (it, n) in enumerate(zip(items, lengths, strict=True)):
+            ids[row, :n] = torch.from_numpy(np.asarray(it["input_ids"], dtype=np.int64))
+            mask[row, :n] = 1
+        batch = {"input_ids": ids, "attention_mask": compat_mask(mask) if self.dnabert_compat else mask}
+        if "labels" in items[0]:
+            batch["labels"] = torch.tensor([it["labels"] for it in items], dtype=torch.long)
+        return batch
+
+
+def compat_mask(mask: torch.Tensor) -> torch.Tensor:
+    """The original fork's additive attention mask: (B, L) 0/1 -> (B, 1, 1, L) float, +1 real / 0 pad."""
+    return mask[:, None, None, :].float()
+
+
+def real_token_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, L) bool of real tokens from either mask form of :class:`Collator`."""
+    if attention_mask.dim() == 4:
+        return attention_mask[:, 0, 0, :] > 0
+    return attention_mask > 0
+
+
+def kmer_counts(real: torch.Tensor) -> np.ndarray:
+    """Number of k-mer tokens per row of a real-token mask that includes [CLS] and [SEP]."""
+    return (real.sum(dim=1) - 2).cpu().numpy()
+
+
+# ---------------------------------------------------------------------------- labelled data sets
+class LabelledData(NamedTuple):
+    dataset: KmerDataset
+    labels: np.ndarray | None  # (N,) int64, or None without labels
+    names: list[str]  # row numbers (TSV, from 0) or record ids (FASTA)
+
+
+def dataset_from_seqs(seqs: Sequence[str], k: int, labels: Sequence[int] | np.ndarray | None = None,
+                      max_seq_length: int = MAX_POSITIONS, names: Sequence[str] | None = None,
+                      path: str = "sequences") -> LabelledData:
+    """Nucleotide sequences (any case, ``U`` read as ``T``) as a data set for a model of ``k``.
+
+    >>> dataset_from_seqs(["ACGTAC"], 3).dataset[0]["input_ids"].tolist()
+    [2, 16, 50, 57, 23, 3]
+    """
+    records = [io.FastaRecord(n, s) for n, s in zip(names or [f"#{i + 1}" for i in range(len(seqs))], seqs,
+                                                    strict=True)]
+    check_records_k(records, k, path)
+    enc = kmer.encode_many([r.seq for r in records], k)
+    if enc.n_unknown:
+        log.warning("%s: %d k-mers contain N and are read as [UNK]", path, enc.n_unknown)
+    check_length(enc, max_seq_length, path)
+    y = None if labels is None else np.asarray(labels, dtype=np.int64)
+    return LabelledData(KmerDataset(enc, y, max_seq_length), y, [r.id for r in records])
+
+
+def load_tsv_dataset(path: str | os.PathLike, k: int, max_seq_length: int,
+                     require_labels: bool = True) -> LabelledData:
+    """A TSV split as a data set, checked against the model's k and ``max_seq_length``."""
+    tsv = io.read_tsv(path, require_labels=require_labels)
+    check_data_k(tsv.sentences, k, str(path))
+    check_kmer_letters(tsv.sentences, str(path))
+    enc = kmer.encode_kmer_sentences(tsv.sentences, k)
+    if enc.n_unknown:
+        log.warning("%s: %d k-mers are not in the dna%d vocabulary and are read as [UNK]", path, enc.n_unknown, k)
+    check_length(enc, max_seq_length, str(path))
+    return LabelledData(KmerDataset(enc, tsv.labels, max_seq_length), tsv.labels,
+                        [str(i) for i in range(len(tsv.sentences))])
+
+
+def load_fasta_dataset(path: str | os.PathLike, k: int, max_seq_length: int) -> LabelledData:
+    """The records of a FASTA file, k-merised with the model's k; ``names`` are the record ids."""
+    records = io.read_fasta(path)
+    return dataset_from_seqs([r.seq for r in records], k, None, max_seq_length, [r.id for r in records], str(path))
+
+
+def concat_labelled(parts: Sequence[LabelledData], where: str, names: Sequence[str]) -> LabelledData:
+    """Several labelled data sets as one (``visualize_all.py --data_name all``); all or none labelled."""
+    has = {p.labels is not None for p in parts}
+    if len(has) > 1:
+        raise InputError(f"{where}: some of {', '.join(n + '.tsv' for n in names)} have labels and some not")
+    labels = np.concatenate([p.labels for p in parts]) if has == {True} else None
+    dataset = parts[0].dataset if len(parts) == 1 else torch.utils.data.ConcatDataset([p.dataset for p in parts])
+    return LabelledData(dataset, labels, [n for p in parts for n in p.names])
+
+
+# ---------------------------------------------------------------------------- pretraining corpora
+def _encode_lines(lines: list[str], numbers: np.ndarray, k: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Ids (int32) and k-mers per line of a chunk of k-mer sentences, tokens looked up whole.
+
+    A k-mer outside the vocabulary is [UNK] (as DNABERT: lower case, N); a letter other than
+    A, C, G, T, N (either case) is refused.
+    """
+    encoded = kmer.encode_regular(lines, k)
+    if encoded is None:
+        for line, n in zip(lines, numbers, strict=True):  # irregular spacing: check every token
+            for tok in line.split():
+                if len(tok) != k:
+                    raise InputError(f"{path}: line {n}: k-mer {tok[:12]!r} of length {len(tok)}, but the model is for k={k}")
+        enc = kmer.encode_kmer_sentences(lines, k)
+        encoded = enc.ids.astype(np.int32), np.diff(enc.offsets)
+    ids, counts = encoded
+    unknown = np.flatnonzero(ids == UNK_ID)
+    if len(unknown):  # only the lines with an [UNK] can hold an illegal letter
+        rows = np.unique(np.searchsorted(np.cumsum(counts), unknown, side="right"))
+        check_kmer_letters([lines[r] for r in rows], str(path), numbers[rows], "line", any_case=True)
+    return encoded
+
+
+def _corpus_chunk_k(chunk: list[str], numbers: np.ndarray, k: int | None, path: Path) -> int:
+    """The k of a corpus chunk's first line, checked against ``k`` (None: the first chunk sets it)."""
+    first_k = kmer.sentence_k(chunk[0])
+    if k is None:
+        if first_k not in KMER_SIZES:
+            raise InputError(f"{path}: line {numbers[0]}: k-mers of length {first_k}; DNABERT has vocabularies for k = 3..6")
+        return first_k
+    if first_k != k:
+        raise InputError(f"{path}: line {numbers[0]}: k-mers of length {first_k}, but the model is for k={k}")
+    return k
+
+
+def _corpus_chunks(path: Path, k: int | None, fasta: bool, chunk_bytes: int):
+    """``(ids int32, k-mers per row, source numbers, k)`` for each chunk of a corpus or FASTA file."""
+    if fasta:
+        done = 0
+        for records in io.iter_fasta_chunks(path):
+            check_records_k(records, k, str(path))
+            enc = kmer.encode_many([r.seq for r in records], k)
+            yield enc.ids.astype(np.int32), np.diff(enc.offsets), np.arange(done + 1, done + len(records) + 1), k
+            done += len(records)
+        return
+    for chunk, numbers in io.iter_corpus_chunks(path, chunk_bytes):
+        k = _corpus_chunk_k(chunk, numbers, k, path)
+        ids, counts = _encode_lines(chunk, numbers, k, path)
+        del chunk  # before the next chunk is read
+        yield ids, counts, numbers, k
+
+
+def load_corpus(path: str | os.PathLike, k: int | None = None, fasta: bool = False,
+                chunk_bytes: int = io.CORPUS_CHUNK_BYTES) -> Encoded:
+    """Tokenise a line-by-line corpus of k-mer sentences (or a FASTA file), chunk by chunk.
+
+    Ids go into one preallocated int32 array (at most one k-mer per k + 1 bytes of a corpus, one
+    per byte of a FASTA), so peak memory is the ids plus one chunk of text.
 
     Parameters
     ----------
-    pos, neg: list[FastaRecord]
-        Positive (label 1) and negative (label 0) records in file order.
-    k: int
-        k-mer length, 3..6.
-    seed: int
-        Seed of every random choice. Default is 52 (the shipped data's).
-    do_val: bool
-        Split a validation set off the training set: train/dev/test. Without it: train/dev, where
-        dev is the 20 % held-out split. Default is True.
-    extend_len: int or None
-        Keep this many nt each side of the window centre. Default is None (whole windows).
-    neg_ratio: int
-        Negatives kept per positive. Default is 1 (the paper's balancing).
+    path: str or PathLike
+        A corpus as ``get_input.py --task pretrain`` writes it, or a FASTA file with ``fasta``.
+    k: int or None
+        k-mer length; None reads it from the corpus' first k-mer (required for FASTA).
+        Default is None.
+    fasta: bool
+        ``path`` is a FASTA file: each record is k-merised (``U`` read as ``T``). Default is False.
+    chunk_bytes: int
+        Text per chunk. Default is 16 MiB.
 
     Returns
     -------
-    dict[str, Split]
-        ``{"train", "dev"[, "test"]}``; dev and test list positives before negatives, train is shuffled.
+    Encoded
+        int32 ids, with ``sources`` (file line or record number of each row), ``unit`` ("line" or
+        "record") and ``k``.
+
+    Raises
+    ------
+    InputError
+        An unreadable or empty file, k-mers of another length than ``k``, a record shorter than k.
     """
-    check_k(k)
-    negs = sample_negatives(neg, neg_ratio * len(pos), seed, neg_path)
-    pos_km = kmerise(pos, k, extend_len, pos_path)
-    neg_km = kmerise(negs, k, extend_len, neg_path)
-
-    def take(recs, kms, label, idx):
-        return Split([recs[i].id for i in idx], [kms[i] for i in idx], [label] * len(idx))
-
-    parts: dict[str, list[Split]] = {"train": [], "dev": [], "test": []}
-    for recs, kms, label in ((pos, pos_km, 1), (negs, neg_km, 0)):
-        train_idx, test_idx = _sk_split(len(recs), seed, 0.2)
-        if do_val:
-            tr, va = _sk_split(len(train_idx), seed, 0.1)
-            parts["test"].append(take(recs, kms, label, test_idx))
-            parts["dev"].append(take(recs, kms, label, train_idx[va]))
-            train_idx = train_idx[tr]
-        else:
-            parts["dev"].append(take(recs, kms, label, test_idx))
-        parts["train"].append(take(recs, kms, label, train_idx))
-
-    out = {name: _concat(p) for name, p in parts.items() if p}
-    out["train"] = shuffle_split(out["train"], seed)
-    return out
-
-
-def _concat(parts: list[Split]) -> Split:
-    return Split(*(sum((list(getattr(p, f)) for p in parts), []) for f in Split._fields))
+    path = Path(path)
+    if fasta and k is None:
+        raise InputError(f"{path}: a FASTA corpus needs k: give --tokenizer_name dna3..dna6 or a checkpoint")
+    ids: np.ndarray | None = None
+    pos, counts, sources = 0, [], []
+    for chunk_ids, chunk_counts, numbers, chunk_k in _corpus_chunks(path, k, fasta, chunk_bytes):
+        k = chunk_k
+        if ids is None:
+            size = path.stat().st_size
+            ids = np.empty(size + 1 if fasta else (size + 1) // (k + 1) + 1, dtype=np.int32)
+        if pos + len(chunk_ids) > len(ids):  # cannot happen for valid text; grow to be safe
+            ids = np.concatenate([ids[:pos], np.empty(pos + len(chunk_ids), dtype=np.int32)])
+        ids[pos : pos + len(chunk_ids)] = chunk_ids
+        pos += len(chunk_ids)
+        counts.append(chunk_counts)
+        sources.append(numbers)
+    ids.resize(pos, refcheck=False)  # give back the unused tail
+    offsets = np.zeros(sum(map(len, counts)) + 1, dtype=np.int64)
+    np.cumsum(np.concatenate(counts), out=offsets[1:])
+    n_unknown = int((ids == UNK_ID).sum())
+    if n_unknown:
+        log.warning("%s: %d of %d k-mers are not in the dna%d vocabulary and are read as [UNK]",
+                    path, n_unknown, pos, k)
+    return Encoded(ids, offsets, n_unknown, np.concatenate(sources), "record" if fasta else "line", k)
 
 
-def shuffle_split(split: Split, seed: int) -> Split:
-    """Reorder rows by ``RandomState(seed).permutation(n)`` (the original's train shuffle)."""
-    idx = np.random.RandomState(seed).permutation(len(split.ids))
-    return Split(*([col[i] for i in idx] for col in split))
+# ---------------------------------------------------------------------------- scores with their sequences
+class LabelledScores(NamedTuple):
+    """Sequences, labels and score rows of one or more data sets, row-aligned."""
+
+    seqs: list[str]
+    labels: np.ndarray  # (n,) int64
+    scores: np.ndarray  # (n, W) float64
 
 
-def kfold_splits(
-    pos: list[FastaRecord],
-    neg: list[FastaRecord],
-    k: int,
-    n_folds: int,
-    seed: int = 52,
-    extend_len: int | None = None,
-    neg_ratio: int = 1,
-    pos_path: str = "pos.fa",
-    neg_path: str = "neg.fa",
-) -> tuple[list[dict[str, Split]], list[dict[str, list[str]]]]:
-    """Stratified ``n_folds``-fold cross-validation over positives and the sampled negatives.
-
-    Negatives are sampled as in :func:`finetune_splits`. Positives and negatives are each
-    permuted with ``RandomState(seed)`` and cut into ``n_folds`` near-equal contiguous folds. Fold
-    ``i`` is the dev set of split ``i``; the other folds form its (shuffled) training set.
-
-    Returns
-    -------
-    splits: list of {"train": Split, "dev": Split}, one per fold
-    folds: list of {"pos": ids, "neg": ids}, the records of each fold (disjoint, covering all)
-    """
-    check_k(k)
-    if not 2 <= n_folds <= len(pos):
-        raise InputError(f"{pos_path}: --n_folds {n_folds} needs 2 <= folds <= {len(pos)} positives")
-    negs = sample_negatives(neg, neg_ratio * len(pos), seed, neg_path)
-    classes = []
-    for recs, path, label in ((pos, pos_path, 1), (negs, neg_path, 0)):
-        kms = kmerise(recs, k, extend_len, path)
-        perm = np.random.RandomState(seed).permutation(len(recs))
-        chunks = np.array_split(perm, n_folds)
-        classes.append([Split([recs[i].id for i in c], [kms[i] for i in c], [label] * len(c)) for c in chunks])
-    splits, folds = [], []
-    for i in range(n_folds):
-        dev = _concat([classes[0][i], classes[1][i]])
-        train = _concat([c[j] for c in classes for j in range(n_folds) if j != i])
-        splits.append({"train": shuffle_split(train, seed), "dev": dev})
-        folds.append({"pos": classes[0][i].ids, "neg": classes[1][i].ids})
-    all_ids = [r for f in folds for r in f["pos"] + f["neg"]]
-    assert len(all_ids) == len(set(all_ids)), "folds must be disjoint"
-    return splits, folds
+def _scored_part(data_dir: Path, tsv_names: tuple[str, ...], npy_path: Path) -> LabelledScores:
+    """One score array with the TSVs it belongs to, checked against each other."""
+    scores = io.load_score_matrix(npy_path)
+    tables = [(data_dir / f"{name}.tsv", io.read_tsv(data_dir / f"{name}.tsv")) for name in tsv_names]
+    for tsv_path, table in tables:
+        check_kmer_rows(table.sentences, str(tsv_path))
+    tsv_path = tables[0][0] if len(tables) == 1 else data_dir / "{train,dev,test}.tsv"
+    seqs = [kmer.kmer2seq(s) for _, table in tables for s in table.sentences]
+    if scores.shape[0] != len(seqs):
+        raise InputError(f"{npy_path}: {scores.shape[0]} score rows, but {tsv_path} has {len(seqs)} sequences")
+    longest = max(len(s) for s in seqs)
+    if scores.shape[1] < longest:
+        raise InputError(f"{npy_path}: scores are {scores.shape[1]} positions wide, "
+                         f"shorter than the {longest}-nt sequences of {tsv_path}")
+    return LabelledScores(seqs, np.concatenate([table.labels for _, table in tables]), scores)
 
 
-def pretrain_corpus(
-    records: list[FastaRecord],
-    k: int,
-    seed: int = 52,
-    do_val: bool = False,
-    extend_len: int | None = None,
-    path: str = "pretrain.fa",
-) -> dict[str, list[str]]:
-    """k-mer sentences for masked-LM pretraining, one per record (``U`` read as ``T``).
+def read_labelled_scores(data_dir: str | os.PathLike, npy_dir: str | os.PathLike, data_name: str,
+                         vis_task: str) -> LabelledScores:
+    """Read ``{name}.tsv`` with its ``{atten|attributions}_{name}.npy`` and check they belong together.
 
-    Without ``do_val`` all records, in file order, go to ``{k}`` (``pre/{k}.txt``). With it, 10 %
-    are held out as the original intended: ``{k}_train`` and ``{k}_val`` (``train_test_split``
-    semantics with ``seed``).
-    """
-    check_k(k)
-    kms = kmerise(records, k, extend_len, path)
-    if not do_val:
-        return {f"{k}": kms}
-    train_idx, val_idx = _sk_split(len(kms), seed, 0.1)
-    return {f"{k}_train": [kms[i] for i in train_idx], f"{k}_val": [kms[i] for i in val_idx]}
-
-
-def make_inputs(
-    task: str,
-    data_dir: str,
-    save_dir: str,
-    k: int,
-    seed: int = 52,
-    do_val: bool = False,
-    extend_len: int | None = None,
-    n_folds: int | None = None,
-    neg_ratio: int = 1,
-    fasta: str | None = None,
-    run_args: dict | None = None,
-) -> list[str]:
-    """Read FASTA from ``data_dir``, build the data sets of ``task`` and write them to ``save_dir``.
-
-    Everything is read and checked before the first file is written, so bad input leaves
-    ``save_dir`` untouched.
+    Sequences are rebuilt from the k-mer sentences. ``data_name="all"`` reads ``{stem}_all.npy``
+    (visualize_all.py --data_name all) if present, else the per-set arrays; it reads train, dev and
+    test and concatenates them in that order (TSV rows and score rows alike).
 
     Parameters
     ----------
-    task: str
-        ``"finetune"`` (``pos.fa`` + ``neg.fa`` -> ``train/dev[/test].tsv`` or ``fold_{i}/``) or
-        ``"pretrain"`` (``pretrain.fa`` or ``fasta`` -> ``pre/{k}[_train|_val].txt``).
-    n_folds: int or None
-        Write ``fold_{i}/train.tsv``, ``fold_{i}/dev.tsv`` and ``folds.json`` instead of the
-        single split. Default is None.
-    fasta: str or None
-        Pretraining FASTA to read instead of ``data_dir/pretrain.fa``. Default is None.
-    run_args: dict or None
-        Resolved arguments, recorded as ``save_dir/get_input_args.json``. Default is None.
+    data_dir, npy_dir: str or PathLike
+        Folders of the TSVs and of the score arrays.
+    data_name: str
+        TSV stem (``train``, ``dev``, ``test``) or ``all``.
+    vis_task: str
+        ``attn`` (``atten_*.npy``) or ``attr`` (``attributions_*.npy``).
 
-    Returns
-    -------
-    list[str]
-        The paths written.
+    Raises
+    ------
+    InputError
+        A missing or malformed file, a row-count mismatch, scores narrower than the
+        sequences, or score widths that differ between the sets of "all".
     """
-    from pathlib import Path
-
-    from . import io
-
-    check_k(k)
-    data, save = Path(data_dir), Path(save_dir)
-    files: dict[Path, tuple[str, object]] = {}
-    if task == "finetune":
-        pos_path, neg_path = data / "pos.fa", data / "neg.fa"
-        pos, neg = io.read_fasta(pos_path), io.read_fasta(neg_path)
-        common = dict(k=k, seed=seed, extend_len=extend_len, neg_ratio=neg_ratio,
-                      pos_path=str(pos_path), neg_path=str(neg_path))
-        if n_folds:
-            splits, folds = kfold_splits(pos, neg, n_folds=n_folds, **common)
-            for i, fold in enumerate(splits):
-                for name, s in fold.items():
-                    files[save / f"fold_{i}" / f"{name}.tsv"] = ("tsv", s)
-            files[save / "folds.json"] = ("json", {"n_folds": n_folds, "seed": seed, "folds": folds})
-        else:
-            for name, s in finetune_splits(pos, neg, do_val=do_val, **common).items():
-                files[save / f"{name}.tsv"] = ("tsv", s)
-    elif task == "pretrain":
-        src = Path(fasta) if fasta else data / "pretrain.fa"
-        # --extend_len is for the site windows of fine-tuning; pretraining sequences are used whole,
-        # as in the original
-        corpus = pretrain_corpus(io.read_fasta(src), k, seed, do_val, None, str(src))
-        for name, lines in corpus.items():
-            files[save / "pre" / f"{name}.txt"] = ("lines", lines)
+    if vis_task not in io.SCORE_FILE_STEMS:
+        raise InputError(f"vis_task must be 'attn' or 'attr', not {vis_task!r}")
+    stem, data, npy = io.SCORE_FILE_STEMS[vis_task], Path(data_dir), Path(npy_dir)
+    names = ("train", "dev", "test") if data_name == "all" else (data_name,)
+    if data_name == "all" and (npy / f"{stem}_all.npy").exists():
+        groups = [(names, npy / f"{stem}_all.npy")]  # one array over train, dev, test in that order
     else:
-        raise InputError(f"--task must be 'finetune' or 'pretrain', not {task!r}")
-
-    for path, (kind, obj) in files.items():
-        if kind == "tsv":
-            io.write_tsv(path, obj.sentences, obj.labels)
-        elif kind == "json":
-            io.write_json(path, obj)
-        else:
-            io.write_lines(path, obj)
-    if run_args is not None:
-        io.write_run_args(save, run_args, "get_input_args.json")
-    return [str(p) for p in files]
+        groups = [((name,), npy / f"{stem}_{name}.npy") for name in names]
+    parts = [_scored_part(data, tsv_names, npy_path) for tsv_names, npy_path in groups]
+    widths = sorted({p.scores.shape[1] for p in parts})
+    if len(widths) > 1:
+        raise InputError(f"{npy_dir}: score widths differ between train, dev and test ({widths})")
+    scores = np.concatenate([p.scores for p in parts])
+    n_bad = int((~np.isfinite(scores)).any(axis=1).sum())
+    if n_bad:
+        log.warning("%s: %d score rows hold NaN or infinite values; they give no motif candidates", npy_dir, n_bad)
+    return LabelledScores([s for p in parts for s in p.seqs], np.concatenate([p.labels for p in parts]), scores)

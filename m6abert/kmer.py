@@ -23,17 +23,26 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .constants import BASES
+
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(5)
 KMER_SIZES = (3, 4, 5, 6)
-BASES = "ATCG"  # DNABERT's digit order: A=0, T=1, C=2, G=3 (not alphabetical)
-MAX_MODEL_LENGTH = 512
 
-# byte -> base digit; -1 for anything that is not A/C/G/T/U (either case)
+# the one base table: byte -> digit in BASES order; -1 for anything that is not A/C/G/T/U (either case)
 _DIGIT = np.full(256, -1, dtype=np.int64)
 for _i, _b in enumerate(BASES):
     _DIGIT[ord(_b)] = _DIGIT[ord(_b.lower())] = _i
-_DIGIT[ord("U")] = _DIGIT[ord("u")] = 1
+_DIGIT[ord("U")] = _DIGIT[ord("u")] = BASES.index("T")
+
+
+def base_digits(text: str) -> np.ndarray:
+    """Digits of the bases of ``text`` in :data:`~m6abert.constants.BASES` order (U as T), -1 for others.
+
+    >>> base_digits("ATCGUn").tolist()
+    [0, 1, 2, 3, 1, -1]
+    """
+    return _DIGIT[np.frombuffer(text.encode("latin-1", "replace"), dtype=np.uint8)]
 
 
 def check_k(k: int) -> int:
@@ -93,14 +102,22 @@ def kmer2seq(kmers: str | list[str]) -> str:
 
 
 class Encoded(NamedTuple):
-    """A data set encoded as one flat id array plus row offsets (ragged rows)."""
+    """The one ragged id store: a data set (TSV, FASTA or pretraining corpus) as one flat id
+    array plus row offsets, and where each row came from."""
 
-    ids: np.ndarray  # (total_kmers,) int64 token ids, rows concatenated
+    ids: np.ndarray  # (total_kmers,) int64 (int32 for corpora) token ids, rows concatenated
     offsets: np.ndarray  # (n_rows + 1,) int64; row i is ids[offsets[i]:offsets[i+1]]
     n_unknown: int  # k-mers that became [UNK]
+    sources: np.ndarray | None = None  # (n_rows,) int64, 1-based line/record/row number in the file
+    unit: str = "row"  # what ``sources`` counts: "row" (TSV), "line" (corpus) or "record" (FASTA)
+    k: int | None = None
 
     def row(self, i: int) -> np.ndarray:
         return self.ids[self.offsets[i] : self.offsets[i + 1]]
+
+    def source(self, i: int) -> int:
+        """The 1-based number of row ``i`` in its file."""
+        return int(self.sources[i]) if self.sources is not None else i + 1
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -129,8 +146,7 @@ def encode_many(seqs: list[str], k: int) -> Encoded:
     np.cumsum(n_kmers, out=offsets[1:])
     if offsets[-1] == 0:
         return Encoded(np.zeros(0, dtype=np.int64), offsets, 0)
-    raw = np.frombuffer("".join(seqs).encode("latin-1", "replace"), dtype=np.uint8)
-    digits = _DIGIT[raw]  # total_nt
+    digits = base_digits("".join(seqs))  # total_nt
     windows = np.lib.stride_tricks.sliding_window_view(digits, k)  # total_nt-k+1, k
     # start of every k-mer within the concatenated string
     seq_start = np.concatenate([[0], np.cumsum(lengths)[:-1]])
@@ -149,10 +165,10 @@ def encode(seq: str, k: int) -> np.ndarray:
     return encode_many([seq], k).ids
 
 
-# byte -> base digit for whole-token lookup: only upper-case A, T, C, G; 4 for any other ([UNK])
-_STRICT_DIGIT = np.full(256, 4, dtype=np.uint8)
-for _i, _b in enumerate("ATCG"):
-    _STRICT_DIGIT[ord(_b)] = _i
+# the base table for whole-token lookup: only upper-case A, T, C, G; 4 for any other ([UNK])
+_STRICT_DIGIT = np.where(_DIGIT >= 0, _DIGIT, 4).astype(np.uint8)
+for _b in "atcgUu":
+    _STRICT_DIGIT[ord(_b)] = 4
 
 
 def encode_regular(lines: list[str], k: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -217,3 +233,46 @@ def sentence_k(sentence: str) -> int | None:
     """The k-mer length of a k-mer sentence (length of its first token), or None if empty."""
     m = _KMER_TOKEN.search(sentence)
     return len(m.group(0)) if m else None
+
+
+# ---------------------------------------------------------------------------- k-mer scores -> nucleotides
+def kmer_to_nucleotide(token_scores: np.ndarray, k: int, valid: np.ndarray | None = None) -> np.ndarray:
+    """Spread k-mer scores to nucleotides: each base gets the mean score of the k-mers covering it.
+
+    Token ``j`` covers nucleotides ``j .. j+k-1``. With ``valid`` only the valid entries count
+    (sum and count); without it every entry counts, as the original did for its ``[SEP]`` and
+    padding entries. Bases no entry covers get 0.
+
+    Parameters
+    ----------
+    token_scores: np.ndarray, shape=(N, T)
+        One score per k-mer position.
+    k: int
+        k-mer length.
+    valid: np.ndarray or None, shape=(N, T), bool
+        Which entries are real k-mers. Default is None (all entries count).
+
+    Returns
+    -------
+    np.ndarray, shape=(N, T+k-1), float64
+
+    >>> kmer_to_nucleotide(np.array([[1.0, 3.0, 0.0]]), 2).tolist()
+    [[1.0, 2.0, 1.5, 0.0]]
+    >>> kmer_to_nucleotide(np.array([[1.0, 3.0, 0.0]]), 2, np.array([[True, True, False]])).tolist()
+    [[1.0, 2.0, 3.0, 0.0]]
+    """
+    scores = np.asarray(token_scores, dtype=np.float64)
+    n, t = scores.shape
+    weight = np.ones((n, t)) if valid is None else np.asarray(valid, dtype=np.float64)
+    sums = np.zeros((n, t + k - 1))
+    counts = np.zeros((n, t + k - 1))
+    for off in reversed(range(k)):  # adds the covering k-mers left to right, as the original's loop
+        sums[:, off : off + t] += scores * weight
+        counts[:, off : off + t] += weight
+    return np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+
+
+def l2_normalise(scores: np.ndarray) -> np.ndarray:
+    """Divide each row by its L2 norm; an all-zero row stays zero (the original gave NaN)."""
+    norm = np.linalg.norm(scores, axis=1, keepdims=True)  # N, 1
+    return np.divide(scores, norm, out=np.zeros_like(scores, dtype=np.float64), where=norm > 0)

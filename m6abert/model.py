@@ -1,26 +1,23 @@
-"""BERT models for k-mer sequences: configs, loading old and new checkpoints, batching, masks.
+"""BERT models for k-mer sequences: configs, new models, loading old and new checkpoints.
 
 Models are transformers' ``BertForSequenceClassification`` and ``BertForMaskedLM``. Checkpoints
 written by the original m6A-BERT / DNABERT (a fork of transformers 2.5) load unchanged: their extra
 config keys are dropped, their ``pytorch_model.bin`` is read with ``weights_only=True``.
 
-The original fork never masked padding (its extended attention mask was +1 on real tokens and +0
-on padding, added to the attention logits). ``dnabert_compat=True`` reproduces that: batches are
-padded to ``max_seq_length`` and the 0/1 mask is passed as an additive 4-D mask, which transformers
-hands to the attention kernels as it is. Otherwise padding is masked and batches are padded only to
-their longest row.
+How batches are padded and masked (and the original's unmasked padding, ``dnabert_compat``) is
+:mod:`m6abert.data`'s :class:`~m6abert.data.Collator`.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
 import torch
 from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification, PreTrainedModel
 
 from . import io
-from .kmer import CLS_ID, PAD_ID, SEP_ID, check_k
+from .constants import MAX_POSITIONS
+from .kmer import PAD_ID, check_k
 from .utils import InputError, log
 
 # name -> (layers, hidden, heads, intermediate)
@@ -54,7 +51,7 @@ def build_config(config_name: str, k: int, **overrides) -> BertConfig:
     if config_name in PRESETS:
         layers, hidden, heads, inter = PRESETS[config_name]
         base = dict(num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=heads,
-                    intermediate_size=inter, max_position_embeddings=512, type_vocab_size=2)
+                    intermediate_size=inter, max_position_embeddings=MAX_POSITIONS, type_vocab_size=2)
     else:
         base = {key: v for key, v in io.read_json(config_name, "--config_name config.json").items()
                 if key in BERT_KEYS}
@@ -172,96 +169,3 @@ def new_model(config: BertConfig, task: str = "classification", attn_implementat
         config.num_labels = 2
         return BertForSequenceClassification(config)
     return BertForMaskedLM(config)
-
-
-# ---------------------------------------------------------------------------- batching
-def with_specials(ids: np.ndarray, max_seq_length: int) -> np.ndarray:
-    """``[CLS] ids [SEP]``, the k-mers truncated from the end to fit ``max_seq_length`` (as DNABERT)."""
-    body = ids[: max(max_seq_length - 2, 0)]
-    return np.concatenate([[CLS_ID], body, [SEP_ID]]).astype(np.int64)
-
-
-class KmerDataset(torch.utils.data.Dataset):
-    """Rows of an :class:`~m6abert.kmer.Encoded` set as ``[CLS] ids [SEP]`` with optional labels."""
-
-    def __init__(self, encoded, labels: np.ndarray | None, max_seq_length: int = 512):
-        self.encoded, self.labels, self.max_seq_length = encoded, labels, max_seq_length
-
-    def __len__(self) -> int:
-        return len(self.encoded)
-
-    def __getitem__(self, i: int) -> dict:
-        item = {"input_ids": with_specials(self.encoded.row(i), self.max_seq_length)}
-        if self.labels is not None:
-            item["labels"] = int(self.labels[i])
-        return item
-
-
-class Collator:
-    """Pad a list of dataset items into a batch.
-
-    With ``dnabert_compat`` every batch is padded to ``max_seq_length`` and ``attention_mask`` is
-    the fork's additive mask, shape (B, 1, 1, L), +1 on real tokens and 0 on padding. Otherwise
-    batches are padded to their longest row and ``attention_mask`` is the usual (B, L) 0/1 mask.
-    """
-
-    def __init__(self, max_seq_length: int = 512, dnabert_compat: bool = False):
-        self.max_seq_length, self.dnabert_compat = max_seq_length, dnabert_compat
-
-    def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
-        lengths = [len(it["input_ids"]) for it in items]
-        width = self.max_seq_length if self.dnabert_compat else max(lengths)
-        ids = torch.full((len(items), width), PAD_ID, dtype=torch.long)  # B, L
-        mask = torch.zeros((len(items), width), dtype=torch.long)  # B, L
-        for row, (it, n) in enumerate(zip(items, lengths, strict=True)):
-            ids[row, :n] = torch.from_numpy(it["input_ids"])
-            mask[row, :n] = 1
-        batch = {"input_ids": ids, "attention_mask": compat_mask(mask) if self.dnabert_compat else mask}
-        if "labels" in items[0]:
-            batch["labels"] = torch.tensor([it["labels"] for it in items], dtype=torch.long)
-        return batch
-
-
-def compat_mask(mask: torch.Tensor) -> torch.Tensor:
-    """The original fork's additive attention mask: (B, L) 0/1 -> (B, 1, 1, L) float, +1 real / 0 pad."""
-    return mask[:, None, None, :].float()
-
-
-def real_token_mask(attention_mask: torch.Tensor) -> torch.Tensor:
-    """(B, L) bool of real tokens from either mask form of :class:`Collator`."""
-    if attention_mask.dim() == 4:
-        return attention_mask[:, 0, 0, :] > 0
-    return attention_mask > 0
-
-
-def check_data_k(sentences: list[str], k: int, path: str) -> None:
-    """Raise if the k-mers of a TSV are not of the model's length ``k``."""
-    from .kmer import sentence_k
-
-    for i, s in enumerate(sentences, 1):
-        sk = sentence_k(s)
-        if sk != k:
-            raise InputError(f"{path}: row {i}: k-mers of length {sk}, but the model is for k={k}")
-        if i >= 20:  # the first rows tell; every row is tokenised anyway
-            break
-
-
-def check_letters(sentences: list[str], path: str) -> None:
-    """Raise on k-mers with letters other than A, C, G, T, N (N k-mers are read as [UNK])."""
-    import re
-
-    bad = re.compile(r"[^ACGTN ]")
-    for i, s in enumerate(sentences, 1):
-        m = bad.search(s)
-        if m:
-            raise InputError(f"{path}: row {i}: illegal letter {m.group(0)!r} in the k-mers (allowed: A, C, G, T, N)")
-
-
-def check_length(encoded, max_seq_length: int, path: str) -> None:
-    """Raise if a row does not fit ``max_seq_length`` (tokens incl. [CLS]/[SEP]); never truncate silently."""
-    lengths = np.diff(encoded.offsets) + 2
-    if len(lengths) and lengths.max() > max_seq_length:
-        i = int(lengths.argmax())
-        raise InputError(
-            f"{path}: row {i + 1}: {lengths[i]} tokens with [CLS]/[SEP] exceed --max_seq_length {max_seq_length}"
-        )

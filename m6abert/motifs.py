@@ -4,8 +4,8 @@ This module owns the motif search of the original ``visualize_find_motif_{pos,ne
 ``motif_utils.py``: high-score regions of each sequence become candidate motifs, candidates
 enriched in the target set are kept (hypergeometric test, Benjamini-Hochberg), similar
 motifs are merged by ungapped alignment, and every instance is cut to a fixed window around
-its motif. :func:`find_motifs` is the file-to-file driver of ``find_motifs.py``; it reads and
-writes only through :mod:`m6abert.io`, and the rest of the module works on strings and arrays.
+its motif. The module works on strings and arrays; find_motifs.py's file-to-file driver is
+:func:`m6abert.interpret.find_motifs`.
 
 Differences from the original, on purpose (the README lists them): DNABERT's sequence background
 for the hypergeometric test (``background="motif_counts"`` gives the m6A fork's), ties merged by
@@ -16,17 +16,20 @@ sorted by adjusted p and written as text, TSV and JSON (no pickle) with an offli
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from .utils import InputError, log
+from .constants import BASES, SITE_INDEX
+from .kmer import base_digits
+from .utils import log
 
 BACKGROUNDS = ("sequences", "motif_counts")
-BASES = "ACGT"
+LOGO_BASES = "ACGT"  # column order of position frequency matrices (logomaker's)
+# the library's defaults are find_motifs.py's (the original visualize_find_motif_*.py's)
+PVAL_CUTOFF = 0.005
+WINDOW_SIZE, MIN_LEN, MIN_N_MOTIF = 24, 5, 3
 
 
 class Instance(NamedTuple):
@@ -322,7 +325,7 @@ def merge_motifs(
 def make_window(
     motif_instances: dict[str, list[Instance]],
     seqs: Sequence[str],
-    window_size: int = 24,
+    window_size: int = WINDOW_SIZE,
     strict_end: bool = False,
 ) -> dict[str, list[Window]]:
     """Cut each instance to a ``window_size`` window centred on it; the odd nucleotide goes right.
@@ -367,11 +370,11 @@ def motif_analysis(
     pos_seqs: Sequence[str],
     neg_seqs: Sequence[str],
     pos_scores: Sequence[np.ndarray] | np.ndarray,
-    window_size: int = 24,
-    min_len: int = 5,
-    pval_cutoff: float = 0.05,
-    min_n_motif: int = 3,
-    align_all_ties: bool = True,
+    window_size: int = WINDOW_SIZE,
+    min_len: int = MIN_LEN,
+    pval_cutoff: float = PVAL_CUTOFF,
+    min_n_motif: int = MIN_N_MOTIF,
+    align_all_ties: bool = False,
     background: str = "sequences",
     verbose: bool = False,
 ) -> list[Motif]:
@@ -395,11 +398,11 @@ def motif_analysis(
     min_len: int
         Shortest high-score region, and the merge threshold. Default is 5.
     pval_cutoff: float
-        Keep motifs with BH-adjusted p strictly below this. Default is 0.05.
+        Keep motifs with BH-adjusted p strictly below this. Default is 0.005.
     min_n_motif: int
         Fewest windows a reported motif has. Default is 3.
     align_all_ties: bool
-        See :func:`merge_motifs`. Default is True.
+        See :func:`merge_motifs`. Default is False.
     background: str
         See :func:`hypergeom_test`. Default is "sequences".
     verbose: bool
@@ -467,15 +470,10 @@ def position_frequency_matrix(seqs: Sequence[str]) -> np.ndarray:
     width = len(seqs[0])
     if any(len(s) != width for s in seqs):
         raise ValueError("sequences differ in length")
-    lookup = np.full(256, -1, dtype=np.int64)
-    for j, base in enumerate(BASES):
-        lookup[ord(base)] = lookup[ord(base.lower())] = j
-    lookup[ord("U")] = lookup[ord("u")] = 3
-    codes = lookup[np.frombuffer("".join(seqs).encode("latin-1", "replace"), dtype=np.uint8)]
-    codes = codes.reshape(len(seqs), width)  # n, W
+    codes = base_digits("".join(seqs)).reshape(len(seqs), width)  # n, W; digits in BASES order
     counts = np.zeros((width, 4), dtype=np.int64)
-    for j in range(4):
-        counts[:, j] = (codes == j).sum(axis=0)
+    for j, base in enumerate(LOGO_BASES):
+        counts[:, j] = (codes == BASES.index(base)).sum(axis=0)
     return counts
 
 
@@ -496,96 +494,21 @@ def consensus(seqs: Sequence[str], min_bits: float = 1.0) -> str:
     if not len(runs):
         return ""
     start, end = max(runs, key=lambda r: r[1] - r[0])
-    return "".join(BASES[j] for j in freq[start:end].argmax(axis=1))
+    return "".join(LOGO_BASES[j] for j in freq[start:end].argmax(axis=1))
 
 
-# ---------------------------------------------------------------------------- files to files
-def find_motifs(
-    data_dir: str | os.PathLike,
-    npy_dir: str | os.PathLike,
-    data_name: str,
-    vis_task: str,
-    save_dir: str | os.PathLike = ".",
-    set_name: str = "pos",
-    window_size: int = 24,
-    min_len: int = 5,
-    pval_cutoff: float = 0.05,
-    min_n_motif: int = 3,
-    align_all_ties: bool = False,
-    background: str = "sequences",
-    site_index: int = 250,
-    logos: bool = True,
-    do_plot: bool = False,
-    verbose: bool = False,
-    run_args: dict | None = None,
-) -> list[Motif]:
-    """Run the motif search of ``find_motifs.py`` from score and TSV files to result files.
-
-    ``set_name="pos"`` looks for motifs enriched in label-1 sequences using their scores,
-    ``"neg"`` for motifs enriched in label-0 sequences using theirs. Everything is read and
-    checked before anything is written. Written into ``save_dir``: ``motifs_{set}.tsv``,
-    ``motifs_{set}.json`` and, in ``save_dir/{set}/``, ``motif_{MOTIF}_{N}.txt``,
-    ``motif_{MOTIF}_{N}_logo.png`` (if ``logos``) and ``find_motifs_args.json`` (if ``run_args``);
-    with ``do_plot`` also ``heatmap_{data_name}.png`` when :mod:`m6abert.plots` has ``score_heatmap``.
-
-    Parameters
-    ----------
-    data_dir, npy_dir: str or PathLike
-        Folders of ``{data_name}.tsv`` and of the ``atten_*``/``attributions_*`` arrays.
-    data_name: str
-        ``train``, ``dev``, ``test`` (or any TSV stem), or ``all``.
-    vis_task: str
-        ``attn`` or ``attr``.
-    set_name: str
-        ``pos`` or ``neg``. Default is "pos".
-    site_index: int
-        Sequence index of the m6A site; TSV/JSON positions are relative to it. Default is 250.
-    logos: bool
-        Draw a sequence logo per motif. Default is True.
-    run_args: dict or None
-        Resolved script arguments to record. Default is None.
-
-    Other parameters are those of :func:`motif_analysis`.
-
-    Returns
-    -------
-    list[Motif]
-    """
-    from . import io
-
-    if set_name not in ("pos", "neg"):
-        raise InputError(f"--set must be 'pos' or 'neg', not {set_name!r}")
-    if background not in BACKGROUNDS:
-        raise InputError(f"--background must be one of {', '.join(BACKGROUNDS)}, not {background!r}")
-    data = io.read_labelled_scores(data_dir, npy_dir, data_name, vis_task)
-    is_target = data.labels == (1 if set_name == "pos" else 0)
-    if not is_target.any():
-        raise InputError(f"{data_dir}: no label-{int(set_name == 'pos')} rows in {data_name!r}, nothing to search")
-    target = [s for s, t in zip(data.seqs, is_target, strict=True) if t]
-    other = [s for s, t in zip(data.seqs, is_target, strict=True) if not t]
-    log.info("searching %d %s sequences against %d others (%s scores of %r)",
-             len(target), set_name, len(other), vis_task, data_name)
-    motifs = motif_analysis(
-        target, other, data.scores[is_target], window_size=window_size, min_len=min_len,
-        pval_cutoff=pval_cutoff, min_n_motif=min_n_motif, align_all_ties=align_all_ties,
-        background=background, verbose=verbose,
-    )
-    save, set_dir = Path(save_dir), Path(save_dir) / set_name
-    io.write_motif_outputs(save, motifs, site_index=site_index, set_name=set_name)
-    if logos or do_plot:
-        from . import plots
-    if logos:
-        for m in motifs:
-            fig = plots.motif_logo(position_frequency_matrix(m.seqs), f"{m.motif} (n = {m.n_instances})")
-            io.save_figure(fig, set_dir / f"motif_{m.motif}_{m.n_instances}_logo")
-    if do_plot:
-        heatmap = getattr(plots, "score_heatmap", None)
-        if heatmap is None:
-            log.info("--do_plot: m6abert.plots has no score_heatmap yet; heatmap skipped")
-        else:
-            fig = heatmap(data.scores[data.labels == 1], data.scores[data.labels == 0], site_index)
-            io.save_figure(fig, save / f"heatmap_{data_name}")
-    if run_args is not None:
-        io.write_run_args(set_dir, run_args, "find_motifs_args.json")
-    log.info("%d motifs written to %s (motifs_%s.tsv, %s/)", len(motifs), save, set_name, set_name)
-    return motifs
+def motif_records(motifs: Sequence[Motif], site_index: int = SITE_INDEX) -> list[dict]:
+    """Plain records of reported motifs for :func:`m6abert.io.write_motif_outputs`, with each motif's
+    consensus core and its instance starts relative to the m6A site (``start - site_index``)."""
+    return [{
+        "motif": m.motif,
+        "consensus": consensus(m.seqs),
+        "n_instances": int(m.n_instances),
+        "p_value": float(m.p_value),
+        "p_adjusted": float(m.p_adjusted),
+        "seq_idx": [int(i) for i in m.seq_idx],
+        "regions": [[int(s), int(e)] for s, e in m.regions],
+        "positions": [int(start) - site_index for start, _ in m.regions],
+        "windows": [[int(s), int(e)] for s, e in m.windows],
+        "seqs": list(m.seqs),
+    } for m in motifs]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .constants import SITE_INDEX
+
 
 # ---- score plots
 def _score_rows(scores: np.ndarray, name: str) -> np.ndarray:
@@ -28,7 +30,7 @@ def _agg_figure(size: tuple[float, float]):
 
 
 def score_heatmap(
-    pos_scores: np.ndarray, neg_scores: np.ndarray, site_index: int = 250, title: str = ""
+    pos_scores: np.ndarray, neg_scores: np.ndarray, site_index: int = SITE_INDEX, title: str = ""
 ):
     """Heatmap of per-nucleotide scores: positives above negatives, x in nt relative to the m6A site.
 
@@ -94,7 +96,7 @@ def score_heatmap(
 
 
 def score_profile(
-    pos_scores: np.ndarray, neg_scores: np.ndarray, site_index: int = 250, title: str = ""
+    pos_scores: np.ndarray, neg_scores: np.ndarray, site_index: int = SITE_INDEX, title: str = ""
 ):
     """Mean score per position of positives and negatives with 95 % confidence bands.
 

@@ -1,126 +1,217 @@
-"""Probabilities and metrics for labelled or new data (run_predict_degradation.py).
+"""Prediction: the one batched inference loop, probabilities, and run_predict_degradation.py's files.
 
-As the original: ``test.tsv`` of ``--data_dir`` is scored by the fine-tuned model in
-``--output_dir`` and P(class 1) is saved as ``predict_dir/pred_results.npy`` (float32, shape (N,),
-TSV row order). New: ``predictions.tsv`` (row, probability, predicted label, true label),
-``pred_metrics.json`` when labels are present, and ``--predict_fasta`` to score the records of a
-FASTA file directly, keyed by record id.
+:func:`run_batches` is the only loop that runs a model over a data set without training it: it
+serves prediction, dev-set evaluation while fine-tuning, the masked-LM evaluation of pretraining,
+attention and attribution. It puts the model in eval mode on the requested device for the loop
+and gives it back in the mode and on the device it found it.
+
+As the original, :func:`predict_files` scores ``test.tsv`` with a fine-tuned model and saves
+P(class 1) as ``predict_dir/pred_results.npy`` (float32, shape (N,), TSV row order). New:
+``predictions.tsv`` (row, probability, predicted label, true label), ``pred_metrics.json`` when
+labels are present, and FASTA input keyed by record id.
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from . import io
-from .data import check_lengths
-from .kmer import encode_kmer_sentences, encode_many
-from .metrics import classification_metrics, softmax_p1
-from .model import Collator, KmerDataset, check_data_k, check_length, check_letters, load_model
-from .utils import InputError, log, resolve_device
+from .constants import MAX_POSITIONS
+from .data import Collator, LabelledData, load_fasta_dataset, load_tsv_dataset
+from .utils import InputError, log
+
+
+@contextlib.contextmanager
+def borrowed(model: torch.nn.Module, device: str | torch.device) -> Iterator[torch.nn.Module]:
+    """``model`` in eval mode on ``device`` for a block; its mode and device are restored afterwards."""
+    was_training = model.training
+    first = next(model.parameters(), None)
+    home = first.device if first is not None else torch.device(device)
+    model.eval().to(device)
+    try:
+        yield model
+    finally:
+        model.to(home)
+        model.train(was_training)
+
+
+def run_batches(
+    model: torch.nn.Module,
+    dataset: torch.utils.data.Dataset,
+    collate: Callable[[list[dict]], dict],
+    step: Callable[[torch.nn.Module, dict], object],
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    desc: str = "predict",
+    verbose: bool = True,
+    grad: bool = False,
+) -> list:
+    """Run ``step(model, batch)`` over ``dataset`` in order, ``batch_size`` items at a time.
+
+    Parameters
+    ----------
+    model: torch.nn.Module
+        Borrowed in eval mode on ``device`` (see :func:`borrowed`).
+    dataset: torch.utils.data.Dataset
+        Items for ``collate``.
+    collate: callable
+        Pads a list of items into a batch of tensors (moved to ``device`` before ``step``).
+    step: callable
+        ``step(model, batch) -> result``; one result per batch is returned.
+    batch_size: int
+        Default is 8.
+    device: str or torch.device
+        Default is "cpu".
+    desc: str
+        Label of the progress bar. Default is "predict".
+    verbose: bool
+        Show a progress bar (sequences). Default is True.
+    grad: bool
+        Keep autograd on (attribution); otherwise the loop runs under ``torch.inference_mode``.
+        Default is False.
+
+    Returns
+    -------
+    list
+        The results of ``step``, one per batch.
+    """
+    out = []
+    mode = contextlib.nullcontext() if grad else torch.inference_mode()
+    with borrowed(model, device), mode, tqdm(total=len(dataset), desc=desc, unit="seq", leave=False,
+                                             disable=not verbose) as bar:
+        for start in range(0, len(dataset), batch_size):
+            items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+            batch = {key: v.to(device) for key, v in collate(items).items()}
+            out.append(step(model, batch))
+            bar.update(len(items))
+    return out
+
+
+def _logits(model: torch.nn.Module, batch: dict) -> np.ndarray:
+    inputs = {key: v for key, v in batch.items() if key != "labels"}
+    return model(**inputs).logits.float().cpu().numpy()  # B, 2
 
 
 def predict_logits(
     model: torch.nn.Module,
     dataset: torch.utils.data.Dataset,
-    collate: Collator,
+    collate: Callable[[list[dict]], dict],
     batch_size: int = 8,
     device: str | torch.device = "cpu",
     desc: str = "predict",
     verbose: bool = True,
 ) -> np.ndarray:
-    """Run ``model`` over ``dataset`` in order.
+    """Logits of ``model`` for every item of ``dataset``, in order.
 
     Returns
     -------
     logits: np.ndarray, shape=(N, 2), float32
     """
-    model.eval().to(device)
-    out = []
-    with torch.inference_mode():
-        for start in tqdm(range(0, len(dataset), batch_size), desc=desc, disable=not verbose, leave=False):
-            items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
-            batch = collate(items)
-            batch.pop("labels", None)
-            logits = model(**{key: v.to(device) for key, v in batch.items()}).logits  # B, 2
-            out.append(logits.float().cpu().numpy())
+    out = run_batches(model, dataset, collate, _logits, batch_size, device, desc, verbose)
     return np.concatenate(out) if out else np.zeros((0, 2), dtype=np.float32)
 
 
-class LabelledData(NamedTuple):
-    dataset: KmerDataset
-    labels: np.ndarray | None
-    names: list[str]  # row numbers (TSV) or record ids (FASTA)
+def predict(
+    model: torch.nn.Module,
+    dataset: torch.utils.data.Dataset,
+    max_seq_length: int = MAX_POSITIONS,
+    dnabert_compat: bool = False,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    verbose: bool = True,
+) -> np.ndarray:
+    """Logits of a classifier for a data set of k-mer rows (:class:`~m6abert.data.KmerDataset`).
+
+    Returns
+    -------
+    logits: np.ndarray, shape=(N, 2), float32
+    """
+    return predict_logits(model, dataset, Collator(max_seq_length, dnabert_compat), batch_size, device,
+                          verbose=verbose)
 
 
-def load_tsv_dataset(path: str | Path, k: int, max_seq_length: int, require_labels: bool = True) -> LabelledData:
-    """A TSV split as a dataset, checked against the model's k and ``max_seq_length``."""
-    tsv = io.read_tsv(path, require_labels=require_labels)
-    check_data_k(tsv.sentences, k, str(path))
-    check_letters(tsv.sentences, str(path))
-    enc = encode_kmer_sentences(tsv.sentences, k)
-    if enc.n_unknown:
-        log.warning("%s: %d k-mers are not in the dna%d vocabulary and are read as [UNK]", path, enc.n_unknown, k)
-    check_length(enc, max_seq_length, str(path))
-    return LabelledData(KmerDataset(enc, tsv.labels, max_seq_length), tsv.labels,
-                        [str(i) for i in range(len(tsv.sentences))])
+def autocast(device: str | torch.device, precision: str | None):
+    """``torch.autocast`` for ``precision`` ("bf16", "fp16" on CUDA) on ``device``'s type; a no-op for None."""
+    kind = torch.device(device).type
+    if precision is None:
+        return contextlib.nullcontext()
+    if precision == "fp16" and kind != "cuda":
+        raise InputError("--fp16 needs a CUDA device; use --bf16 on CPU")
+    return torch.autocast(kind, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
-def load_fasta_dataset(path: str | Path, k: int, max_seq_length: int) -> LabelledData:
-    """The records of a FASTA file, k-merised on the fly with the model's k."""
-    records = io.read_fasta(path)
-    check_lengths(records, k, str(path))
-    enc = encode_many([r.seq for r in records], k)
-    if enc.n_unknown:
-        log.warning("%s: %d k-mers contain N and are read as [UNK]", path, enc.n_unknown)
-    check_length(enc, max_seq_length, str(path))
-    return LabelledData(KmerDataset(enc, None, max_seq_length), None, [r.id for r in records])
+def _prediction_columns(data: LabelledData, probs: np.ndarray, preds: np.ndarray, key: str) -> dict:
+    columns = {key: data.names, "probability": probs.tolist(), "predicted_label": preds.tolist()}
+    if data.labels is not None:
+        columns["true_label"] = data.labels.tolist()
+    return columns
 
 
-def run(args: argparse.Namespace, split: str = "test") -> dict:
-    """run_predict_degradation.py: score ``split``.tsv (or ``--predict_fasta``) with ``--output_dir``'s model.
+def predict_files(
+    model_dir: str | os.PathLike,
+    predict_dir: str | os.PathLike,
+    tsv: str | os.PathLike | None = None,
+    fasta: str | os.PathLike | None = None,
+    k: int | None = None,
+    max_seq_length: int = MAX_POSITIONS,
+    batch_size: int = 8,
+    dnabert_compat: bool = False,
+    device: str | torch.device = "cpu",
+    precision: str | None = None,
+    run_args: dict | None = None,
+) -> dict:
+    """run_predict_degradation.py: score a TSV split or a FASTA file with a fine-tuned model folder.
 
-    Everything is read and checked before anything is written.
+    Everything is read and checked before anything is written. Writes ``pred_results.npy``,
+    ``predictions.tsv`` (keyed by ``row``, or by record ``id`` for FASTA), ``pred_metrics.json``
+    when the TSV has labels, and ``predict_args.json`` (``run_args``) into ``predict_dir``.
+
+    Parameters
+    ----------
+    k: int or None
+        k the caller expects (``--tokenizer_name``); checked against the model's. Default is None.
+    precision: str or None
+        ``"bf16"`` or ``"fp16"``: autocast the forward passes. Default is None (float32).
 
     Returns
     -------
     dict
         The metrics (empty without labels).
     """
-    from .options import tokenizer_k
+    from .metrics import classification_metrics, softmax_p1
+    from .model import load_model
 
-    model, k = load_model(args.output_dir, "classification",
-                          attn_implementation="eager" if args.dnabert_compat else "sdpa", fine_tuned=True)
-    tk = tokenizer_k(args)
-    if tk is not None and tk != k:
-        raise InputError(f"--tokenizer_name dna{tk} does not match the model in {args.output_dir} (k={k})")
-    if args.predict_fasta:
-        data = load_fasta_dataset(args.predict_fasta, k, args.max_seq_length)
+    if (tsv is None) == (fasta is None):
+        raise ValueError("give exactly one of tsv and fasta")
+    model, model_k = load_model(str(model_dir), "classification",
+                                attn_implementation="eager" if dnabert_compat else "sdpa", fine_tuned=True)
+    if k is not None and k != model_k:
+        raise InputError(f"--tokenizer_name dna{k} does not match the model in {model_dir} (k={model_k})")
+    if fasta is not None:
+        data = load_fasta_dataset(fasta, model_k, max_seq_length)
     else:
-        data = load_tsv_dataset(Path(args.data_dir) / f"{split}.tsv", k, args.max_seq_length, require_labels=False)
-    device = resolve_device(args.no_cuda)
-    logits = predict_logits(model, data.dataset, Collator(args.max_seq_length, args.dnabert_compat),
-                            args.per_gpu_pred_batch_size, device)
-    probs = softmax_p1(logits)
-    preds = logits.argmax(axis=1)
-    predict_dir = Path(args.predict_dir or args.output_dir)
+        data = load_tsv_dataset(tsv, model_k, max_seq_length, require_labels=False)
+    with autocast(device, precision):
+        logits = predict(model, data.dataset, max_seq_length, dnabert_compat, batch_size, device)
+    probs, preds = softmax_p1(logits), logits.argmax(axis=1)
     metrics = classification_metrics(data.labels, logits) if data.labels is not None else {}
-    key = "id" if args.predict_fasta else "row"
-    columns = {key: data.names, "probability": probs.tolist(), "predicted_label": preds.tolist()}
-    if data.labels is not None:
-        columns["true_label"] = data.labels.tolist()
-    io.save_npy(predict_dir / "pred_results.npy", probs)  # FASTA record order with --predict_fasta
-    io.write_predictions_tsv(predict_dir / "predictions.tsv", columns)
+    out = Path(predict_dir)
+    io.save_npy(out / "pred_results.npy", probs)  # FASTA record order for FASTA input
+    io.write_predictions_tsv(out / "predictions.tsv", _prediction_columns(data, probs, preds,
+                                                                           "id" if fasta is not None else "row"))
     if metrics:
-        io.write_json(predict_dir / "pred_metrics.json", metrics)
+        io.write_json(out / "pred_metrics.json", metrics)
         log.info("***** Pred results *****")
         for name in sorted(metrics):
             log.info("  %s = %s", name, metrics[name])
-    io.write_run_args(predict_dir, vars(args), "predict_args.json")
-    print(f"predictions of {len(probs)} sequences written to {predict_dir}")
+    if run_args is not None:
+        io.write_run_args(out, run_args, "predict_args.json")
+    print(f"predictions of {len(probs)} sequences written to {out}")
     return metrics

@@ -1,8 +1,9 @@
 """Masked-LM pretraining of a k-mer BERT (run_pretrain.py): DNABERT's recipe on current transformers.
 
-This module owns the pretraining corpus (k-mer sentences or FASTA records, tokenised vectorised
-into one flat int32 id array plus row offsets), DNABERT's k-mer span masking as a seeded
-collator, the perplexity evaluation and ``run(args)``. The loop is :func:`m6abert.train.train`.
+This module owns DNABERT's k-mer span masking as a seeded collator, the perplexity evaluation,
+:func:`pretrain` (a masked-LM model on an in-memory corpus) and :func:`run_pretrain`
+(run_pretrain.py from files to files, settings in :class:`PretrainSettings`). The corpus loader is
+:func:`m6abert.data.load_corpus`; the loop is :func:`m6abert.train.train`.
 
 Deliberate differences from DNABERT's ``examples/run_pretrain.py``:
 
@@ -21,20 +22,20 @@ Deliberate differences from DNABERT's ``examples/run_pretrain.py``:
 
 from __future__ import annotations
 
-import argparse
 import math
-import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from . import io, kmer
-from .data import check_lengths
-from .kmer import CLS_ID, KMER_SIZES, MASK_ID, PAD_ID, SEP_ID, UNK_ID
-from .options import tokenizer_k
+from .constants import MAX_POSITIONS
+from .data import Collator, KmerDataset, check_block_size, load_corpus
+from .kmer import CLS_ID, MASK_ID, PAD_ID, SEP_ID, Encoded
+from .predict import run_batches
+from .train import Dist, TrainArgs, barrier, schedule, setup_distributed, train
 from .utils import InputError, log, set_seed
 
 # offsets added to a span centre (DNABERT's MASK_LIST): with the centre, k contiguous tokens
@@ -43,9 +44,6 @@ TARGET_MASKED_FRACTION = 0.15
 IGNORE_INDEX = -100
 EVAL_STREAM = 0  # masking stream of evaluation; training uses 1 + rank
 RESULT_FILES = ("eval_results.txt", "eval_results.jsonl", "all_results.json")
-
-# a letter refused in a k-mer corpus (lower case and N are read as [UNK], as DNABERT did)
-_ILLEGAL_LETTER = re.compile(r"[^ACGTNacgtn\s]")
 
 def default_mlm_probability(k: int) -> float:
     """The span-centre probability that masks about 15 % of the tokens for ``k``.
@@ -194,162 +192,17 @@ class SpanMaskingCollator:
         return torch.Generator().manual_seed(int(state))
 
     def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
-        lengths = [len(it["input_ids"]) for it in items]
-        ids = torch.full((len(items), max(lengths)), PAD_ID, dtype=torch.long)  # B, L
-        for row, (it, n) in enumerate(zip(items, lengths, strict=True)):
-            ids[row, :n] = torch.from_numpy(np.asarray(it["input_ids"], dtype=np.int64))
+        padded = _PAD(items)  # input_ids, attention_mask: B, L
         g = self.generator if self.generator is not None else self.generator_for(self.batches_done)
         self.batches_done += 1
-        m = mask_tokens(ids, self.k, self.mlm_probability, self.vocab_size, g)
+        m = mask_tokens(padded["input_ids"], self.k, self.mlm_probability, self.vocab_size, g)
         batch = {"input_ids": m.input_ids, "labels": m.labels}
         if not self.dnabert_compat:
-            batch["attention_mask"] = (torch.arange(ids.shape[1])[None, :] < torch.tensor(lengths)[:, None]).long()
+            batch["attention_mask"] = padded["attention_mask"]
         return batch
 
 
-# ---------------------------------------------------------------------------- corpus
-class Corpus(NamedTuple):
-    """A tokenised corpus: k-mer ids of all rows in one flat array, without [CLS]/[SEP]."""
-
-    ids: np.ndarray  # (total_kmers,) int32
-    offsets: np.ndarray  # (n + 1,) int64; row i is ids[offsets[i]:offsets[i + 1]]
-    sources: np.ndarray  # (n,) int64; the file line (corpus) or record number (FASTA) of each row
-    unit: str  # "line" or "record"
-    k: int
-    n_unknown: int  # k-mers read as [UNK]
-
-    def row(self, i: int) -> np.ndarray:
-        return self.ids[self.offsets[i] : self.offsets[i + 1]]
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-
-class PretrainDataset(torch.utils.data.Dataset):
-    """Rows of a :class:`Corpus` as ``{"input_ids": [CLS] k-mers [SEP]}``, int64 arrays."""
-
-    def __init__(self, corpus: Corpus):
-        self.corpus = corpus
-
-    def __len__(self) -> int:
-        return len(self.corpus)
-
-    def __getitem__(self, i: int) -> dict:
-        row = self.corpus.row(i)
-        ids = np.empty(len(row) + 2, dtype=np.int64)
-        ids[0], ids[1:-1], ids[-1] = CLS_ID, row, SEP_ID
-        return {"input_ids": ids}
-
-
-def _encode_lines(lines: list[str], numbers: np.ndarray, k: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Ids (int32) and k-mers per line of a chunk of k-mer sentences, tokens looked up whole.
-
-    A k-mer outside the vocabulary is [UNK] (as DNABERT: lower case, N); a letter other than
-    A, C, G, T, N (either case) is refused.
-    """
-    encoded = kmer.encode_regular(lines, k)
-    if encoded is None:
-        for line, n in zip(lines, numbers, strict=True):  # irregular spacing: check every token
-            for tok in line.split():
-                if len(tok) != k:
-                    raise InputError(f"{path}: line {n}: k-mer {tok[:12]!r} of length {len(tok)}, but the model is for k={k}")
-        enc = kmer.encode_kmer_sentences(lines, k)
-        encoded = enc.ids.astype(np.int32), np.diff(enc.offsets)
-    ids, counts = encoded
-    unknown = np.flatnonzero(ids == UNK_ID)
-    if len(unknown):  # only the lines with an [UNK] can hold an illegal letter
-        for row in np.unique(np.searchsorted(np.cumsum(counts), unknown, side="right")):
-            bad = _ILLEGAL_LETTER.search(lines[row])
-            if bad:
-                raise InputError(f"{path}: line {numbers[row]}: illegal letter {bad.group(0)!r} in the k-mers "
-                                 "(allowed: A, C, G, T, N)")
-    return encoded
-
-
-def _numbered_records(path: Path):
-    """FASTA records in chunks, with their 1-based record numbers."""
-    done = 0
-    for records in io.iter_fasta_chunks(path):
-        yield records, np.arange(done + 1, done + len(records) + 1)
-        done += len(records)
-
-
-def load_corpus(path: str | Path, k: int | None = None, fasta: bool = False,
-                chunk_bytes: int = io.CORPUS_CHUNK_BYTES) -> Corpus:
-    """Tokenise a line-by-line corpus of k-mer sentences (or a FASTA file), chunk by chunk.
-
-    Ids go into one preallocated int32 array (at most one k-mer per k + 1 bytes of a corpus, one
-    per byte of a FASTA), so peak memory is the ids plus one chunk of text.
-
-    Parameters
-    ----------
-    path: str or Path
-        A corpus as ``get_input.py --task pretrain`` writes it, or a FASTA file with ``fasta``.
-    k: int or None
-        k-mer length; None reads it from the corpus' first k-mer (required for FASTA).
-        Default is None.
-    fasta: bool
-        ``path`` is a FASTA file: each record is k-merised (``U`` read as ``T``). Default is False.
-    chunk_bytes: int
-        Text per chunk. Default is 16 MiB.
-
-    Returns
-    -------
-    Corpus
-
-    Raises
-    ------
-    InputError
-        An unreadable or empty file, k-mers of another length than ``k``, a record shorter than k.
-    """
-    path = Path(path)
-    if fasta and k is None:
-        raise InputError(f"{path}: a FASTA corpus needs k: give --tokenizer_name dna3..dna6 or a checkpoint")
-    ids: np.ndarray | None = None
-    pos, counts, sources, n_unknown = 0, [], [], 0
-    chunks = _numbered_records(path) if fasta else io.iter_corpus_chunks(path, chunk_bytes)
-    for chunk, numbers in chunks:
-        if fasta:
-            check_lengths(chunk, k, str(path))
-            enc = kmer.encode_many([r.seq for r in chunk], k)
-            chunk_ids, chunk_counts = enc.ids.astype(np.int32), np.diff(enc.offsets)
-        else:
-            first_k = kmer.sentence_k(chunk[0])
-            if k is None:
-                if first_k not in KMER_SIZES:
-                    raise InputError(f"{path}: line {numbers[0]}: k-mers of length {first_k}; DNABERT has vocabularies for k = 3..6")
-                k = first_k
-            elif first_k != k:
-                raise InputError(f"{path}: line {numbers[0]}: k-mers of length {first_k}, but the model is for k={k}")
-            chunk_ids, chunk_counts = _encode_lines(chunk, numbers, k, path)
-        if ids is None:
-            size = path.stat().st_size
-            ids = np.empty(size + 1 if fasta else (size + 1) // (k + 1) + 1, dtype=np.int32)
-        if pos + len(chunk_ids) > len(ids):  # cannot happen for valid text; grow to be safe
-            ids = np.concatenate([ids[:pos], np.empty(pos + len(chunk_ids), dtype=np.int32)])
-        ids[pos : pos + len(chunk_ids)] = chunk_ids
-        pos += len(chunk_ids)
-        n_unknown += int((chunk_ids == UNK_ID).sum())
-        counts.append(chunk_counts)
-        sources.append(numbers)
-        del chunk, chunk_ids  # before the next chunk is read
-    ids.resize(pos, refcheck=False)  # give back the unused tail
-    offsets = np.zeros(sum(map(len, counts)) + 1, dtype=np.int64)
-    np.cumsum(np.concatenate(counts), out=offsets[1:])
-    if n_unknown:
-        log.warning("%s: %d of %d k-mers are not in the dna%d vocabulary and are read as [UNK]",
-                    path, n_unknown, pos, k)
-    return Corpus(ids, offsets, np.concatenate(sources), "record" if fasta else "line", k, n_unknown)
-
-
-def check_block_size(corpus: Corpus, block_size: int, path: str | Path) -> None:
-    """Raise if a row does not fit ``block_size`` tokens with [CLS]/[SEP] (DNABERT truncated silently)."""
-    lengths = np.diff(corpus.offsets) + 2
-    too_long = lengths > block_size
-    if too_long.any():
-        i = int(too_long.argmax())
-        raise InputError(f"{path}: {corpus.unit} {corpus.sources[i]}: {lengths[i]} tokens with [CLS]/[SEP] "
-                         f"exceed --block_size {block_size} (split long sequences)")
+_PAD = Collator(MAX_POSITIONS)  # padding to the longest row of a batch, with the (B, L) 0/1 mask
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -379,7 +232,7 @@ def evaluate(
     model: torch.nn.Module
         A ``BertForMaskedLM``.
     dataset: torch.utils.data.Dataset
-        Items ``{"input_ids": [CLS] k-mers [SEP]}`` (:class:`PretrainDataset`).
+        Items ``{"input_ids": [CLS] k-mers [SEP]}`` (:class:`~m6abert.data.KmerDataset` of a corpus).
     collate: SpanMaskingCollator
         Pads and masks each batch.
     batch_size: int
@@ -393,19 +246,17 @@ def evaluate(
     -------
     EvalResult
     """
-    model.eval().to(device)
-    losses, correct, total = [], 0, 0
-    with torch.inference_mode():
-        for start in tqdm(range(0, len(dataset), batch_size), desc="eval", disable=not verbose, leave=False):
-            batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
-            selected = batch["labels"] != IGNORE_INDEX  # B, L
-            if not selected.any():
-                continue
-            out = model(**{key: v.to(device) for key, v in batch.items()})
-            losses.append(out.loss.item())
-            predicted = out.logits.argmax(-1).cpu()  # B, L
-            correct += int((predicted[selected] == batch["labels"][selected]).sum())
-            total += int(selected.sum())
+    def step(m: torch.nn.Module, batch: dict) -> tuple[float, int, int] | None:
+        selected = batch["labels"] != IGNORE_INDEX  # B, L
+        if not selected.any():
+            return None
+        out = m(**batch)
+        correct = int((out.logits.argmax(-1)[selected] == batch["labels"][selected]).sum())
+        return out.loss.item(), correct, int(selected.sum())
+
+    done = [r for r in run_batches(model, dataset, collate, step, batch_size, device, "eval", verbose) if r]
+    losses = [r[0] for r in done]
+    correct, total = sum(r[1] for r in done), sum(r[2] for r in done)
     if not total:  # never fail a long training run at an evaluation
         log.warning("the evaluation corpus gave no masked token: perplexity is undefined (NaN)")
         return EvalResult(math.nan, math.nan, math.nan, 0)
@@ -419,7 +270,109 @@ def eval_results_line(result: EvalResult) -> str:
     return str(float(result.perplexity))
 
 
+# ---------------------------------------------------------------------------- pretraining
+def _mlm_evaluator(k: int, vocab_size: int, p: float, seed: int, dnabert_compat: bool, eval_ds: KmerDataset,
+                   batch_size: int, device):
+    """``evaluate(model, step) -> (metrics, eval_results.txt line)`` with the fixed evaluation masks."""
+
+    def run_eval(m: torch.nn.Module, step: int) -> tuple[dict, str]:
+        collate = SpanMaskingCollator(k, vocab_size, p, seed, EVAL_STREAM, dnabert_compat)
+        res = evaluate(m, eval_ds, collate, batch_size, device)
+        log.info("eval at step %d: perplexity = %s, masked accuracy = %.4f", step, res.perplexity, res.masked_accuracy)
+        return {"perplexity": res.perplexity, "loss": res.loss, "masked_accuracy": res.masked_accuracy,
+                "n_masked": res.n_masked}, eval_results_line(res)
+
+    return run_eval
+
+
+def pretrain(
+    model: torch.nn.Module,
+    k: int,
+    train_corpus: Encoded,
+    train_args: TrainArgs,
+    output_dir: str | Path,
+    eval_corpus: Encoded | None = None,
+    mlm_probability: float | None = None,
+    block_size: int = MAX_POSITIONS,
+    dnabert_compat: bool = False,
+    eval_batch_size: int = 4,
+    resume: io.TrainingState | None = None,
+    dist: Dist | None = None,
+) -> dict:
+    """Masked-LM training of ``model`` (a ``BertForMaskedLM``) on a tokenised corpus.
+
+    Writes ``checkpoint-{step}/``, ``eval_results.txt`` (one perplexity per evaluation, DNABERT's
+    format), ``eval_results.jsonl`` and the final model into ``output_dir``.
+
+    Parameters
+    ----------
+    mlm_probability: float or None
+        Span-centre probability; None gives :func:`default_mlm_probability`. Default is None.
+    resume: TrainingState or None
+        The checkpoint state to continue from exactly (its weights already in ``model``).
+
+    Returns
+    -------
+    dict
+        ``global_step``, ``train_loss`` (and DDP agreement).
+    """
+    dist = dist or setup_distributed()
+    p = default_mlm_probability(k) if mlm_probability is None else mlm_probability
+    vocab_size = model.config.vocab_size
+    run_eval = None
+    if eval_corpus is not None:
+        run_eval = _mlm_evaluator(k, vocab_size, p, train_args.seed, dnabert_compat,
+                                  KmerDataset(eval_corpus, None, block_size), eval_batch_size, dist.device)
+    train_ds = KmerDataset(train_corpus, None, block_size)
+    collate = SpanMaskingCollator(k, vocab_size, p, train_args.seed, 1 + dist.rank, dnabert_compat)
+    log.info("pretraining: k=%d, %d sentences, %d k-mers, span-centre probability %s, block size %d",
+             k, len(train_ds), len(train_corpus.ids), p, block_size)
+    res = train(model, train_ds, collate, train_args, output_dir, k, evaluate=run_eval, resume_from=resume,
+                dist=dist, stats=lambda b: {"tokens": int((b["input_ids"] != PAD_ID).sum())})
+    results = dict(global_step=res.global_step, train_loss=res.average_loss)
+    if res.ranks_in_sync is not None:
+        results.update(world_size=dist.world_size, ddp_weights_identical=res.ranks_in_sync)
+    if dist.is_main:
+        io.save_model_files(output_dir, model, k)
+    barrier(dist)
+    return results
+
+
 # ---------------------------------------------------------------------------- run_pretrain.py
+@dataclass(frozen=True)
+class PretrainSettings:
+    """Everything run_pretrain.py does besides optimisation (:class:`~m6abert.train.TrainArgs`).
+
+    Field names are the script's flags; ``k`` is ``--tokenizer_name dnaK``'s k (None if not given),
+    ``block_size`` -1 means the model's positions (at most 512), ``run_args`` the resolved
+    arguments recorded in ``pretrain_args.json``.
+    """
+
+    output_dir: str
+    train: TrainArgs = field(default_factory=TrainArgs)
+    train_data_file: str | None = None
+    train_fasta: str | None = None
+    eval_data_file: str | None = None
+    eval_fasta: str | None = None
+    model_name_or_path: str | None = None
+    config_name: str | None = None
+    k: int | None = None
+    do_train: bool = False
+    do_eval: bool = False
+    mlm_probability: float | None = None
+    block_size: int = -1
+    per_gpu_eval_batch_size: int = 4
+    should_continue: bool = False
+    overwrite_output_dir: bool = False
+    dnabert_compat: bool = False
+    run_args: dict = field(default_factory=dict)
+
+    @property
+    def training(self) -> bool:
+        """Train unless only ``do_eval`` is asked for."""
+        return self.do_train or not self.do_eval
+
+
 def _checkpoint_k(path: str | Path) -> int:
     cfg = io.read_json(Path(path) / "config.json", "checkpoint config.json")
     try:
@@ -428,24 +381,72 @@ def _checkpoint_k(path: str | Path) -> int:
         raise InputError(f"{path}/config.json: vocab_size is missing or not DNABERT's (69/261/1029/4101)") from None
 
 
-def _load_corpora(args: argparse.Namespace, k: int | None, do_train: bool, need_eval: bool):
+def _load_corpora(s: PretrainSettings, k: int | None) -> tuple[Encoded | None, Encoded | None, int]:
     """(train corpus or None, eval corpus or None, k), every file checked against one k."""
     train_c = eval_c = None
-    if do_train:
-        fasta = args.train_fasta is not None
-        train_c = load_corpus(args.train_fasta if fasta else args.train_data_file, k, fasta=fasta)
+    if s.training:
+        train_c = load_corpus(s.train_fasta or s.train_data_file, k, fasta=s.train_fasta is not None)
         k = train_c.k
-    if need_eval:
-        fasta = args.eval_fasta is not None
-        eval_c = load_corpus(args.eval_fasta if fasta else args.eval_data_file, k, fasta=fasta)
+    if s.do_eval or (s.training and s.train.evaluate_during_training):
+        eval_c = load_corpus(s.eval_fasta or s.eval_data_file, k, fasta=s.eval_fasta is not None)
         k = eval_c.k
     return train_c, eval_c, k
 
 
-def run(args: argparse.Namespace) -> dict:
+class Prepared(NamedTuple):
+    """A pretraining run with every input read and checked, before anything is written."""
+
+    model: torch.nn.Module
+    k: int
+    resume: Path | None
+    resumed: io.TrainingState | None
+    train_corpus: Encoded | None
+    eval_corpus: Encoded | None
+    block_size: int
+
+
+def _model_path(s: PretrainSettings, resume: Path | None) -> str | Path | None:
+    """The checkpoint to start from (resumed, given, or the output folder for evaluation), or None."""
+    model_path = resume or s.model_name_or_path or (None if s.training else s.output_dir)
+    if model_path is not None and s.config_name and resume is None:
+        raise InputError("--config_name is for a new model; a checkpoint (--model_name_or_path) carries its own config")
+    return model_path
+
+
+def _prepare(s: PretrainSettings, dist: Dist) -> Prepared:
+    """Read and check the output folder, corpora, model, block size, resume state and schedule."""
+    from .model import build_config, load_model, new_model  # transformers is slow to import: after the checks
+
+    resume = io.resume_point(Path(s.output_dir), s.should_continue, s.overwrite_output_dir, s.training)
+    model_path = _model_path(s, resume)
+    ck = _checkpoint_k(model_path) if model_path is not None else None
+    if s.k is not None and ck is not None and s.k != ck:
+        raise InputError(f"--tokenizer_name dna{s.k} does not match {model_path} (k={ck})")
+    train_c, eval_c, k = _load_corpora(s, s.k or ck)
+    corpora = [(c, name) for c, name in ((train_c, s.train_fasta or s.train_data_file),
+                                         (eval_c, s.eval_fasta or s.eval_data_file)) if c is not None]
+    for corpus, name in corpora:  # again below if the model has fewer positions
+        check_block_size(corpus, s.block_size if s.block_size > 0 else MAX_POSITIONS, name)
+    if model_path is not None:
+        model, _ = load_model(str(model_path), "mlm")
+    else:
+        model = new_model(build_config(s.config_name or "bert-base", k), "mlm")
+    max_len = model.config.max_position_embeddings
+    block_size = min(MAX_POSITIONS, max_len) if s.block_size <= 0 else s.block_size
+    if block_size > max_len:
+        raise InputError(f"--block_size {block_size} exceeds the model's {max_len} positions")
+    for corpus, name in corpora:
+        check_block_size(corpus, block_size, name)
+    resumed = io.read_training_state(resume) if resume is not None and s.training else None
+    if s.training:  # impossible batch/accumulation settings fail before anything is written
+        schedule(s.train, len(train_c), dist)
+    return Prepared(model, k, resume, resumed, train_c, eval_c, block_size)
+
+
+def run_pretrain(s: PretrainSettings, dist: Dist | None = None) -> dict:
     """run_pretrain.py: pretrain (or evaluate) a ``BertForMaskedLM`` on k-mer sentences.
 
-    Writes to ``--output_dir``: ``checkpoint-{step}/`` every ``--save_steps``, ``eval_results.txt``
+    Writes to ``output_dir``: ``checkpoint-{step}/`` every ``save_steps``, ``eval_results.txt``
     (one perplexity per evaluation, DNABERT's format), ``eval_results.jsonl`` (perplexity, loss,
     masked accuracy, learning rate per evaluation), the final model (usable as
     ``--model_name_or_path`` of run_finetune_degradation.py), ``all_results.json`` and
@@ -456,97 +457,37 @@ def run(args: argparse.Namespace) -> dict:
     dict
         The content of ``all_results.json``.
     """
-    from .train import (
-        TrainArgs,
-        barrier,
-        clear_run_dir,
-        read_resume_state,
-        resume_point,
-        schedule,
-        setup_distributed,
-        train,
-    )
-
-    dist = setup_distributed(args.local_rank, args.no_cuda)
-    set_seed(args.seed)
-    if args.fp16 and dist.device.type != "cuda":
+    dist = dist or setup_distributed()
+    set_seed(s.train.seed)
+    if s.train.fp16 and dist.device.type != "cuda":
         raise InputError("--fp16 needs a CUDA device; use --bf16 on CPU")
-    out = Path(args.output_dir)
-    do_train = args.do_train or not args.do_eval
-    resume = resume_point(out, args.should_continue, args.overwrite_output_dir, do_train)
-    model_path = resume or args.model_name_or_path or (None if do_train else out)
-    if model_path is not None and args.config_name and resume is None:
-        raise InputError("--config_name is for a new model; a checkpoint (--model_name_or_path) carries its own config")
-    tk = tokenizer_k(args)
-    ck = _checkpoint_k(model_path) if model_path is not None else None
-    if tk is not None and ck is not None and tk != ck:
-        raise InputError(f"--tokenizer_name dna{tk} does not match {model_path} (k={ck})")
-    need_eval = args.do_eval or (do_train and args.evaluate_during_training)
-    train_c, eval_c, k = _load_corpora(args, tk or ck, do_train, need_eval)
-    corpora = [(c, name) for c, name in ((train_c, args.train_fasta or args.train_data_file),
-                                         (eval_c, args.eval_fasta or args.eval_data_file)) if c is not None]
-    for corpus, name in corpora:  # again below if the model has fewer positions
-        check_block_size(corpus, args.block_size if args.block_size > 0 else 512, name)
-
-    from .model import build_config, load_model, new_model  # transformers is slow to import: after the checks
-
-    if model_path is not None:
-        model, _ = load_model(str(model_path), "mlm")
-    else:
-        model = new_model(build_config(args.config_name or "bert-base", k), "mlm")
-    max_len = model.config.max_position_embeddings
-    block_size = min(512, max_len) if args.block_size <= 0 else args.block_size
-    if block_size > max_len:
-        raise InputError(f"--block_size {block_size} exceeds the model's {max_len} positions")
-    for corpus, name in corpora:
-        check_block_size(corpus, block_size, name)
-    p = default_mlm_probability(k) if args.mlm_probability is None else args.mlm_probability
-    vocab_size = model.config.vocab_size
-    eval_ds = PretrainDataset(eval_c) if eval_c is not None else None
-    resumed = read_resume_state(resume) if resume is not None and do_train else None  # checked before writing
-    if do_train:  # impossible batch/accumulation settings fail before anything is written
-        schedule(TrainArgs.from_namespace(args), len(PretrainDataset(train_c)), dist)
-
-    def run_eval(m: torch.nn.Module, step: int) -> tuple[dict, str]:
-        collate = SpanMaskingCollator(k, vocab_size, p, args.seed, EVAL_STREAM, args.dnabert_compat)
-        res = evaluate(m, eval_ds, collate, args.per_gpu_eval_batch_size, dist.device)
-        log.info("eval at step %d: perplexity = %s, masked accuracy = %.4f", step, res.perplexity, res.masked_accuracy)
-        return {"perplexity": res.perplexity, "loss": res.loss, "masked_accuracy": res.masked_accuracy,
-                "n_masked": res.n_masked}, eval_results_line(res)
-
+    pr = _prepare(s, dist)
+    out = Path(s.output_dir)
+    p = default_mlm_probability(pr.k) if s.mlm_probability is None else s.mlm_probability
     barrier(dist)  # every rank has checked the output folder: nothing is written before this point
-    results: dict = {"k": k, "mlm_probability": p, "block_size": block_size}
+    results: dict = {"k": pr.k, "mlm_probability": p, "block_size": pr.block_size}
     if dist.is_main:
-        if do_train and out.is_dir():
-            clear_run_dir(out, fresh=resume is None, result_files=RESULT_FILES)
+        if s.training and out.is_dir():
+            io.clear_run_dir(out, fresh=pr.resume is None, result_files=RESULT_FILES)
         out.mkdir(parents=True, exist_ok=True)
-        resolved = {**vars(args), "k": k, "mlm_probability": p, "block_size": block_size,
-                    "do_train": do_train, "resumed_from": str(resume) if resume else None}
-        io.write_run_args(out, resolved, "pretrain_args.json" if do_train else "pretrain_eval_args.json")
+        resolved = {**s.run_args, "k": pr.k, "mlm_probability": p, "block_size": pr.block_size,
+                    "do_train": s.training, "resumed_from": str(pr.resume) if pr.resume else None}
+        io.write_run_args(out, resolved, "pretrain_args.json" if s.training else "pretrain_eval_args.json")
     barrier(dist)
-    if do_train:
-        train_ds = PretrainDataset(train_c)
-        collate = SpanMaskingCollator(k, vocab_size, p, args.seed, 1 + dist.rank, args.dnabert_compat)
-        log.info("pretraining: k=%d, %d sentences, %d k-mers, span-centre probability %s, block size %d",
-                 k, len(train_ds), len(train_c.ids), p, block_size)
-        res = train(model, train_ds, collate, TrainArgs.from_namespace(args), out, k,
-                    evaluate=run_eval if eval_ds is not None else None, resume_from=resumed, dist=dist,
-                    stats=lambda b: {"tokens": int((b["input_ids"] != PAD_ID).sum())})
-        results.update(global_step=res.global_step, train_loss=res.average_loss)
-        if res.ranks_in_sync is not None:
-            results.update(world_size=dist.world_size, ddp_weights_identical=res.ranks_in_sync)
-        if dist.is_main:
-            io.save_model_files(out, model, k)
-        barrier(dist)
-    if args.do_eval and dist.is_main:
-        metrics, line = run_eval(model, -1)
+    if s.training:
+        results.update(pretrain(pr.model, pr.k, pr.train_corpus, s.train, out, pr.eval_corpus, p, pr.block_size,
+                                s.dnabert_compat, s.per_gpu_eval_batch_size, pr.resumed, dist))
+    if s.do_eval and dist.is_main:
+        metrics, line = _mlm_evaluator(pr.k, pr.model.config.vocab_size, p, s.train.seed, s.dnabert_compat,
+                                       KmerDataset(pr.eval_corpus, None, pr.block_size),
+                                       s.per_gpu_eval_batch_size, dist.device)(pr.model, -1)
         io.append_line(out / "eval_results.txt", line)
         results.update({f"eval_{key}": v for key, v in metrics.items()})
         log.info("***** Eval results *****")
         for key in sorted(metrics):
             log.info("  %s = %s", key, metrics[key])
     if dist.is_main:
-        if not do_train and (out / "all_results.json").exists():  # keep the training's record
+        if not s.training and (out / "all_results.json").exists():  # keep the training's record
             results = {**io.read_json(out / "all_results.json"), **results}
         io.write_json(out / "all_results.json", results)
     return results

@@ -15,11 +15,9 @@ from __future__ import annotations
 import math
 import os
 import random
-import re
-import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import NamedTuple
 
@@ -29,8 +27,6 @@ from tqdm.auto import tqdm
 
 from . import io
 from .utils import InputError, log
-
-CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
 class TrainingDiverged(InputError):
@@ -63,8 +59,9 @@ class TrainArgs:
     bf16: bool = False
 
     @classmethod
-    def from_namespace(cls, ns) -> TrainArgs:
-        return cls(**{f.name: getattr(ns, f.name) for f in fields(cls) if hasattr(ns, f.name)})
+    def from_flags(cls, flags: dict) -> TrainArgs:
+        """The fields of ``flags`` (a script's resolved arguments) that are optimisation settings."""
+        return cls(**{f.name: flags[f.name] for f in fields(cls) if f.name in flags})
 
 
 class TrainResult(NamedTuple):
@@ -164,73 +161,6 @@ def make_optimizer(model: torch.nn.Module, a: TrainArgs) -> torch.optim.Optimize
     return torch.optim.AdamW(groups, lr=a.learning_rate, eps=a.adam_epsilon, betas=(a.beta1, a.beta2))
 
 
-def list_checkpoints(output_dir: str | Path) -> list[Path]:
-    """``checkpoint-{step}`` folders of ``output_dir``, by step (complete ones only: saves are atomic)."""
-    out = Path(output_dir)
-    if not out.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in out.iterdir() if p.is_dir() and (m := CHECKPOINT_RE.match(p.name))]
-    return [p for _, p in sorted(found)]
-
-
-def resume_point(out: Path, should_continue: bool, overwrite: bool, do_train: bool) -> Path | None:
-    """The checkpoint to resume from, or None; refuse a non-empty output folder. No side effects.
-
-    ``--should_continue`` without a complete checkpoint starts afresh (a re-submitted batch job
-    that was killed before its first save); :func:`clear_run_dir` later removes that attempt's
-    leftovers, once every input has been checked.
-    """
-    ckpts = list_checkpoints(out)
-    if should_continue and ckpts:
-        return ckpts[-1]
-    if do_train and out.is_dir() and any(out.iterdir()):
-        if not (overwrite or should_continue):
-            raise InputError(f"{out}: output directory exists and is not empty; use --overwrite_output_dir")
-        if should_continue:
-            log.warning("%s: --should_continue found no checkpoint; starting from the beginning", out)
-    return None
-
-
-def clear_run_dir(out: Path, fresh: bool, result_files: tuple[str, ...] = ()) -> None:
-    """Remove what killed saves left behind (``.name.*.tmp`` / ``.old``); for a fresh run also the
-    old ``checkpoint-*`` folders and ``result_files``."""
-    if not out.is_dir():
-        return
-    for p in out.iterdir():
-        if p.name.startswith(".") and p.name.endswith((".tmp", ".old")):
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-    if fresh:
-        for ckpt in list_checkpoints(out):
-            shutil.rmtree(ckpt)
-        for name in result_files:
-            (out / name).unlink(missing_ok=True)
-
-
-class ResumeState(NamedTuple):
-    """The loop state a ``checkpoint-{step}`` folder holds besides the weights."""
-
-    path: Path
-    state: dict  # trainer_state.json
-    optimizer: dict  # optimizer.pt
-    scheduler: dict  # scheduler.pt
-    rng: dict  # rng_state.pth
-
-
-def read_resume_state(checkpoint: str | Path) -> ResumeState:
-    """Read (and so check) a checkpoint's loop state; called before a resumed run writes anything.
-
-    The ``.pt``/``.pth`` files are loaded with ``weights_only=True``: one whose pickle would run
-    code is refused with an ``InputError``.
-    """
-    ck = Path(checkpoint)
-    state = io.read_json(ck / "trainer_state.json", "trainer state")
-    if not isinstance(state.get("global_step"), int):
-        raise InputError(f"{ck / 'trainer_state.json'}: no global_step; not a checkpoint of this toolkit")
-    return ResumeState(ck, state, io.load_torch_file(ck / "optimizer.pt", "optimizer state"),
-                       io.load_torch_file(ck / "scheduler.pt", "scheduler state"),
-                       io.load_torch_file(ck / "rng_state.pth", "RNG state"))
-
-
 def rng_state() -> dict:
     """Python, NumPy and torch RNG states as tensors and plain lists (loadable with weights_only)."""
     py = random.getstate()
@@ -266,6 +196,87 @@ def _autocast(a: TrainArgs, device: torch.device):
 
 
 # ---------------------------------------------------------------------------- the loop
+@dataclass
+class LoopState:
+    """Where a run is: everything ``trainer_state.json`` records and a resumed run continues from."""
+
+    global_step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    tr_loss: float = 0.0
+    logging_loss: float = 0.0
+    stop_count: int = 0
+    prev_metric: float | None = None
+    best: dict | None = None  # {"checkpoint", "step", "metric", "metric_name", "metrics"}
+    eval_lines: list[str] = field(default_factory=list)
+    eval_records: list[dict] = field(default_factory=list)
+    scaler: dict | None = None  # the fp16 GradScaler's state
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        if out["scaler"] is None:
+            out.pop("scaler")
+        return out
+
+    @classmethod
+    def from_json(cls, obj: dict) -> LoopState:
+        return cls(**{f.name: obj[f.name] for f in fields(cls) if f.name in obj})
+
+
+@dataclass
+class Run:
+    """What a training run holds fixed: the model, its optimiser and what the loop calls."""
+
+    model: torch.nn.Module
+    ddp: torch.nn.Module  # the model, wrapped by DistributedDataParallel under torchrun
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    scaler: torch.amp.GradScaler
+    args: TrainArgs
+    dist: Dist
+    out: Path
+    k: int
+    t_total: int
+    evaluate: Callable[[torch.nn.Module, int], tuple[dict, str]] | None
+    metric: str | None
+    stats: Callable[[dict], dict] | None
+    tokens: int = 0
+    t0: float = 0.0
+
+
+def _start(model, dataset, a: TrainArgs, out: Path, k: int, evaluate, metric, dist: Dist, stats) -> tuple[Run, Schedule]:
+    """Move the model to the device and build its optimiser, schedule and gradient scaler."""
+    from transformers import get_linear_schedule_with_warmup
+
+    model.to(dist.device)
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if dist.world_size > 1 else model
+    sched = schedule(a, len(dataset), dist)
+    optimizer = make_optimizer(model, a)
+    scheduler = get_linear_schedule_with_warmup(optimizer, sched.warmup, sched.t_total)
+    scaler = torch.amp.GradScaler("cuda", enabled=a.fp16 and dist.device.type == "cuda")
+    run = Run(model, ddp, optimizer, scheduler, scaler, a, dist, out, k, sched.t_total, evaluate, metric, stats)
+    return run, sched
+
+
+def _restore(run: Run, resume_from: str | Path | io.TrainingState | None) -> LoopState:
+    """A fresh loop state, or the checkpoint's with optimiser, scheduler, scaler and RNG restored."""
+    if resume_from is None:
+        return LoopState()
+    resumed = resume_from if isinstance(resume_from, io.TrainingState) else io.read_training_state(resume_from)
+    state = LoopState.from_json(resumed.state)
+    run.optimizer.load_state_dict(resumed.optimizer)
+    run.scheduler.load_state_dict(resumed.scheduler)
+    if state.scaler is not None:
+        run.scaler.load_state_dict(state.scaler)
+    # one RNG state per rank (dropout draws differ between ranks); older checkpoints hold one
+    set_rng_state(resumed.rng["ranks"][run.dist.rank] if "ranks" in resumed.rng else resumed.rng)
+    if run.dist.is_main:
+        io.write_text(run.out / "eval_results.txt", "".join(line + "\n" for line in state.eval_lines))
+        io.write_lines(run.out / "eval_results.jsonl", [_json(r) for r in state.eval_records])
+    log.info("resuming from %s at step %d", resumed.path, state.global_step)
+    return state
+
+
 def train(
     model: torch.nn.Module,
     dataset: torch.utils.data.Dataset,
@@ -275,16 +286,18 @@ def train(
     k: int,
     evaluate: Callable[[torch.nn.Module, int], tuple[dict, str]] | None = None,
     metric: str | None = None,
-    resume_from: str | Path | ResumeState | None = None,
+    resume_from: str | Path | io.TrainingState | None = None,
     dist: Dist | None = None,
     stats: Callable[[dict], dict] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``dataset`` and write checkpoints and evaluation logs to ``output_dir``.
 
+    The loop needs only a model whose forward returns ``.loss`` given the collated batch.
+
     Parameters
     ----------
     model: torch.nn.Module
-        A transformers model whose forward returns ``.loss`` given the collated batch.
+        Returns ``.loss`` from ``model(**batch)``.
     dataset, collate:
         Training examples and the function that pads a list of them into a batch. A collate with
         a ``batches_done`` attribute gets the run's batch number before each call, so random
@@ -302,9 +315,10 @@ def train(
     metric: str or None
         Metric for early stopping (``early_stop`` consecutive decreases) and for the best
         checkpoint, higher is better. Default is None.
-    resume_from: str, Path, ResumeState or None
+    resume_from: str, Path, TrainingState or None
         A ``checkpoint-{step}`` folder to resume from exactly (its weights must already be in
-        ``model``), or its :func:`read_resume_state` read before anything was written. Default is None.
+        ``model``), or its :func:`~m6abert.io.read_training_state` read before anything was
+        written. Default is None.
     dist: Dist or None
         Distributed setup; default single process on CPU/GPU.
     stats: callable or None
@@ -315,117 +329,112 @@ def train(
     TrainResult
     """
     dist = dist or setup_distributed()
-    device = dist.device
-    out = Path(output_dir)
-    model.to(device)
-    ddp = torch.nn.parallel.DistributedDataParallel(model) if dist.world_size > 1 else model
-    batch_size = a.per_gpu_train_batch_size
-    _, _, t_total, n_epochs, warmup = schedule(a, len(dataset), dist)
-    optimizer = make_optimizer(model, a)
-    from transformers import get_linear_schedule_with_warmup
-
-    scheduler = get_linear_schedule_with_warmup(optimizer, warmup, t_total)
-    scaler = torch.amp.GradScaler("cuda", enabled=a.fp16 and device.type == "cuda")
-
-    state = {"global_step": 0, "epoch": 0, "batch_in_epoch": 0, "tr_loss": 0.0, "logging_loss": 0.0,
-             "stop_count": 0, "prev_metric": None, "best": None, "eval_lines": [], "eval_records": []}
-    if resume_from is not None:
-        resumed = resume_from if isinstance(resume_from, ResumeState) else read_resume_state(resume_from)
-        ck, state = resumed.path, resumed.state
-        optimizer.load_state_dict(resumed.optimizer)
-        scheduler.load_state_dict(resumed.scheduler)
-        if "scaler" in state:
-            scaler.load_state_dict(state["scaler"])
-        # one RNG state per rank (dropout draws differ between ranks); older checkpoints hold one
-        set_rng_state(resumed.rng["ranks"][dist.rank] if "ranks" in resumed.rng else resumed.rng)
-        if dist.is_main:
-            io.write_text(out / "eval_results.txt", "".join(line + "\n" for line in state["eval_lines"]))
-            io.write_lines(out / "eval_results.jsonl", [_json(r) for r in state["eval_records"]])
-        log.info("resuming from %s at step %d", ck, state["global_step"])
-
+    run, sched = _start(model, dataset, a, Path(output_dir), k, evaluate, metric, dist, stats)
+    state = _restore(run, resume_from)
     log.info("training: %d examples, %d epochs, %d optimisation steps, batch %d x %d accumulation x %d processes",
-             len(dataset), n_epochs, t_total, batch_size, a.gradient_accumulation_steps, dist.world_size)
-
-    def save(step: int) -> None:
-        """Every rank's RNG state goes to rank 0, which writes the checkpoint."""
-        rngs = [rng_state()]
-        if dist.world_size > 1:
-            rngs = [None] * dist.world_size
-            torch.distributed.all_gather_object(rngs, rng_state())
-        if dist.is_main:
-            if scaler.is_enabled():
-                state["scaler"] = scaler.state_dict()
-            io.save_checkpoint(
-                out / f"checkpoint-{step}", model, k,
-                state={"optimizer.pt": optimizer.state_dict(), "scheduler.pt": scheduler.state_dict(),
-                       "rng_state.pth": {"ranks": rngs}},
-                extra_json={"trainer_state.json": state},
-            )
-            rotate(out, a.save_total_limit, keep=(state["best"] or {}).get("checkpoint"))
-        barrier(dist)
-
-    stopped_early = False
-    done = state["global_step"] >= t_total
-    bar = tqdm(total=t_total, initial=state["global_step"], disable=not dist.is_main, desc="train",
+             len(dataset), sched.n_epochs, run.t_total, a.per_gpu_train_batch_size, a.gradient_accumulation_steps,
+             dist.world_size)
+    bar = tqdm(total=run.t_total, initial=state.global_step, disable=not dist.is_main, desc="train",
                dynamic_ncols=True)
-    tokens, t0 = 0, time.perf_counter()
+    run.t0 = time.perf_counter()
     model.train()
-    while not done and state["epoch"] < n_epochs:
-        order = epoch_order(len(dataset), a.seed, state["epoch"], dist)
-        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-        for b in range(state["batch_in_epoch"], len(batches)):
-            if hasattr(collate, "batches_done"):  # a random collator (MLM masking) follows the run's batch count
-                collate.batches_done = state["epoch"] * len(batches) + b
-            batch = {key: v.to(device) for key, v in collate([dataset[i] for i in batches[b]]).items()}
-            if stats is not None:
-                tokens += stats(batch)["tokens"]
-            with _autocast(a, device):
-                loss = ddp(**batch).loss / a.gradient_accumulation_steps
-            finite = torch.isfinite(loss.detach()).to(torch.int32)
-            if dist.world_size > 1:  # one rank's NaN stops every rank (none is left waiting)
-                torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
-            if not finite.item():
-                kept = list_checkpoints(out)
-                bar.close()  # the error line starts a line of its own, after the progress bar
-                raise TrainingDiverged(
-                    f"loss became {'non-finite' if torch.isfinite(loss) else loss.item()} at step {state['global_step'] + 1}; stopped, last good checkpoint: "
-                    f"{kept[-1] if kept else 'none'}"
-                )
-            scaler.scale(loss).backward()
-            state["tr_loss"] += loss.item()
-            state["batch_in_epoch"] = b + 1
-            if (b + 1) % a.gradient_accumulation_steps:  # as DNABERT: a remainder carries over
-                continue
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), a.max_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            state["global_step"] += 1
-            step = state["global_step"]
-            bar.update(1)
-            elapsed = max(time.perf_counter() - t0, 1e-9)
-            bar.set_postfix(loss=f"{loss.item() * a.gradient_accumulation_steps:.4f}",
-                            tok_s=f"{tokens * dist.world_size / elapsed:.0f}")
-            new_best = False
-            if a.logging_steps > 0 and step % a.logging_steps == 0:
-                stop, new_best = _log_and_evaluate(model, state, scheduler, a, evaluate, metric, out, dist)
-                if stop:
-                    stopped_early = done = True
-            if not stopped_early and ((a.save_steps > 0 and step % a.save_steps == 0) or new_best):
-                save(step)
-            if done or step >= t_total:
-                done = True
-                break
-        else:
-            state["epoch"] += 1
-            state["batch_in_epoch"] = 0
+    done, stopped_early = state.global_step >= run.t_total, False
+    while not done and state.epoch < sched.n_epochs:
+        done, stopped_early = _run_epoch(run, state, dataset, collate, bar)
     bar.close()
-    avg = state["tr_loss"] / max(state["global_step"], 1)
-    log.info(" global_step = %d, average loss = %s", state["global_step"], avg)
-    return TrainResult(state["global_step"], avg, state["best"], stopped_early, weights_in_sync(model, dist))
+    avg = state.tr_loss / max(state.global_step, 1)
+    log.info(" global_step = %d, average loss = %s", state.global_step, avg)
+    return TrainResult(state.global_step, avg, state.best, stopped_early, weights_in_sync(model, dist))
 
+
+def _run_epoch(run: Run, state: LoopState, dataset, collate, bar) -> tuple[bool, bool]:
+    """The rest of ``state.epoch``'s batches; returns (done, stopped early)."""
+    a = run.args
+    order = epoch_order(len(dataset), a.seed, state.epoch, run.dist)
+    batches = [order[i : i + a.per_gpu_train_batch_size] for i in range(0, len(order), a.per_gpu_train_batch_size)]
+    for b in range(state.batch_in_epoch, len(batches)):
+        if hasattr(collate, "batches_done"):  # a random collator (MLM masking) follows the run's batch count
+            collate.batches_done = state.epoch * len(batches) + b
+        batch = {key: v.to(run.dist.device) for key, v in collate([dataset[i] for i in batches[b]]).items()}
+        loss = _backward(run, state, batch, bar)
+        state.batch_in_epoch = b + 1
+        if (b + 1) % a.gradient_accumulation_steps:  # as DNABERT: a remainder carries over
+            continue
+        _optimizer_step(run)
+        state.global_step += 1
+        bar.update(1)
+        elapsed = max(time.perf_counter() - run.t0, 1e-9)
+        bar.set_postfix(loss=f"{loss * a.gradient_accumulation_steps:.4f}",
+                        tok_s=f"{run.tokens * run.dist.world_size / elapsed:.0f}")
+        stopped = _after_step(run, state)
+        if stopped or state.global_step >= run.t_total:
+            return True, stopped
+    state.epoch += 1
+    state.batch_in_epoch = 0
+    return False, False
+
+
+def _backward(run: Run, state: LoopState, batch: dict, bar) -> float:
+    """Forward and backward of one micro-batch; a non-finite loss on any rank stops every rank."""
+    if run.stats is not None:
+        run.tokens += run.stats(batch)["tokens"]
+    with _autocast(run.args, run.dist.device):
+        loss = run.ddp(**batch).loss / run.args.gradient_accumulation_steps
+    finite = torch.isfinite(loss.detach()).to(torch.int32)
+    if run.dist.world_size > 1:  # one rank's NaN stops every rank (none is left waiting)
+        torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+    if not finite.item():
+        kept = io.list_checkpoints(run.out)
+        bar.close()  # the error line starts a line of its own, after the progress bar
+        raise TrainingDiverged(
+            f"loss became {'non-finite' if torch.isfinite(loss) else loss.item()} at step {state.global_step + 1}; "
+            f"stopped, last good checkpoint: {kept[-1] if kept else 'none'}"
+        )
+    run.scaler.scale(loss).backward()
+    value = loss.item()
+    state.tr_loss += value
+    return value
+
+
+def _optimizer_step(run: Run) -> None:
+    """Unscale, clip, step the optimiser and the schedule, clear the gradients."""
+    run.scaler.unscale_(run.optimizer)
+    torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.args.max_grad_norm)
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+
+
+def _after_step(run: Run, state: LoopState) -> bool:
+    """Log and evaluate every ``logging_steps``, save every ``save_steps`` or at a new best; True = stop."""
+    a, step = run.args, state.global_step
+    stop = new_best = False
+    if a.logging_steps > 0 and step % a.logging_steps == 0:
+        stop, new_best = _log_and_evaluate(run, state)
+    if not stop and ((a.save_steps > 0 and step % a.save_steps == 0) or new_best):
+        _save(run, state, step)
+    return stop
+
+
+def _save(run: Run, state: LoopState, step: int) -> None:
+    """Every rank's RNG state goes to rank 0, which writes the checkpoint."""
+    dist = run.dist
+    rngs = [rng_state()]
+    if dist.world_size > 1:
+        rngs = [None] * dist.world_size
+        torch.distributed.all_gather_object(rngs, rng_state())
+    if dist.is_main:
+        if run.scaler.is_enabled():
+            state.scaler = run.scaler.state_dict()
+        io.save_checkpoint(
+            run.out / f"checkpoint-{step}", run.model, run.k,
+            state={"optimizer.pt": run.optimizer.state_dict(), "scheduler.pt": run.scheduler.state_dict(),
+                   "rng_state.pth": {"ranks": rngs}},
+            extra_json={"trainer_state.json": state.to_json()},
+        )
+        io.rotate(run.out, run.args.save_total_limit, keep=(state.best or {}).get("checkpoint"))
+    barrier(dist)
 
 def weights_in_sync(model: torch.nn.Module, dist: Dist) -> bool | None:
     """Under DDP, whether every rank holds bit-identical weights (None in a single process)."""
@@ -450,55 +459,47 @@ def _json(obj: dict) -> str:
     return json.dumps(obj)
 
 
-def _log_and_evaluate(model, state, scheduler, a, evaluate, metric, out: Path, dist: Dist) -> tuple[bool, bool]:
+def _track_metric(run: Run, state: LoopState, metrics: dict) -> tuple[bool, bool]:
+    """Update the best checkpoint and the early-stop count from ``metrics``; returns (stop, new_best)."""
+    if run.metric is None or run.metric not in metrics:
+        return False, False
+    value, step, new_best = float(metrics[run.metric]), state.global_step, False
+    if state.best is None or value > state.best["metric"]:
+        state.best = {"checkpoint": f"checkpoint-{step}", "step": step, "metric": value,
+                      "metric_name": run.metric, "metrics": metrics}
+        new_best = True
+    prev = state.prev_metric
+    state.stop_count = state.stop_count + 1 if prev is not None and value < prev else 0
+    state.prev_metric = value
+    stop = bool(run.args.early_stop and state.stop_count >= run.args.early_stop)
+    if stop:
+        log.info("Early stop")
+    return stop, new_best
+
+
+def _log_and_evaluate(run: Run, state: LoopState) -> tuple[bool, bool]:
     """Log loss and lr; evaluate if asked; track best and early stop. Returns (stop, new_best)."""
-    step = state["global_step"]
-    logs = {"learning_rate": scheduler.get_last_lr()[0],
-            "loss": (state["tr_loss"] - state["logging_loss"]) / a.logging_steps}
-    state["logging_loss"] = state["tr_loss"]
+    a, dist, step = run.args, run.dist, state.global_step
+    logs = {"learning_rate": run.scheduler.get_last_lr()[0],
+            "loss": (state.tr_loss - state.logging_loss) / a.logging_steps}
+    state.logging_loss = state.tr_loss
     stop = new_best = False
-    if dist.is_main and not (a.evaluate_during_training and evaluate is not None):
+    evaluating = a.evaluate_during_training and run.evaluate is not None
+    if dist.is_main and not evaluating:
         print(_json({**logs, "step": step}))  # as DNABERT: loss and lr at every logging step
-    if a.evaluate_during_training and evaluate is not None and dist.is_main:
-        model.eval()
-        metrics, line = evaluate(model, step)
-        model.train()
+    if evaluating and dist.is_main:
+        run.model.eval()
+        metrics, line = run.evaluate(run.model, step)
+        run.model.train()
         record = {**{f"eval_{key}": v for key, v in metrics.items()}, **logs, "step": step}
-        state["eval_lines"].append(line)
-        state["eval_records"].append(record)
-        io.append_line(out / "eval_results.txt", line)
-        io.append_line(out / "eval_results.jsonl", _json(record))
+        state.eval_lines.append(line)
+        state.eval_records.append(record)
+        io.append_line(run.out / "eval_results.txt", line)
+        io.append_line(run.out / "eval_results.jsonl", _json(record))
         print(_json(record))
-        if metric is not None and metric in metrics:
-            value = float(metrics[metric])
-            best = state["best"]
-            if best is None or value > best["metric"]:
-                state["best"] = {"checkpoint": f"checkpoint-{step}", "step": step, "metric": value,
-                                 "metric_name": metric, "metrics": metrics}
-                new_best = True
-            prev = state["prev_metric"]
-            state["stop_count"] = state["stop_count"] + 1 if prev is not None and value < prev else 0
-            state["prev_metric"] = value
-            if a.early_stop and state["stop_count"] >= a.early_stop:
-                log.info("Early stop")
-                stop = True
+        stop, new_best = _track_metric(run, state, metrics)
     if dist.world_size > 1:
         flags = torch.tensor([int(stop), int(new_best)], device=dist.device)
         torch.distributed.broadcast(flags, 0)
         stop, new_best = bool(flags[0]), bool(flags[1])
     return stop, new_best
-
-
-def rotate(output_dir: Path, limit: int | None, keep: str | None = None) -> None:
-    """Delete the oldest checkpoints beyond ``limit``, never the newest (the one to resume from) nor
-    the one named ``keep`` (the best); so with a best checkpoint to keep, at least 2 remain."""
-    if not limit or limit <= 0:
-        return
-    ckpts = list_checkpoints(output_dir)
-    excess = len(ckpts) - max(limit, 2 if keep else 1)
-    for p in ckpts[:-1]:
-        if excess <= 0:
-            break
-        if p.name != keep:
-            shutil.rmtree(p, ignore_errors=True)
-            excess -= 1

@@ -1,13 +1,9 @@
-"""Small things every stage needs: the input-error type, the CLI error guard, seeding, logging."""
+"""Small things every stage needs: the input-error type, the package logger, seeding, the device."""
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
 import random
-import sys
-from collections.abc import Callable
 
 import numpy as np
 
@@ -17,29 +13,8 @@ log = logging.getLogger("m6abert")
 class InputError(ValueError):
     """Bad user input: a file, record or flag the run cannot use.
 
-    Scripts turn it into one line on stderr and exit status 2, without a traceback.
+    Commands turn it into one line on stderr and exit status 2, without a traceback.
     """
-
-
-def cli(func: Callable[..., object]) -> Callable[..., object]:
-    """Decorate a script's ``main``: an ``InputError`` ends the process with one line, status 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        logging.basicConfig(
-            format="%(asctime)s - %(levelname)s - %(name)s -   %(message)s",
-            datefmt="%m/%d/%Y %H:%M:%S",
-            level=logging.INFO,
-        )
-        try:
-            return func(*args, **kwargs)
-        except InputError as err:
-            prog = os.path.basename(sys.argv[0]) or "m6abert"
-            msg = " ".join(str(err).split())  # exactly one line
-            print(f"{prog}: error: {msg}", file=sys.stderr)
-            raise SystemExit(2) from None
-
-    return wrapper
 
 
 def resolve_device(no_cuda: bool = False):
@@ -50,7 +25,7 @@ def resolve_device(no_cuda: bool = False):
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices). Called once, from a script's ``main``."""
+    """Seed Python, NumPy and torch (all devices). Called from a command's ``main``."""
     random.seed(seed)
     np.random.seed(seed)
     try:

@@ -13,17 +13,16 @@ import torch
 
 import visualize_all
 from m6abert import io
+from m6abert.attention import attention_to_nucleotides, cls_attention
 from m6abert.attribution import (
-    attention_to_nucleotides,
     attribution_scores,
     attributions_to_nucleotides,
     baseline_ids,
-    cls_attention,
-    kmer_to_nucleotide,
     token_attributions,
 )
-from m6abert.kmer import encode_many, seq2kmer
-from m6abert.model import Collator, KmerDataset, build_config, new_model
+from m6abert.data import Collator, KmerDataset, read_labelled_scores
+from m6abert.kmer import encode_many, kmer_to_nucleotide, seq2kmer
+from m6abert.model import build_config, new_model
 
 MOTIF = "TGTAAATA"
 LENGTH, SITE, OFFSET = 101, 50, -30  # planted motif at SITE + OFFSET = 20 .. 27
@@ -365,11 +364,11 @@ def test_data_name_all_and_layer(planted, tmp_path):
                                np.concatenate([np.load(out / f"atten_{n}.npy") for n in sizes]), atol=1e-6)
     assert np.load(out / "pred_results_all.npy").shape == (len(all_rows),)
     # find_motifs --data_name all reads visualize_all's atten_all.npy, or else the per-set arrays
-    scores_all = io.read_labelled_scores(data, out, "all", "attn")
+    scores_all = read_labelled_scores(data, out, "all", "attn")
     np.testing.assert_array_equal(scores_all.scores, np.load(out / "atten_all.npy"))
     assert scores_all.labels.tolist() == [r[1] for r in all_rows]
     (out / "atten_all.npy").unlink()
-    np.testing.assert_allclose(io.read_labelled_scores(data, out, "all", "attn").scores, scores_all.scores, atol=1e-6)
+    np.testing.assert_allclose(read_labelled_scores(data, out, "all", "attn").scores, scores_all.scores, atol=1e-6)
     visualize_all.main([*base, "--data_name", "dev", "--vis_task", "attn", "--layer", "0", "--output_dir",
                         str(tmp_path / "layer")])
     assert sorted(p.name for p in (tmp_path / "layer").glob("*.npy")) == ["atten_dev_layer_0.npy"]

@@ -9,7 +9,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from m6abert import data, kmer
+from m6abert import kmer
+from m6abert import splits as data
 from m6abert.io import FastaRecord
 from m6abert.utils import InputError
 

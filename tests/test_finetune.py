@@ -22,8 +22,9 @@ import get_input
 import run_finetune_degradation as ft
 import run_predict_degradation as pr
 from m6abert import io
+from m6abert.data import Collator, KmerDataset
 from m6abert.kmer import encode_kmer_sentences
-from m6abert.model import Collator, KmerDataset, build_config, load_model
+from m6abert.model import build_config, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

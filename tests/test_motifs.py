@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from m6abert import io, motifs
+from m6abert.data import read_labelled_scores
 from m6abert.kmer import seq2kmer
 from m6abert.motifs import Instance, contiguous_regions, make_window, merge_motifs, motif_analysis
 
@@ -211,7 +212,7 @@ def test_motif_analysis_checks_row_count():
 def test_write_motif_outputs_and_logo(tmp_path):
     m = motifs.Motif("GGACT", [0, 2], [(250, 255), (248, 253)], [(245, 260), (243, 258)],
                      ["A" * 15, "C" * 15], 1e-8, 2e-7, 2)
-    written = io.write_motif_outputs(tmp_path, [m], site_index=250, set_name="pos")
+    written = io.write_motif_outputs(tmp_path, motifs.motif_records([m], site_index=250), site_index=250, set_name="pos")
     assert (tmp_path / "pos" / "motif_GGACT_2.txt").read_text() == "A" * 15 + "\n" + "C" * 15 + "\n"
     table = (tmp_path / "motifs_pos.tsv").read_text().splitlines()
     assert table[0] == "motif\tconsensus\tinstances\tp_value\tp_adjusted\tpositions"
@@ -221,7 +222,7 @@ def test_write_motif_outputs_and_logo(tmp_path):
     assert rec["site_index"] == 250 and rec["motifs"]["GGACT"]["positions"] == [0, -2]
     assert rec["motifs"]["GGACT"]["windows"] == [[245, 260], [243, 258]]
     assert len(written) == 3
-    io.write_motif_outputs(tmp_path, [m], prefix="x_")  # no set: everything in save_dir
+    io.write_motif_outputs(tmp_path, motifs.motif_records([m]), prefix="x_")  # no set: everything in save_dir
     assert (tmp_path / "x_motif_GGACT_2.txt").exists() and (tmp_path / "x_motifs.tsv").exists()
 
     from matplotlib.figure import Figure
@@ -287,8 +288,8 @@ def test_find_motifs_end_to_end(tmp_path):
 def test_read_labelled_scores_all_concatenates_in_order(tmp_path):
     for seed, name in enumerate(("train", "dev", "test")):
         write_scored_set(tmp_path, name, seed=seed, n=3)
-    data = io.read_labelled_scores(tmp_path, tmp_path, "all", "attn")
+    data = read_labelled_scores(tmp_path, tmp_path, "all", "attn")
     assert len(data.seqs) == 18 and data.scores.shape == (18, 110)
-    dev = io.read_labelled_scores(tmp_path, tmp_path, "dev", "attn")
+    dev = read_labelled_scores(tmp_path, tmp_path, "dev", "attn")
     assert data.seqs[6:12] == dev.seqs and np.array_equal(data.scores[6:12], dev.scores)
     assert data.labels.tolist() == [1, 0] * 9

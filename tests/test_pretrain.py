@@ -22,16 +22,14 @@ from toy import write_split_dir
 import run_finetune_degradation as ft
 import run_pretrain as rp
 from m6abert import io
+from m6abert.data import KmerDataset, check_block_size, load_corpus
 from m6abert.kmer import CLS_ID, MASK_ID, PAD_ID, SEP_ID, encode_kmer_sentences, encode_many, seq2kmer
 from m6abert.pretrain import (
     MASK_LIST,
-    PretrainDataset,
     SpanMaskingCollator,
-    check_block_size,
     default_mlm_probability,
     evaluate,
     expand_centres,
-    load_corpus,
     mask_tokens,
     maskable_positions,
 )
@@ -242,7 +240,7 @@ def test_corpus_ids_equal_the_tokenizer(tmp_path, k):
     # irregular spacing takes the slow path and gives the same ids
     path.write_text("\n".join(s.replace(" ", " \t ", 1) for s in sentences) + "\n")
     assert np.array_equal(load_corpus(path, k).ids, expected.ids)
-    item = PretrainDataset(load_corpus(path, k))[0]["input_ids"]
+    item = KmerDataset(load_corpus(path, k))[0]["input_ids"]
     assert item.dtype == np.int64 and item[0] == CLS_ID and item[-1] == SEP_ID
     assert np.array_equal(item[1:-1], expected.ids[: expected.offsets[1]])
 
@@ -340,7 +338,7 @@ def test_evaluation_is_deterministic(tmp_path):
 
     torch.manual_seed(0)
     path = periodic_corpus(tmp_path / "e.txt", 40)
-    data = PretrainDataset(load_corpus(path))
+    data = KmerDataset(load_corpus(path))
     model = new_model(build_config("tiny", 3), "mlm")
     r1, r2 = (evaluate(model, data, SpanMaskingCollator(3, 69, seed=9), 16, verbose=False) for _ in range(2))
     assert r1 == r2 and r1.n_masked > 0 and 0 <= r1.masked_accuracy <= 1
@@ -408,7 +406,7 @@ def evaluate_untrained(eval_path: Path) -> float:
 
     torch.manual_seed(7)
     model = new_model(build_config("tiny", 3), "mlm")
-    data = PretrainDataset(load_corpus(eval_path))
+    data = KmerDataset(load_corpus(eval_path))
     return evaluate(model, data, SpanMaskingCollator(3, 69, seed=7), 64, verbose=False).perplexity
 
 

@@ -22,7 +22,7 @@ import run_predict_degradation as pr
 import run_pretrain as rp
 import visualize_all
 from m6abert import io
-from m6abert.train import list_checkpoints
+from m6abert.io import list_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--max_seq_length", "64", "--per_gpu_train_batch_size", "8", "--per_gpu_eval_batch_size", "16",

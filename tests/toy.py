@@ -40,7 +40,8 @@ def write_split_dir(folder: Path, k: int = 3, n: int = 40, length: int = 61, see
     """train/dev/test.tsv of planted data (k-mer sentences, CRLF as get_input writes them)."""
     rng = np.random.RandomState(seed + 1)
     for name, size in (("train", n), ("dev", n // 2), ("test", n // 2)):
-        pos, neg = planted_records(size // 2, size // 2, length, seed=seed + hash(name) % 1000)
+        split_offset = {"train": 0, "dev": 1, "test": 2}[name] * 101  # hash(name) is salted per process
+        pos, neg = planted_records(size // 2, size // 2, length, seed=seed + split_offset)
         rows = [(seq2kmer(r.seq, k), 1) for r in pos] + [(seq2kmer(r.seq, k), 0) for r in neg]
         order = rng.permutation(len(rows)) if name == "train" else np.arange(len(rows))
         io.write_tsv(folder / f"{name}.tsv", [rows[i][0] for i in order], [rows[i][1] for i in order])

@@ -1,35 +1,39 @@
 """Every file format of the toolkit is read and written here, and nowhere else.
 
 FASTA input, the ``seq<TAB>label`` TSVs (CRLF, as the original wrote them), line-by-line
-pretraining corpora, JSON run records, NumPy arrays, figures, motif tables and Hugging Face
-checkpoint folders. Writers are atomic: data goes to a temporary name in the target directory and
-is renamed into place, so an interrupted run never leaves a half-written file that looks complete.
-Readers validate and raise :class:`~m6abert.utils.InputError` naming the file, record and problem.
+pretraining corpora, JSON run records, NumPy arrays, figures, motif tables, Hugging Face
+checkpoint folders and the run folders that hold them. Writers are atomic: data goes to a
+temporary name in the target directory and is renamed into place, so an interrupted run never
+leaves a half-written file that looks complete. Readers check the format and raise
+:class:`~m6abert.utils.InputError` naming the file, record and problem; what the data mean
+(k-mer lengths, letters, sequence lengths) is checked by :mod:`m6abert.data`.
 
-The functions live in four modules (``files``, ``sequences``, ``checkpoints``, ``results``) and
-are all available as ``m6abert.io.<name>``.
+The functions live in five modules (``files``, ``sequences``, ``checkpoints``, ``results``,
+``rundir``) and are all available as ``m6abert.io.<name>``.
 """
 
 from .checkpoints import (  # noqa: F401
     SPECIAL_TOKENS_MAP,
     TOKENIZER_CONFIG,
     Checkpoint,
-    _quiet_transformers,
+    TrainingState,
     load_torch_file,
+    quiet_transformers,
     read_checkpoint,
+    read_training_state,
     save_checkpoint,
     save_model_files,
     write_tokenizer_files,
 )
 from .files import (  # noqa: F401
-    _read_text,
-    _umask,
     append_line,
     atomic_dir,
     atomic_path,
+    current_umask,
     load_npy,
     read_json,
     read_lines,
+    read_text_file,
     save_figure,
     save_npy,
     write_json,
@@ -40,13 +44,17 @@ from .files import (  # noqa: F401
 )
 from .results import (  # noqa: F401
     SCORE_FILE_STEMS,
-    LabelledScores,
     load_score_matrix,
-    read_labelled_scores,
     write_motif_outputs,
 )
+from .rundir import (  # noqa: F401
+    CHECKPOINT_RE,
+    clear_run_dir,
+    list_checkpoints,
+    resume_point,
+    rotate,
+)
 from .sequences import (  # noqa: F401
-    ALLOWED_LETTERS,
     CORPUS_CHUNK_BYTES,
     CorpusChunk,
     FastaRecord,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 from ..utils import InputError
-from .files import _umask, atomic_dir, read_json, write_json, write_text
+from .files import atomic_dir, current_umask, read_json, write_json, write_text
 
 # ---------------------------------------------------------------------------- checkpoints
 TOKENIZER_CONFIG = {
@@ -73,8 +75,7 @@ def save_checkpoint(
     """
     import torch
 
-    _quiet_transformers()
-    with atomic_dir(folder) as tmp:
+    with quiet_transformers(), atomic_dir(folder) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         write_tokenizer_files(tmp, k)
         for name, obj in (state or {}).items():
@@ -83,11 +84,18 @@ def save_checkpoint(
             write_json(tmp / name, obj)
 
 
-def _quiet_transformers() -> None:
-    """No "Writing model shards" progress bar for every checkpoint."""
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """No "Writing model shards" progress bar while a model is saved; the caller's setting is restored."""
     from transformers.utils import logging as hf_logging
 
+    was_disabled = hf_logging.is_progress_bar_enabled() is False
     hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            hf_logging.enable_progress_bar()
 
 
 def load_torch_file(path: str | os.PathLike, what: str = "file"):
@@ -184,13 +192,38 @@ def save_model_files(folder: str | os.PathLike, model, k: int) -> None:
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    _quiet_transformers()
     tmp = Path(tempfile.mkdtemp(prefix=".final.", suffix=".tmp", dir=folder))
     try:
-        model.save_pretrained(tmp, safe_serialization=True)
+        with quiet_transformers():
+            model.save_pretrained(tmp, safe_serialization=True)
         write_tokenizer_files(tmp, k)
         for f in tmp.iterdir():
-            os.chmod(f, 0o666 & ~_umask())
+            os.chmod(f, 0o666 & ~current_umask())
             os.replace(f, folder / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+class TrainingState(NamedTuple):
+    """The loop state a ``checkpoint-{step}`` folder holds besides the weights."""
+
+    path: Path
+    state: dict  # trainer_state.json
+    optimizer: dict  # optimizer.pt
+    scheduler: dict  # scheduler.pt
+    rng: dict  # rng_state.pth
+
+
+def read_training_state(checkpoint: str | os.PathLike) -> TrainingState:
+    """Read (and so check) a checkpoint's loop state; called before a resumed run writes anything.
+
+    The ``.pt``/``.pth`` files are loaded with ``weights_only=True``: one whose pickle would run
+    code is refused with an ``InputError``.
+    """
+    ck = Path(checkpoint)
+    state = read_json(ck / "trainer_state.json", "trainer state")
+    if not isinstance(state.get("global_step"), int):
+        raise InputError(f"{ck / 'trainer_state.json'}: no global_step; not a checkpoint of this toolkit")
+    return TrainingState(ck, state, load_torch_file(ck / "optimizer.pt", "optimizer state"),
+                         load_torch_file(ck / "scheduler.pt", "scheduler state"),
+                         load_torch_file(ck / "rng_state.pth", "RNG state"))

@@ -25,7 +25,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; follow the umask instead
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes files private; follow the umask instead
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -43,7 +43,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())
+        os.chmod(tmp, 0o777 & ~current_umask())
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -57,7 +57,8 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _umask() -> int:
+def current_umask() -> int:
+    """The process umask (read without changing it)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -119,7 +120,10 @@ def load_npy(path: str | os.PathLike) -> np.ndarray:
         raise InputError(f"{path}: not a NumPy array file ({err})") from None
 
 
-def _read_text(path: Path, what: str) -> str:
+def read_text_file(path: str | os.PathLike, what: str) -> str:
+    """The whole text of a UTF-8 file (BOM dropped); a folder, missing, unreadable, binary, non-UTF-8
+    or blank file is an ``InputError`` naming ``what`` the file should be."""
+    path = Path(path)
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected a {what}")
     try:
@@ -142,7 +146,7 @@ def _read_text(path: Path, what: str) -> str:
 def read_lines(path: str | os.PathLike, what: str = "corpus") -> list[str]:
     """Non-empty lines of a text file (a line-by-line pretraining corpus)."""
     path = Path(path)
-    lines = [ln.strip() for ln in _read_text(path, what).splitlines()]
+    lines = [ln.strip() for ln in read_text_file(path, what).splitlines()]
     return [ln for ln in lines if ln]
 
 

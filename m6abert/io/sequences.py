@@ -10,10 +10,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..constants import FASTA_LETTERS
 from ..utils import InputError
-from .files import _read_text, write_text
-
-ALLOWED_LETTERS = frozenset("ACGTUN")
+from .files import read_text_file, write_text
 
 
 class FastaRecord(NamedTuple):
@@ -45,7 +44,7 @@ def read_fasta(path: str | os.PathLike) -> list[FastaRecord]:
         Missing, empty, binary or non-FASTA file; a record without sequence; an illegal letter.
     """
     path = Path(path)
-    text = _read_text(path, "FASTA file")
+    text = read_text_file(path, "FASTA file")
     return list(_parse_fasta(path, enumerate(text.splitlines(), 1)))
 
 
@@ -100,7 +99,7 @@ def read_tsv(path: str | os.PathLike, require_labels: bool = True) -> LabelledTs
         Missing or empty file, rows without the ``seq<TAB>label`` shape, labels outside {0, 1}.
     """
     path = Path(path)
-    text = _read_text(path, "TSV file")
+    text = read_text_file(path, "TSV file")
     rows = [line.split("\t") for line in text.splitlines()]
     first = rows[0]
     if len(first) == 2:
@@ -156,7 +155,7 @@ class CorpusChunk(NamedTuple):
 def _line_blocks(path: Path, what: str, chunk_bytes: int) -> Iterator[tuple[int, list[str]]]:
     """Blocks of about ``chunk_bytes`` of lines as ``(number of the first line, lines)``.
 
-    Checks what :func:`_read_text` checks (a folder, a missing file, NUL bytes, UTF-8) without
+    Checks what :func:`~m6abert.io.files.read_text_file` checks (a folder, a missing file, NUL bytes, UTF-8) without
     holding the whole file in memory.
     """
     if path.is_dir():
@@ -237,7 +236,7 @@ def _fasta_record(path: Path, header: str, chunks: list[str], lineno: int, numbe
     rid = header.split()[0] if header.split() else f"#{number}"
     if not seq:
         raise InputError(f"{path}: record {rid} (line {lineno}): empty sequence")
-    bad = set(seq) - ALLOWED_LETTERS
+    bad = set(seq) - FASTA_LETTERS
     if bad:
         letter = min(bad, key=seq.index)
         raise InputError(

@@ -1,0 +1,104 @@
+"""What every command shares: the error guard, ``--version``, the compatibility group, flag checks."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+from .. import __version__
+from ..constants import MAX_POSITIONS
+from ..utils import InputError
+
+TOKENIZERS = ("dna3", "dna4", "dna5", "dna6")
+COMPAT_TITLE = "accepted for compatibility with the original and ignored"
+
+
+def command(func: Callable[..., object]) -> Callable[..., object]:
+    """Decorate a command's ``main``: an ``InputError`` ends the process with one line, status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        logging.basicConfig(
+            format="%(asctime)s - %(levelname)s - %(name)s -   %(message)s",
+            datefmt="%m/%d/%Y %H:%M:%S",
+            level=logging.INFO,
+        )
+        try:
+            return func(*args, **kwargs)
+        except InputError as err:
+            prog = os.path.basename(sys.argv[0]) or "m6abert"
+            msg = " ".join(str(err).split())  # exactly one line
+            print(f"{prog}: error: {msg}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    return wrapper
+
+
+def new_parser(description: str | None, raw: bool = False) -> argparse.ArgumentParser:
+    """A parser with ``--version``; ``raw`` keeps the description's line breaks."""
+    p = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter if raw else argparse.HelpFormatter
+    )
+    p.add_argument("--version", action="version", version=f"m6abert {__version__}")
+    return p
+
+
+def compat_group(p: argparse.ArgumentParser, *flags: tuple[str, dict]) -> argparse._ArgumentGroup:
+    """The parser's one group of the original's flags that are accepted and ignored."""
+    g = p.add_argument_group(COMPAT_TITLE, "these flags of the original do nothing here; they are accepted so "
+                                           "that the original commands run unchanged")
+    for flag, kw in flags:
+        g.add_argument(flag, **kw)
+    return g
+
+
+def add_optimizer_args(p: argparse.ArgumentParser) -> None:
+    """AdamW and schedule flags shared by fine-tuning and pretraining, with DNABERT's defaults."""
+    p.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    p.add_argument("--learning_rate", type=float, default=5e-5)
+    p.add_argument("--weight_decay", type=float, default=0.0)
+    p.add_argument("--adam_epsilon", type=float, default=1e-8)
+    p.add_argument("--beta1", type=float, default=0.9)
+    p.add_argument("--beta2", type=float, default=0.999)
+    p.add_argument("--max_grad_norm", type=float, default=1.0)
+
+
+def check_common(args: argparse.Namespace) -> None:
+    """The checks shared by the model commands: model and task type, tokenizer, lengths, precision."""
+    if getattr(args, "model_type", "dna") != "dna":
+        note = " (dnalong models are not carried)" if args.model_type.startswith("dnalong") else ""
+        raise InputError(f"--model_type {args.model_type!r} is not supported: only 'dna'{note}")
+    if getattr(args, "task_name", "dnaprom").lower() != "dnaprom":
+        raise InputError(f"--task_name {args.task_name!r} is not supported: only 'dnaprom' (binary)")
+    if getattr(args, "server_ip", "") or getattr(args, "server_port", ""):
+        raise InputError("--server_ip/--server_port (ptvsd remote debugging) are not supported")
+    if getattr(args, "tokenizer_name", None) and args.tokenizer_name not in TOKENIZERS:
+        raise InputError(f"--tokenizer_name must be dna3..dna6, not {args.tokenizer_name!r}")
+    if hasattr(args, "max_seq_length") and not 3 <= args.max_seq_length <= MAX_POSITIONS:
+        raise InputError(f"--max_seq_length must be in 3..{MAX_POSITIONS} (BERT positions), not {args.max_seq_length}")
+    if getattr(args, "fp16", False) and getattr(args, "bf16", False):
+        raise InputError("choose one of --fp16 and --bf16")
+
+
+def check_fp16(args: argparse.Namespace) -> None:
+    """``--fp16`` needs CUDA (imports torch: call after the cheap checks)."""
+    if getattr(args, "fp16", False):
+        import torch
+
+        if args.no_cuda or not torch.cuda.is_available():
+            raise InputError("--fp16 needs a CUDA device; use --bf16 on CPU")
+
+
+def tokenizer_k(name: str | None) -> int | None:
+    """k named by ``--tokenizer_name dnaK``, or None."""
+    return int(name[3:]) if name else None
+
+
+def check_at_least_one(args: argparse.Namespace, flags: tuple[str, ...]) -> None:
+    for flag in flags:
+        if getattr(args, flag) < 1:
+            raise InputError(f"--{flag} must be at least 1, not {getattr(args, flag)}")

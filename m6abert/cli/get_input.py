@@ -1,0 +1,57 @@
+"""FASTA (pos.fa, neg.fa) -> balanced, split, k-merised train/dev/test.tsv; or a pretraining corpus.
+
+Same flags and defaults as the original get_input.py, plus --n_folds, --neg_ratio and --fasta.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..utils import InputError
+from .common import command, new_parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = new_parser(__doc__)
+    p.add_argument("--do_val", action="store_true", help="Whether to split validation data.")
+    p.add_argument("--kmer", type=int, required=True, help="how many mer should be generated (3..6)")
+    p.add_argument("--extend_len", type=int, required=True,
+                   help="nt kept each side of the window centre (250 keeps the 501-nt windows whole)")
+    p.add_argument("--task", type=str, required=True, choices=["finetune", "pretrain"],
+                   help="data should be generated for which task, choose from pretrain or finetune")
+    p.add_argument("--data_dir", type=str, required=True, help="load data from which dir")
+    p.add_argument("--save_dir", type=str, required=True, help="save data to which dir (created)")
+    p.add_argument("--seed", type=int, default=52, help="random seed")
+    p.add_argument("--n_folds", type=int, default=None,
+                   help="write fold_{i}/train.tsv and fold_{i}/dev.tsv for stratified N-fold CV")
+    p.add_argument("--neg_ratio", type=int, default=1, help="negatives kept per positive")
+    p.add_argument("--fasta", type=str, default=None,
+                   help="pretrain: read this FASTA instead of DATA_DIR/pretrain.fa")
+    args = p.parse_args(argv)
+    # sanity checks: one-line errors (exit 2 through @cli)
+    if args.kmer not in (3, 4, 5, 6):
+        raise InputError(f"--kmer must be 3, 4, 5 or 6, not {args.kmer}")
+    if args.extend_len < 0:
+        raise InputError("--extend_len must be >= 0")
+    if args.neg_ratio < 1:
+        raise InputError("--neg_ratio must be >= 1")
+    if args.n_folds is not None and args.task != "finetune":
+        raise InputError("--n_folds applies to --task finetune")
+    return args
+
+
+@command
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    from ..splits import make_inputs
+    from ..utils import set_seed
+
+    set_seed(args.seed)
+
+    written = make_inputs(
+        args.task, args.data_dir, args.save_dir, args.kmer, seed=args.seed, do_val=args.do_val,
+        extend_len=args.extend_len, n_folds=args.n_folds, neg_ratio=args.neg_ratio,
+        fasta=args.fasta, run_args=vars(args),
+    )
+    print(f"wrote {len(written)} files to {args.save_dir}")
+

@@ -1,0 +1,68 @@
+"""Find motifs enriched in high-score regions of positives (or negatives) from saved score arrays.
+
+Reads DATA_DIR/{data_name}.tsv and NPY_DIR/atten_{data_name}.npy (--vis_task attn) or
+NPY_DIR/attributions_{data_name}.npy (--vis_task attr), as written by visualize_all.py.
+Writes SAVE_FILE_DIR/motifs_{set}.tsv, motifs_{set}.json and, in SAVE_FILE_DIR/{set}/,
+motif_{MOTIF}_{N}.txt with a sequence logo motif_{MOTIF}_{N}_logo.png for each motif.
+Flags are the original visualize_find_motif_{pos,neg}.py's, plus --set, --site_index and --background.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..constants import SITE_INDEX
+from ..utils import InputError
+from .common import command, compat_group, new_parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from ..motifs import MIN_LEN, MIN_N_MOTIF, PVAL_CUTOFF, WINDOW_SIZE
+
+    p = new_parser(__doc__, raw=True)
+    p.add_argument("--set", type=str, default="pos", choices=["pos", "neg"],
+                   help="pos: motifs enriched in label-1 sequences (their scores); neg: in label-0 sequences")
+    p.add_argument("--data_dir", type=str, required=True, help="folder of {data_name}.tsv")
+    p.add_argument("--npy_dir", type=str, required=True, help="folder of atten_*.npy / attributions_*.npy")
+    p.add_argument("--window_size", type=int, default=WINDOW_SIZE, help="length of the motif windows")
+    p.add_argument("--min_len", type=int, default=MIN_LEN, help="shortest high-score region")
+    p.add_argument("--pval_cutoff", type=float, default=PVAL_CUTOFF,
+                   help="keep motifs with Benjamini-Hochberg adjusted p below this")
+    p.add_argument("--min_n_motif", type=int, default=MIN_N_MOTIF, help="fewest windows a reported motif has")
+    p.add_argument("--align_all_ties", action="store_true",
+                   help="merge a motif into every best-scoring key, not only the first")
+    p.add_argument("--save_file_dir", type=str, default=".", help="output folder (created)")
+    p.add_argument("--verbose", action="store_true", help="log the counts of each step")
+    p.add_argument("--data_name", type=str, required=True,
+                   help="train, dev or test (the TSV stem), or all (train + dev + test)")
+    p.add_argument("--do_plot", action="store_true", help="also draw heatmap_{data_name}.png of all scores")
+    p.add_argument("--vis_task", type=str, required=True, choices=["attn", "attr"],
+                   help="attn: atten_{data_name}.npy; attr: attributions_{data_name}.npy")
+    p.add_argument("--site_index", type=int, default=SITE_INDEX,
+                   help="sequence index of the m6A site; reported positions are relative to it")
+    p.add_argument("--background", type=str, default="sequences", choices=["sequences", "motif_counts"],
+                   help="hypergeometric background: sequences (DNABERT) or motif_counts (the m6A original)")
+    compat_group(p, ("--return_idx", dict(action="store_true", help="it crashed the original")))
+    args = p.parse_args(argv)
+    # sanity checks: one-line errors (exit 2 through @cli)
+    if args.window_size < 1 or args.min_len < 1 or args.min_n_motif < 1:
+        raise InputError("--window_size, --min_len and --min_n_motif must be >= 1")
+    if not 0 < args.pval_cutoff <= 1:
+        raise InputError("--pval_cutoff must be in (0, 1]")
+    return args
+
+
+@command
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    from ..interpret import find_motifs
+
+    motifs = find_motifs(
+        args.data_dir, args.npy_dir, args.data_name, args.vis_task, save_dir=args.save_file_dir,
+        set_name=args.set, window_size=args.window_size, min_len=args.min_len,
+        pval_cutoff=args.pval_cutoff, min_n_motif=args.min_n_motif, align_all_ties=args.align_all_ties,
+        background=args.background, site_index=args.site_index, do_plot=args.do_plot,
+        verbose=args.verbose, run_args=vars(args),
+    )
+    print(f"{len(motifs)} {args.set} motifs written to {args.save_file_dir}")
+

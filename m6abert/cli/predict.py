@@ -1,0 +1,85 @@
+"""Predict degradation probabilities with a fine-tuned m6A-BERT-Deg model.
+
+Takes the original run_predict_degradation.py command unchanged, e.g.
+  python run_predict_degradation.py --model_type dna --tokenizer_name=dna$KMER \\
+    --model_name_or_path $MODEL_PATH --task_name dnaprom --data_dir $DATA_PATH --do_predict \\
+    --max_seq_length 512 --output_dir $OUTPUT_PATH/checkpoint-# --predict_dir $OUTPUT_PATH
+Reads DATA_DIR/test.tsv (or --predict_fasta FILE) and writes PREDICT_DIR/pred_results.npy,
+predictions.tsv and pred_metrics.json. Training flags are refused: this command only predicts.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .common import check_at_least_one, check_common, check_fp16, command, compat_group, new_parser
+
+IGNORED = (
+    ("--model_name_or_path", dict(type=str, default=None,
+                                  help="the pretrained model; the original loaded it and never used it")),
+    ("--do_predict", dict(action="store_true", help="prediction always runs")),
+    ("--do_eval", dict(action="store_true", help="metrics of a labelled test.tsv go to pred_metrics.json")),
+    ("--evaluate_during_training", dict(action="store_true", help="nothing is trained")),
+    ("--per_gpu_eval_batch_size", dict(type=int, default=8,
+                                       help="as in the original, prediction uses --per_gpu_pred_batch_size")),
+    ("--n_process", dict(type=int, default=2, help="tokenisation is vectorised")),
+    ("--cache_dir", dict(type=str, default="", help="no feature caches are written")),
+    ("--overwrite_cache", dict(action="store_true", help="no feature caches are written")),
+    ("--config_name", dict(type=str, default="")),
+    ("--visualize_data_dir", dict(type=str, default=None)),
+    ("--result_dir", dict(type=str, default=None)),
+    ("--predict_scan_size", dict(type=int, default=1)),
+    ("--visualize_models", dict(type=int, default=None)),
+    ("--fp16_opt_level", dict(type=str, default="O1", help="apex levels are gone")),
+    ("--local_rank", dict(type=int, default=-1, help="prediction runs in one process")),
+    ("--seed", dict(type=int, default=42, help="prediction draws no random numbers")),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = new_parser(__doc__, raw=True)
+    a = p.add_argument
+    a("--data_dir", type=str, required=True, help="folder with test.tsv")
+    a("--output_dir", type=str, required=True, help="the FINE-TUNED model folder (or a checkpoint-N in it)")
+    a("--predict_dir", type=str, default=None, help="output folder of the predictions (default: --output_dir)")
+    a("--model_type", type=str, default="dna", help="must be 'dna' (BertForSequenceClassification)")
+    a("--task_name", type=str, default="dnaprom", help="must be 'dnaprom' (binary classification)")
+    a("--tokenizer_name", type=str, default="", help="dna3..dna6; must match the model's k")
+    a("--max_seq_length", type=int, default=128, help="tokens incl. [CLS]/[SEP]; the README uses 512")
+    a("--per_gpu_pred_batch_size", type=int, default=8, help="sequences per forward pass")
+    a("--no_cuda", action="store_true")
+    a("--fp16", action="store_true", help="float16 autocast on CUDA")
+    compat_group(p, *IGNORED)
+    g = p.add_argument_group("new in m6abert")
+    g.add_argument("--predict_fasta", type=str, default=None,
+                   help="predict the records of this FASTA instead of test.tsv (predictions.tsv by record id)")
+    g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU or GPU)")
+    g.add_argument("--dnabert_compat", action="store_true",
+                   help="reproduce the original's unmasked padding (pad to max_seq_length, +1/0 mask, eager)")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    args = build_parser().parse_args(argv)
+    check_common(args)
+    check_at_least_one(args, ("per_gpu_pred_batch_size",))
+    check_fp16(args)
+    return args
+
+
+@command
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    from ..predict import predict_files
+    from ..utils import resolve_device
+    from .common import tokenizer_k
+
+    return predict_files(
+        args.output_dir, args.predict_dir or args.output_dir,
+        tsv=None if args.predict_fasta else Path(args.data_dir) / "test.tsv", fasta=args.predict_fasta,
+        k=tokenizer_k(args.tokenizer_name), max_seq_length=args.max_seq_length,
+        batch_size=args.per_gpu_pred_batch_size, dnabert_compat=args.dnabert_compat,
+        device=resolve_device(args.no_cuda), precision="bf16" if args.bf16 else "fp16" if args.fp16 else None,
+        run_args=vars(args),
+    )

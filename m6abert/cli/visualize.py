@@ -1,0 +1,77 @@
+"""Per-nucleotide attention (attn) or integrated-gradients attribution (attr) scores of a fine-tuned model.
+
+Takes the original visualize_all.py flags unchanged, e.g.
+  python visualize_all.py --kmer $KMER --model_name_or_path $MODEL_PATH --model_path $FINE_TUNED \
+    --output_dir $OUTPUT_PATH --data_dir $DATA_PATH --data_name $DATASET --vis_task $TASK --batch_size 50
+Writes OUTPUT_DIR/atten_{data_name}.npy and pred_results_{data_name}.npy (attn) or
+OUTPUT_DIR/attributions_{data_name}.npy (attr), heatmap and profile figures (PNG, PDF) and
+visualize_args.json. New: --data_name all, --n_steps, --internal_batch_size, --dnabert_compat,
+--no_plot, --site_index, --no_cuda.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..constants import MAX_POSITIONS, SITE_INDEX
+from ..utils import InputError
+from .common import check_common, command, compat_group, new_parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = new_parser(__doc__, raw=True)
+    a = p.add_argument
+    a("--kmer", type=int, default=None, help="k of the model (3..6); checked against --model_path (default: the model's)")
+    a("--model_path", type=str, required=True, help="the FINE-TUNED checkpoint folder that is scored")
+    a("--data_name", type=str, required=True, choices=["train", "dev", "test", "all"],
+      help="DATA_DIR/{data_name}.tsv; all = train, dev and test concatenated in that order")
+    a("--vis_task", type=str, required=True, choices=["attn", "attr"],
+      help="attn: [CLS] attention of the last layer; attr: layer integrated gradients on the embeddings")
+    a("--output_dir", type=str, default="./results/", help="where the arrays and figures go (created)")
+    a("--task_name", type=str, default="dnaprom", help="must be 'dnaprom' (binary classification)")
+    a("--batch_size", type=int, default=50, help="sequences per forward pass (attn) or per Captum call (attr)")
+    a("--model_type", type=str, default="dna", help="must be 'dna'")
+    a("--data_dir", type=str, required=True, help="folder of train.tsv / dev.tsv / test.tsv")
+    a("--max_seq_length", type=int, default=MAX_POSITIONS, help="tokens incl. [CLS]/[SEP]; the width of the attn scores")
+    a("--layer", type=int, default=None,
+      help="attn: layer whose attention is used (default last); attr: encoder layer whose output is "
+           "attributed (default: the embeddings). Outputs are named *_layer_{layer}.npy")
+    compat_group(p, ("--model_name_or_path", dict(type=str, default=None,
+                                                  help="the pretrained model; the original only named its feature cache after it")),
+                 ("--metric", dict(type=str, default="mean", help="unused, as in the original")),
+                 ("--local_rank", dict(type=int, default=-1, help="one process")))
+    g = p.add_argument_group("new in m6abert")
+    g.add_argument("--n_steps", type=int, default=50, help="attr: integration steps (Gauss-Legendre)")
+    g.add_argument("--internal_batch_size", type=int, default=None,
+                   help="attr: rows per forward pass inside Captum (default: --batch_size)")
+    g.add_argument("--dnabert_compat", action="store_true",
+                   help="reproduce the original's numbers: unmasked padding to --max_seq_length, its [SEP] rule")
+    g.add_argument("--no_plot", action="store_true", help="do not draw the heatmap and profile figures")
+    g.add_argument("--site_index", type=int, default=SITE_INDEX,
+                   help="sequence index of the m6A site; figures show positions relative to it")
+    g.add_argument("--no_cuda", action="store_true", help="run on the CPU even if a GPU is available")
+    args = p.parse_args(argv)
+    # sanity checks: one-line errors (exit 2 through @cli)
+    if args.kmer is not None and args.kmer not in (3, 4, 5, 6):
+        raise InputError(f"--kmer must be 3, 4, 5 or 6, not {args.kmer}")
+    check_common(args)
+    if args.batch_size < 1 or args.n_steps < 1:
+        raise InputError("--batch_size and --n_steps must be >= 1")
+    if args.internal_batch_size is not None and args.internal_batch_size < 1:
+        raise InputError("--internal_batch_size must be >= 1")
+    return args
+
+
+@command
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    from ..interpret import VisualizeSettings, visualize
+    from ..utils import resolve_device
+
+    s = VisualizeSettings(
+        model_path=args.model_path, data_dir=args.data_dir, data_name=args.data_name, vis_task=args.vis_task,
+        output_dir=args.output_dir, k=args.kmer, max_seq_length=args.max_seq_length, layer=args.layer,
+        batch_size=args.batch_size, n_steps=args.n_steps, internal_batch_size=args.internal_batch_size,
+        dnabert_compat=args.dnabert_compat, plot=not args.no_plot, site_index=args.site_index, run_args=vars(args),
+    )
+    return visualize(s, resolve_device(args.no_cuda))

@@ -1,0 +1,13 @@
+"""The constants of the model and the data, each defined once.
+
+>>> MAX_POSITIONS, SITE_INDEX, BASES
+(512, 250, 'ATCG')
+"""
+
+from __future__ import annotations
+
+MAX_POSITIONS = 512  # BERT position embeddings: tokens per row incl. [CLS]/[SEP]
+SITE_INDEX = 250  # the m6A "A" in the paper's 501-nt windows (site +- 250 nt)
+BASES = "ATCG"  # DNABERT's digit order A=0, T=1, C=2, G=3 (not alphabetical); U is read as T
+FASTA_LETTERS = frozenset("ACGTUN")  # letters a FASTA record may hold (upper-cased)
+KMER_LETTERS = "ACGTN"  # letters a k-mer sentence may hold (N k-mers are read as [UNK])

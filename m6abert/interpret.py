@@ -1,0 +1,249 @@
+"""The interpretation commands from files to files.
+
+* :func:`visualize` (visualize_all.py): a fine-tuned model's attention or attribution scores of a
+  data set, saved as arrays with heatmap and profile figures (settings in :class:`VisualizeSettings`);
+* :func:`find_motifs` (find_motifs.py): motifs enriched in the high-score regions of those arrays,
+  with tables and logos.
+
+The scores themselves are :mod:`m6abert.attention` and :mod:`m6abert.attribution`, the motif search
+:mod:`m6abert.motifs`, the figures :mod:`m6abert.plots`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import io
+from .constants import MAX_POSITIONS, SITE_INDEX
+from .data import concat_labelled, load_tsv_dataset, read_labelled_scores
+from .motifs import MIN_LEN, MIN_N_MOTIF, PVAL_CUTOFF, WINDOW_SIZE, Motif
+from .utils import InputError, log
+
+if TYPE_CHECKING:
+    import torch
+
+DELTA_WARN = 0.05  # |convergence delta| (probability units) worth a warning
+VIS_TASKS = ("attn", "attr")
+
+
+@dataclass(frozen=True)
+class VisualizeSettings:
+    """visualize_all.py's settings; field names are its flags (``k`` is ``--kmer``, ``plot`` is not ``--no_plot``)."""
+
+    model_path: str
+    data_dir: str
+    data_name: str
+    vis_task: str
+    output_dir: str = "./results/"
+    k: int | None = None
+    max_seq_length: int = MAX_POSITIONS
+    layer: int | None = None
+    batch_size: int = 50
+    n_steps: int = 50
+    internal_batch_size: int | None = None
+    dnabert_compat: bool = False
+    plot: bool = True
+    site_index: int = SITE_INDEX
+    run_args: dict = field(default_factory=dict)
+
+
+def score_file_stem(vis_task: str, data_name: str, layer: int | None = None) -> str:
+    """``atten_{data_name}`` / ``attributions_{data_name}``, with ``_layer_{layer}`` if given.
+
+    >>> score_file_stem("attr", "dev", 3)
+    'attributions_dev_layer_3'
+    """
+    stem = f"{io.SCORE_FILE_STEMS[vis_task]}_{data_name}"
+    return stem if layer is None else f"{stem}_layer_{layer}"
+
+
+def plot_scores(
+    scores: np.ndarray, labels: np.ndarray, lengths: np.ndarray, stem: str, site_index: int, what: str
+) -> dict:
+    """Heatmap and profile figures of a score matrix, cropped to the longest sequence."""
+    from .plots import score_heatmap, score_profile
+
+    width = int(min(scores.shape[1], lengths.max())) if len(lengths) else scores.shape[1]
+    shown = scores[:, :width].copy()
+    shown[np.arange(width)[None, :] >= lengths[:, None]] = np.nan  # past each sequence's end: blank
+    pos, neg = shown[labels == 1], shown[labels == 0]
+    return {
+        f"{stem}_heatmap": score_heatmap(pos, neg, site_index, title=what),
+        f"{stem}_profile": score_profile(pos, neg, site_index, title=what),
+    }
+
+
+def _load(s: VisualizeSettings):
+    """The fine-tuned model, its k and the data set(s) of ``data_name``, all checked."""
+    from .model import load_model
+
+    attn = s.vis_task == "attn"
+    model, k = load_model(s.model_path, "classification", attn_implementation="eager" if attn else "sdpa",
+                          fine_tuned=True)
+    if s.k is not None and s.k != k:
+        raise InputError(f"--kmer {s.k} does not match the model in {s.model_path} (k={k})")
+    n_layers, max_pos = model.config.num_hidden_layers, model.config.max_position_embeddings
+    if s.layer is not None and not -n_layers <= s.layer < n_layers:
+        raise InputError(f"--layer {s.layer}: the model has {n_layers} layers (0..{n_layers - 1})")
+    if s.max_seq_length > max_pos:
+        raise InputError(f"--max_seq_length {s.max_seq_length} exceeds the model's {max_pos} positions")
+    names = ("train", "dev", "test") if s.data_name == "all" else (s.data_name,)
+    parts = [load_tsv_dataset(Path(s.data_dir) / f"{n}.tsv", k, s.max_seq_length, not attn) for n in names]
+    return model, k, concat_labelled(parts, s.data_dir, names)
+
+
+def _report_delta(delta: np.ndarray, n_steps: int) -> None:
+    worst = float(np.abs(delta).max()) if len(delta) else 0.0
+    log.info("integrated gradients: max |convergence delta| %.3g over %d sequences", worst, len(delta))
+    if worst > DELTA_WARN:
+        log.warning("integrated gradients: attributions miss F(input) - F(baseline) by up to %.3g "
+                    "(probability units); a larger --n_steps (now %d) integrates more exactly", worst, n_steps)
+
+
+def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[str, str]:
+    """visualize_all.py: score ``data_name`` with the fine-tuned ``model_path`` and save the arrays.
+
+    Writes ``atten_{data_name}.npy`` + ``pred_results_{data_name}.npy`` (attn) or
+    ``attributions_{data_name}.npy`` (attr) into ``output_dir`` (``_layer_{layer}`` variants with
+    ``layer``), PNG/PDF heatmap and profile figures if ``plot``, and ``visualize_args.json``.
+    Everything is read and checked before anything is written.
+
+    Returns
+    -------
+    dict
+        Output name -> path of every file written.
+    """
+    if s.vis_task not in VIS_TASKS:
+        raise InputError(f"--vis_task must be attn or attr, not {s.vis_task!r}")
+    model, k, data = _load(s)
+    out, stem = Path(s.output_dir), score_file_stem(s.vis_task, s.data_name, s.layer)
+    common = dict(k=k, max_seq_length=s.max_seq_length, layer=s.layer, dnabert_compat=s.dnabert_compat,
+                  batch_size=s.batch_size, device=device)
+    written: dict[str, str] = {stem: str(out / f"{stem}.npy")}
+    if s.vis_task == "attn":
+        from .attention import attention_scores
+
+        res = attention_scores(model, data.dataset, **common)
+        io.save_npy(out / f"{stem}.npy", res.scores)
+        if s.layer is None:
+            io.save_npy(out / f"pred_results_{s.data_name}.npy", res.probs)
+            written["pred_results"] = str(out / f"pred_results_{s.data_name}.npy")
+    else:
+        from .attribution import attribute
+
+        res = attribute(model, data.dataset, method="ig", n_steps=s.n_steps,
+                        internal_batch_size=s.internal_batch_size, **common)
+        io.save_npy(out / f"{stem}.npy", res.scores)
+        _report_delta(res.delta, s.n_steps)
+    if s.plot:
+        written.update(_plots(s, res, data.labels, stem, out))
+    io.write_run_args(out, s.run_args, "visualize_args.json")
+    print(f"{s.vis_task} scores of {len(res.scores)} sequences written to {out}")
+    return written
+
+
+def _plots(s: VisualizeSettings, res, labels: np.ndarray | None, stem: str, out: Path) -> dict[str, str]:
+    if labels is None:
+        log.warning("no labels in %s: heatmap and profile plots are skipped", s.data_dir)
+        return {}
+    what = f"{'attention' if s.vis_task == 'attn' else 'attribution'} scores, {s.data_name}"
+    if s.layer is not None:
+        what += f", layer {s.layer}"
+    written = {}
+    for name, fig in plot_scores(res.scores, labels, res.lengths, stem, s.site_index, what).items():
+        for path in io.save_figure(fig, out / name, formats=("png", "pdf")):
+            written[f"{name}{path.suffix}"] = str(path)
+    return written
+
+
+# ---------------------------------------------------------------------------- find_motifs.py
+def find_motifs(
+    data_dir: str | os.PathLike,
+    npy_dir: str | os.PathLike,
+    data_name: str,
+    vis_task: str,
+    save_dir: str | os.PathLike = ".",
+    set_name: str = "pos",
+    window_size: int = WINDOW_SIZE,
+    min_len: int = MIN_LEN,
+    pval_cutoff: float = PVAL_CUTOFF,
+    min_n_motif: int = MIN_N_MOTIF,
+    align_all_ties: bool = False,
+    background: str = "sequences",
+    site_index: int = SITE_INDEX,
+    logos: bool = True,
+    do_plot: bool = False,
+    verbose: bool = False,
+    run_args: dict | None = None,
+) -> list[Motif]:
+    """Run the motif search of ``find_motifs.py`` from score and TSV files to result files.
+
+    ``set_name="pos"`` looks for motifs enriched in label-1 sequences using their scores,
+    ``"neg"`` for motifs enriched in label-0 sequences using theirs. Everything is read and
+    checked before anything is written. Written into ``save_dir``: ``motifs_{set}.tsv``,
+    ``motifs_{set}.json`` and, in ``save_dir/{set}/``, ``motif_{MOTIF}_{N}.txt``,
+    ``motif_{MOTIF}_{N}_logo.png`` (if ``logos``) and ``find_motifs_args.json`` (if ``run_args``);
+    with ``do_plot`` also ``heatmap_{data_name}.png``.
+
+    Parameters
+    ----------
+    data_dir, npy_dir: str or PathLike
+        Folders of ``{data_name}.tsv`` and of the ``atten_*``/``attributions_*`` arrays.
+    data_name: str
+        ``train``, ``dev``, ``test`` (or any TSV stem), or ``all``.
+    vis_task: str
+        ``attn`` or ``attr``.
+    set_name: str
+        ``pos`` or ``neg``. Default is "pos".
+    site_index: int
+        Sequence index of the m6A site; TSV/JSON positions are relative to it. Default is 250.
+    logos: bool
+        Draw a sequence logo per motif. Default is True.
+    run_args: dict or None
+        Resolved script arguments to record. Default is None.
+
+    Other parameters are those of :func:`motif_analysis`.
+
+    Returns
+    -------
+    list[Motif]
+    """
+    from .motifs import BACKGROUNDS, motif_analysis, motif_records, position_frequency_matrix
+
+    if set_name not in ("pos", "neg"):
+        raise InputError(f"--set must be 'pos' or 'neg', not {set_name!r}")
+    if background not in BACKGROUNDS:
+        raise InputError(f"--background must be one of {', '.join(BACKGROUNDS)}, not {background!r}")
+    data = read_labelled_scores(data_dir, npy_dir, data_name, vis_task)
+    is_target = data.labels == (1 if set_name == "pos" else 0)
+    if not is_target.any():
+        raise InputError(f"{data_dir}: no label-{int(set_name == 'pos')} rows in {data_name!r}, nothing to search")
+    target = [s for s, t in zip(data.seqs, is_target, strict=True) if t]
+    other = [s for s, t in zip(data.seqs, is_target, strict=True) if not t]
+    log.info("searching %d %s sequences against %d others (%s scores of %r)",
+             len(target), set_name, len(other), vis_task, data_name)
+    motifs = motif_analysis(
+        target, other, data.scores[is_target], window_size=window_size, min_len=min_len,
+        pval_cutoff=pval_cutoff, min_n_motif=min_n_motif, align_all_ties=align_all_ties,
+        background=background, verbose=verbose,
+    )
+    save, set_dir = Path(save_dir), Path(save_dir) / set_name
+    io.write_motif_outputs(save, motif_records(motifs, site_index), site_index=site_index, set_name=set_name)
+    if logos or do_plot:
+        from . import plots
+    if logos:
+        for m in motifs:
+            fig = plots.motif_logo(position_frequency_matrix(m.seqs), f"{m.motif} (n = {m.n_instances})")
+            io.save_figure(fig, set_dir / f"motif_{m.motif}_{m.n_instances}_logo")
+    if do_plot:
+        fig = plots.score_heatmap(data.scores[data.labels == 1], data.scores[data.labels == 0], site_index)
+        io.save_figure(fig, save / f"heatmap_{data_name}")
+    if run_args is not None:
+        io.write_run_args(set_dir, run_args, "find_motifs_args.json")
+    log.info("%d motifs written to %s (motifs_%s.tsv, %s/)", len(motifs), save, set_name, set_name)
+    return motifs

@@ -1,0 +1,348 @@
+"""Structural checks of the package itself, not of what it computes.
+
+Every module imports on its own; the modules import each other without cycles; no function is
+longer than :data:`MAX_FUNCTION_LINES`; argparse's ``Namespace`` stays in ``m6abert/cli/``; and a
+real (non-editable) install puts the console commands of ``pyproject.toml`` on the ``PATH``.
+Modules are found by walking ``m6abert/``, so a new one is checked without touching this file.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "m6abert"
+CLI = PACKAGE / "cli"
+MAX_FUNCTION_LINES = 60
+COMMANDS = ("get-input", "pretrain", "finetune", "predict", "visualize", "motifs")
+SCRIPTS = tuple(f"m6abert-{name}" for name in COMMANDS)
+
+
+def module_name(path: Path) -> str:
+    """``m6abert/io/files.py`` -> ``m6abert.io.files``; a package's ``__init__.py`` is the package."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def package_modules() -> dict[str, Path]:
+    """Every module under ``m6abert/``, by dotted name."""
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py")) if "__pycache__" not in p.parts}
+
+
+MODULES = package_modules()
+
+
+def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    kwargs.setdefault("cwd", ROOT)
+    return subprocess.run(args, capture_output=True, text=True, timeout=600, **kwargs)
+
+
+# --- every module imports ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_module_imports_on_its_own(module):
+    """Each module in a fresh interpreter: an import that only works after another module fails here."""
+    result = run([sys.executable, "-c", f"import {module}"])
+    assert result.returncode == 0, f"`import {module}` failed:\n{result.stderr}"
+
+
+def test_all_modules_import():
+    """The fast version of the test above: every module, one interpreter, every failure reported."""
+    script = (
+        "import importlib, sys, traceback\n"
+        "failed = 0\n"
+        "for name in sys.argv[1:]:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception:\n"
+        "        failed += 1\n"
+        "        print(f'--- {name}', traceback.format_exc(), sep='\\n')\n"
+        "sys.exit(failed)\n"
+    )
+    result = run([sys.executable, "-c", script, *sorted(MODULES)])
+    assert result.returncode == 0, f"{result.returncode} failed to import:\n{result.stdout}{result.stderr}"
+
+
+def test_console_script_targets_exist():
+    """Every ``[project.scripts]`` entry names an importable module with a callable ``main``."""
+    tomllib = pytest.importorskip("tomllib")
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert sorted(scripts) == sorted(SCRIPTS)
+    script = (
+        "import importlib, sys\n"
+        "for target in sys.argv[1:]:\n"
+        "    module, _, func = target.partition(':')\n"
+        "    assert callable(getattr(importlib.import_module(module), func)), target\n"
+    )
+    result = run([sys.executable, "-c", script, *scripts.values()])
+    assert result.returncode == 0, result.stderr
+
+
+# --- no import cycles -----------------------------------------------------------------------------
+
+
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """Ids of the nodes under ``if TYPE_CHECKING:``, which never run."""
+    skipped = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            skipped.update(id(child) for stmt in node.body for child in ast.walk(stmt))
+    return skipped
+
+
+def imported_modules(module: str, source: str, modules: Iterable[str],
+                     is_package: bool = False) -> dict[str, int]:
+    """The package modules that ``module`` imports anywhere (in functions too), each with its first line.
+
+    ``from X import name`` imports ``X.name`` when that is a module and ``X`` (its ``__init__``)
+    otherwise; importing ``a.b.c`` also runs the ``__init__`` of ``a.b``, except where the importer
+    is inside ``a.b`` (it is then already running). The top-level ``m6abert`` only holds
+    ``__version__`` and is left out.
+
+    >>> source = "from .files import x\\ndef f():\\n    from ..motifs import y"
+    >>> imported_modules("m6abert.io.results", source, ["m6abert.io", "m6abert.io.files", "m6abert.motifs"])
+    {'m6abert.io.files': 1, 'm6abert.motifs': 3}
+    """
+    modules = set(modules)
+    package = module if is_package else module.rpartition(".")[0]
+    tree = ast.parse(source, module)
+    skipped = _type_checking_only(tree)
+    found: dict[str, int] = {}
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module
+            if node.level:
+                base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+        else:
+            continue
+        for target in targets:
+            parts = target.split(".")
+            implied = {".".join(parts[:i]) for i in range(1, len(parts))}
+            for name in {target} | {p for p in implied if not (module == p or module.startswith(f"{p}."))}:
+                if name in modules and name not in (module, "m6abert"):
+                    found[name] = min(found.get(name, node.lineno), node.lineno)
+    return found
+
+
+def import_graph() -> dict[str, dict[str, int]]:
+    """module -> {imported module: line of its first import} for the whole package."""
+    return {
+        name: imported_modules(name, path.read_text(), MODULES, path.name == "__init__.py")
+        for name, path in MODULES.items()
+    }
+
+
+def strongly_connected(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components of ``graph`` (node -> successors), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    components: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for succ in graph.get(node, ()):
+            if succ not in index:
+                visit(succ)
+                low[node] = min(low[node], low[succ])
+            elif succ in stack:
+                low[node] = min(low[node], index[succ])
+        if low[node] == index[node]:
+            component = []
+            while not component or component[-1] != node:
+                component.append(stack.pop())
+            components.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return components
+
+
+def find_cycles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
+    """One shortest cycle, ``[a, b, ..., a]``, through the smallest node of each cyclic component.
+
+    >>> find_cycles({"a": ["b"], "b": ["c"], "c": ["a", "d"], "d": []})
+    [['a', 'b', 'c', 'a']]
+    """
+    cycles = []
+    for component in strongly_connected(graph):
+        start, members = component[0], set(component)
+        if len(component) == 1 and start not in graph.get(start, ()):
+            continue
+        paths, seen = [[start]], {start}
+        while paths:
+            path = paths.pop(0)
+            succs = sorted(s for s in graph.get(path[-1], ()) if s in members)
+            if start in succs:
+                cycles.append([*path, start])
+                break
+            paths += [[*path, s] for s in succs if s not in seen]
+            seen.update(succs)
+    return cycles
+
+
+def test_cycle_finder_detects_cycles():
+    graph = {"a": ["b"], "b": ["c", "e"], "c": ["a"], "d": ["d"], "e": ["f"], "f": []}
+    assert strongly_connected(graph) == [["f"], ["e"], ["a", "b", "c"], ["d"]]
+    assert find_cycles(graph) == [["a", "b", "c", "a"], ["d", "d"]]
+    assert find_cycles({"a": ["b"], "b": ["c"], "c": []}) == []
+
+
+def test_import_graph_sees_relative_and_function_level_imports():
+    modules = ["m6abert", "m6abert.io", "m6abert.io.files", "m6abert.io.results", "m6abert.motifs", "m6abert.kmer"]
+    motifs = "\n".join(
+        ["from . import io", "from . import __version__", "from .io import read", "def f():", "    import m6abert.io.files"]
+    )
+    assert imported_modules("m6abert.motifs", motifs, modules) == {"m6abert.io": 1, "m6abert.io.files": 5}
+    results = "\n".join(
+        ["from . import files", "from .files import x", "from . import helper", "if TYPE_CHECKING:", "    import m6abert.kmer"]
+    )
+    expected = {"m6abert.io.files": 1, "m6abert.io": 3}  # a name that is no module imports the package
+    assert imported_modules("m6abert.io.results", results, modules) == expected
+    init = "from .results import x\nfrom ..kmer import y\n"
+    expected = {"m6abert.io.results": 1, "m6abert.kmer": 2}  # no edge to the parent package
+    assert imported_modules("m6abert.io", init, modules, is_package=True) == expected
+
+
+def test_no_import_cycles():
+    graph = import_graph()
+    cycles = find_cycles(graph)
+
+    def describe(cycle: list[str]) -> str:
+        return " -> ".join(f"{a} (line {graph[a][b]})" for a, b in pairwise(cycle)) + f" -> {cycle[-1]}"
+
+    assert not cycles, "import cycles:\n" + "\n".join(describe(c) for c in cycles)
+
+
+# --- short functions ------------------------------------------------------------------------------
+
+
+Function = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+def _functions(node: ast.AST, prefix: str = "") -> Iterator[tuple[str, Function]]:
+    """(qualified name, node) of every function and method below ``node``, nested ones included."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if not isinstance(child, ast.ClassDef):
+                yield prefix + child.name, child
+            yield from _functions(child, f"{prefix}{child.name}.")
+        else:
+            yield from _functions(child, prefix)
+
+
+def _is_argparse_definition(func: Function) -> bool:
+    return func.name.startswith(("build_parser", "parse_args")) or any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "add_argument"
+        for n in ast.walk(func)
+    )
+
+
+def function_length(func: Function) -> int:
+    """Lines from ``def`` to the function's last line, less its docstring."""
+    length = func.end_lineno - func.lineno + 1
+    if ast.get_docstring(func, clean=False) is not None:
+        length -= func.body[0].end_lineno - func.body[0].lineno + 1
+    return length
+
+
+def function_lengths() -> list[tuple[int, str]]:
+    """(lines, ``file:line name``) of every function in the package but argparse definitions in the CLI."""
+    lengths = []
+    for path in MODULES.values():
+        for name, func in _functions(ast.parse(path.read_text(), str(path))):
+            if not (CLI in path.parents and _is_argparse_definition(func)):
+                where = f"{path.relative_to(ROOT)}:{func.lineno} {module_name(path)}.{name}"
+                lengths.append((function_length(func), where))
+    return sorted(lengths, reverse=True)
+
+
+def test_function_length_counting():
+    source = (
+        "class A:\n"
+        "    def method(self):\n"
+        "        \"\"\"A docstring\n\n        on three lines.\"\"\"\n"
+        "        def inner():\n"
+        "            return 1\n"
+        "        return inner()\n"
+        "def build_parser_x(p):\n"
+        "    return p\n"
+        "def opts(p):\n"
+        "    p.add_argument('--x')\n"
+    )
+    funcs = dict(_functions(ast.parse(source)))
+    assert {name: function_length(f) for name, f in funcs.items()} == {
+        "A.method": 4, "A.method.inner": 2, "build_parser_x": 2, "opts": 2
+    }
+    assert [name for name, f in funcs.items() if _is_argparse_definition(f)] == ["build_parser_x", "opts"]
+
+
+def test_functions_are_short():
+    lengths = function_lengths()
+    longest = f"longest function: {lengths[0][1]} ({lengths[0][0]} lines)"
+    print(longest)
+    too_long = [f"  {where}: {n} lines" for n, where in lengths if n > MAX_FUNCTION_LINES]
+    header = f"functions over {MAX_FUNCTION_LINES} lines (docstrings excluded):\n"
+    assert not too_long, header + "\n".join(too_long)
+
+
+# --- argparse stays in the CLI --------------------------------------------------------------------
+
+
+def test_no_namespace_outside_cli():
+    """The library takes plain arguments; only ``m6abert/cli/`` knows about ``argparse.Namespace``."""
+    hits = [
+        f"  {path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in MODULES.values()
+        if CLI not in path.parents
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if "Namespace" in line
+    ]
+    assert not hits, "`Namespace` outside m6abert/cli/:\n" + "\n".join(hits)
+
+
+# --- console commands -----------------------------------------------------------------------------
+
+
+def test_console_scripts_install(tmp_path):
+    """A non-editable install into a fresh venv puts every command on its ``bin/``, and they run."""
+    from m6abert import __version__
+
+    src = tmp_path / "src"  # a copy, so that the build's build/ and *.egg-info stay out of the repo
+    shutil.copytree(PACKAGE, src / "m6abert", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    venv = tmp_path / "venv"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv], env=env)
+    assert result.returncode == 0, result.stderr
+    pip = ["-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q", str(src)]
+    result = run([str(venv / "bin" / "python"), *pip], cwd=tmp_path, env=env)  # the system's pip, from the venv
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    assert [s for s in SCRIPTS if not (venv / "bin" / s).exists()] == []
+    result = run([str(venv / "bin" / "m6abert-get-input"), "--version"], cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"m6abert {__version__}" in result.stdout + result.stderr
+    result = run([str(venv / "bin" / "m6abert-get-input"), "--help"], cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "usage" in result.stdout
