@@ -26,10 +26,12 @@ from .checkpoints import (  # noqa: F401
     write_tokenizer_files,
 )
 from .files import (  # noqa: F401
+    TMP_TAG,
     append_line,
     atomic_dir,
     atomic_path,
     current_umask,
+    is_leftover,
     load_npy,
     read_json,
     read_lines,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..utils import InputError
-from .files import atomic_dir, current_umask, read_json, write_json, write_text
+from .files import atomic_dir, current_umask, read_json, temp_prefix, write_json, write_text
 
 # ---------------------------------------------------------------------------- checkpoints
 TOKENIZER_CONFIG = {
@@ -192,7 +192,7 @@ def save_model_files(folder: str | os.PathLike, model, k: int) -> None:
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".final.", suffix=".tmp", dir=folder))
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix("final"), suffix=".tmp", dir=folder))
     try:
         with quiet_transformers():
             model.save_pretrained(tmp, safe_serialization=True)

@@ -14,14 +14,37 @@ import numpy as np
 
 from ..utils import InputError
 
-
 # ---------------------------------------------------------------------------- atomic writing
+TMP_TAG = "m6abert"  # in every temporary name, so only the toolkit's own leftovers are ever removed
+
+
+def temp_prefix(name: str) -> str:
+    """The prefix of the temporary names of ``name``: ``.{name}.m6abert-`` (then random, ``.tmp``)."""
+    return f".{name}.{TMP_TAG}-"
+
+
+def old_name(name: str) -> str:
+    """Where :func:`atomic_dir` parks the folder it replaces: ``.{name}.m6abert.old``."""
+    return f".{name}.{TMP_TAG}.old"
+
+
+def is_leftover(name: str) -> bool:
+    """Whether ``name`` is a temporary or parked name of this toolkit's atomic writers.
+
+    >>> is_leftover(".model.safetensors.m6abert-x1y2.tmp"), is_leftover(".checkpoint-5.m6abert.old")
+    (True, True)
+    >>> is_leftover(".my_notes.tmp"), is_leftover("checkpoint-5")
+    (False, False)
+    """
+    return name.startswith(".") and (
+        (f".{TMP_TAG}-" in name and name.endswith(".tmp")) or name.endswith(f".{TMP_TAG}.old"))
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -40,12 +63,12 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~current_umask())
         if path.exists():
-            old = path.with_name(f".{path.name}.old")
+            old = path.with_name(old_name(path.name))
             shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
             os.replace(tmp, path)
