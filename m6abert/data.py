@@ -206,6 +206,7 @@ def load_tsv_dataset(path: str | os.PathLike, k: int, max_seq_length: int,
 def load_fasta_dataset(path: str | os.PathLike, k: int, max_seq_length: int) -> LabelledData:
     """The records of a FASTA file, k-merised with the model's k; ``names`` are the record ids."""
     records = io.read_fasta(path)
+    io.check_unique_ids((path, records))  # predictions.tsv is keyed by record id
     return dataset_from_seqs([r.seq for r in records], k, None, max_seq_length, [r.id for r in records], str(path))
 
 
@@ -340,6 +341,7 @@ def _scored_part(data_dir: Path, tsv_names: tuple[str, ...], npy_path: Path) -> 
     """One score array with the TSVs it belongs to, checked against each other."""
     scores = io.load_score_matrix(npy_path)
     tables = [(data_dir / f"{name}.tsv", io.read_tsv(data_dir / f"{name}.tsv")) for name in tsv_names]
+    check_score_sources(npy_path, [path for path, _ in tables])
     for tsv_path, table in tables:
         check_kmer_rows(table.sentences, str(tsv_path))
     tsv_path = tables[0][0] if len(tables) == 1 else data_dir / "{train,dev,test}.tsv"
@@ -351,6 +353,27 @@ def _scored_part(data_dir: Path, tsv_names: tuple[str, ...], npy_path: Path) -> 
         raise InputError(f"{npy_path}: scores are {scores.shape[1]} positions wide, "
                          f"shorter than the {longest}-nt sequences of {tsv_path}")
     return LabelledScores(seqs, np.concatenate([table.labels for _, table in tables]), scores)
+
+
+def check_score_sources(npy_path: Path, tsvs: list[Path]) -> None:
+    """Raise if ``npy_path`` was computed from other TSVs than ``tsvs`` (same row count or not).
+
+    visualize_all.py records the SHA-256 of the TSVs it scored in ``{array}.json``; arrays from
+    elsewhere (the original's) have none and are only checked by shape, with a warning.
+    """
+    meta_path = npy_path.with_name(npy_path.name + ".json")
+    if not meta_path.exists():
+        log.warning("%s: no %s beside it: cannot check that the scores belong to %s", npy_path, meta_path.name,
+                    ", ".join(p.name for p in tsvs))
+        return
+    recorded = [src.get("sha256") for src in io.read_json(meta_path, "score metadata").get("sources", [])]
+    if len(recorded) != len(tsvs):
+        raise InputError(f"{npy_path}: computed from {len(recorded)} TSV(s) ({meta_path.name}), "
+                         f"but {len(tsvs)} are read here")
+    for tsv, sha in zip(tsvs, recorded, strict=True):
+        if io.file_sha256(tsv) != sha:
+            raise InputError(f"{npy_path}: computed from another {tsv.name} (SHA-256 recorded in {meta_path.name} "
+                             f"differs from {tsv}'s); re-run visualize_all.py on these data")
 
 
 def read_labelled_scores(data_dir: str | os.PathLike, npy_dir: str | os.PathLike, data_name: str,

@@ -21,9 +21,9 @@ import torch
 from . import io
 from .data import Collator, LabelledData, load_tsv_dataset
 from .metrics import ORIGINAL_KEYS, classification_metrics, eval_results_line, summarise_folds
-from .model import build_config, load_model, new_model
+from .model import build_config, check_positions, load_model, new_model
 from .predict import predict_files, predict_logits
-from .train import Dist, TrainArgs, barrier, schedule, setup_distributed, train
+from .train import Dist, TrainArgs, barrier, check_optimizer, locked_run_dir, setup_distributed, train
 from .utils import InputError, log, set_seed
 
 RESULT_FILES = ("eval_results.txt", "eval_results.jsonl", "best_checkpoint.json", "all_results.json")
@@ -68,6 +68,9 @@ class FinetuneSettings:
 def build_model(s: FinetuneSettings, resume: Path | None) -> tuple[torch.nn.Module, int]:
     """The classifier to train: resumed, pretrained or from scratch. Returns (model, k)."""
     dropout = dict(hidden_dropout_prob=s.hidden_dropout_prob, attention_probs_dropout_prob=s.attention_probs_dropout_prob)
+    for name, value in dropout.items():  # the flag is named, not the config.json it would end up in
+        if not 0.0 <= value < 1.0:
+            raise InputError(f"--{name} must be in [0, 1), not {value}")
     if resume is not None:
         return load_model(str(resume), "classification", s.attn, **dropout)
     if s.from_scratch:
@@ -164,14 +167,15 @@ def _prepare(s: FinetuneSettings, dist: Dist) -> Prepared:
     resume = io.resume_point(out, s.should_continue, s.overwrite_output_dir, s.do_train)
     set_seed(s.train.seed)  # before the model is built, so the classifier's init follows --seed
     model, k = build_model(s, resume)
+    check_positions(model, s.max_seq_length, str(resume or s.model_name_or_path or s.config_name))
     train_data = load_tsv_dataset(data_dir / "train.tsv", k, s.max_seq_length) if s.do_train else None
     need_dev = s.do_eval or (s.do_train and s.train.evaluate_during_training)
     dev = load_tsv_dataset(data_dir / "dev.tsv", k, s.max_seq_length) if need_dev else None
     if s.do_predict:  # checked before training starts
         load_tsv_dataset(data_dir / "dev.tsv", k, s.max_seq_length, require_labels=False)
     resumed = io.read_training_state(resume) if resume is not None and s.do_train else None
-    if s.do_train:
-        schedule(s.train, len(train_data.dataset), dist)  # impossible settings fail here
+    if s.do_train:  # impossible schedules and optimiser settings fail here, before an old run is cleared
+        check_optimizer(model, s.train, len(train_data.dataset), dist)
     return Prepared(model, k, resume, resumed, train_data, dev)
 
 
@@ -196,9 +200,19 @@ def _evaluate_dirs(s: FinetuneSettings, dev: LabelledData, device) -> dict:
 
 
 def run_finetune(s: FinetuneSettings, dist: Dist | None = None) -> dict:
-    """Fine-tune (and/or evaluate, predict) one model on ``s.data_dir``; returns ``all_results.json``'s content."""
+    """Fine-tune (and/or evaluate, predict) one model on ``s.data_dir``; returns ``all_results.json``'s content.
+
+    Every input is read and checked first; then the output folder is locked
+    (:func:`m6abert.io.lock_run_dir`, rank 0) for as long as the run writes there.
+    """
     dist = dist or setup_distributed()
     p = _prepare(s, dist)
+    with locked_run_dir(s.output_dir, dist):
+        return _run(s, p, dist)
+
+
+def _run(s: FinetuneSettings, p: Prepared, dist: Dist) -> dict:
+    """The writing part of :func:`run_finetune`, with the output folder locked."""
     out = Path(s.output_dir)
     results: dict = {}
     if dist.is_main:  # every input is checked: the first write
@@ -223,14 +237,21 @@ def run_finetune(s: FinetuneSettings, dist: Dist | None = None) -> dict:
 
 
 def _check_folds(s: FinetuneSettings) -> None:
+    """Refuse missing folds and a non-empty output folder; then read and check EVERY fold's
+    ``train.tsv`` and ``dev.tsv`` (k, letters, lengths), so that no fold is trained before a later
+    fold's data is found bad."""
     data, out = Path(s.data_dir), Path(s.output_dir)
     for i in range(s.n_folds):
         if not (data / f"fold_{i}" / "train.tsv").exists():
             raise InputError(f"{data / f'fold_{i}'}: missing; write the folds with get_input.py --n_folds {s.n_folds}")
     if not s.do_train or not s.train.evaluate_during_training and not s.do_eval:
         raise InputError("--n_folds needs --do_train and --do_eval (or --evaluate_during_training)")
-    if out.is_dir() and any(out.iterdir()) and not (s.overwrite_output_dir or s.should_continue):
+    if io.has_outputs(out) and not (s.overwrite_output_dir or s.should_continue):
         raise InputError(f"{out}: output directory exists and is not empty; use --overwrite_output_dir")
+    _, k = build_model(s, None)  # the model's k (and the model checked) before any fold starts
+    for i in range(s.n_folds):
+        for name in ("train.tsv", "dev.tsv"):
+            load_tsv_dataset(data / f"fold_{i}" / name, k, s.max_seq_length)
 
 
 def cross_validate(s: FinetuneSettings, dist: Dist | None = None) -> dict:
@@ -241,6 +262,12 @@ def cross_validate(s: FinetuneSettings, dist: Dist | None = None) -> dict:
     """
     dist = dist or setup_distributed()
     _check_folds(s)
+    with locked_run_dir(s.output_dir, dist):  # the top folder, for every fold
+        return _cross_validate(s, dist)
+
+
+def _cross_validate(s: FinetuneSettings, dist: Dist) -> dict:
+    """The folds of :func:`cross_validate`, with the output folder locked."""
     data, out = Path(s.data_dir), Path(s.output_dir)
     per_fold = []
     for i in range(s.n_folds):

@@ -18,10 +18,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import io
+from . import __version__, io
 from .constants import MAX_POSITIONS, SITE_INDEX
 from .data import concat_labelled, load_tsv_dataset, read_labelled_scores
-from .motifs import MIN_LEN, MIN_N_MOTIF, PVAL_CUTOFF, WINDOW_SIZE, Motif
+from .motifs import (
+    MIN_LEN,
+    MIN_N_MOTIF,
+    PVAL_CUTOFF,
+    WINDOW_SIZE,
+    Motif,
+    motif_records,
+    position_frequency_matrix,
+)
+from .predict import check_finite
 from .utils import InputError, log
 
 if TYPE_CHECKING:
@@ -98,7 +107,7 @@ def _load(s: VisualizeSettings):
 
 
 def _report_delta(delta: np.ndarray, n_steps: int) -> None:
-    worst = float(np.abs(delta).max()) if len(delta) else 0.0
+    worst = float(np.abs(delta).max()) if len(delta) else 0.0  # NaN deltas were refused before
     log.info("integrated gradients: max |convergence delta| %.3g over %d sequences", worst, len(delta))
     if worst > DELTA_WARN:
         log.warning("integrated gradients: attributions miss F(input) - F(baseline) by up to %.3g "
@@ -121,44 +130,68 @@ def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[
     if s.vis_task not in VIS_TASKS:
         raise InputError(f"--vis_task must be attn or attr, not {s.vis_task!r}")
     model, k, data = _load(s)
+    sources = _sources(s)
     out, stem = Path(s.output_dir), score_file_stem(s.vis_task, s.data_name, s.layer)
     common = dict(k=k, max_seq_length=s.max_seq_length, layer=s.layer, dnabert_compat=s.dnabert_compat,
                   batch_size=s.batch_size, device=device)
-    written: dict[str, str] = {stem: str(out / f"{stem}.npy")}
+    files: dict[str, io.Writer] = {}
     if s.vis_task == "attn":
         from .attention import attention_scores
 
         res = attention_scores(model, data.dataset, **common)
-        io.save_npy(out / f"{stem}.npy", res.scores)
+        check_finite(res.probs, s.model_path, data.names, "probabilities")
+        check_finite(res.scores, s.model_path, data.names, "attention")
         if s.layer is None:
-            io.save_npy(out / f"pred_results_{s.data_name}.npy", res.probs)
-            written["pred_results"] = str(out / f"pred_results_{s.data_name}.npy")
+            files[f"pred_results_{s.data_name}.npy"] = lambda p: io.save_npy(p, res.probs)
     else:
         from .attribution import attribute
 
         res = attribute(model, data.dataset, method="ig", n_steps=s.n_steps,
                         internal_batch_size=s.internal_batch_size, **common)
-        io.save_npy(out / f"{stem}.npy", res.scores)
+        check_finite(np.stack([res.delta, res.scores.sum(axis=1)], 1), s.model_path, data.names, "attributions")
         _report_delta(res.delta, s.n_steps)
+    meta = {"m6abert_version": __version__, "vis_task": s.vis_task, "data_name": s.data_name,
+            "model_path": s.model_path, "layer": s.layer, "rows": len(res.scores), "sources": sources}
+    files[f"{stem}.npy"] = lambda p: io.save_npy(p, res.scores)
+    files[f"{stem}.npy.json"] = lambda p: io.write_json(p, meta)
     if s.plot:
-        written.update(_plots(s, res, data.labels, stem, out))
-    io.write_run_args(out, s.run_args, "visualize_args.json")
+        files.update(_plots(s, res, data.labels, stem))
+    files["visualize_args.json"] = lambda p: io.write_run_args(p.parent, s.run_args, p.name)
+    owned = [f"{stem}.npy", f"{stem}.npy.json", *(f"{stem}_{kind}.{fmt}" for kind in ("heatmap", "profile")
+                                                  for fmt in ("png", "pdf")), "visualize_args.json"]
+    if s.vis_task == "attn" and s.layer is None:
+        owned.append(f"pred_results_{s.data_name}.npy")
+    io.write_output_set(out, files, owned, what=f"{s.vis_task} scores of {s.data_name}")
     print(f"{s.vis_task} scores of {len(res.scores)} sequences written to {out}")
-    return written
+    return {_key(name, stem, s.data_name): str(out / name) for name in files}
 
 
-def _plots(s: VisualizeSettings, res, labels: np.ndarray | None, stem: str, out: Path) -> dict[str, str]:
+def _key(name: str, stem: str, data_name: str) -> str:
+    """The name of an output in :func:`visualize`'s result (the array is its stem, pred_results plain)."""
+    if name == f"{stem}.npy":
+        return stem
+    return "pred_results" if name == f"pred_results_{data_name}.npy" else name
+
+
+def _sources(s: VisualizeSettings) -> list[dict]:
+    """The TSVs scored, in row order, with their SHA-256: find_motifs.py checks its TSVs against them."""
+    names = ("train", "dev", "test") if s.data_name == "all" else (s.data_name,)
+    return [{"tsv": f"{n}.tsv", "sha256": io.file_sha256(Path(s.data_dir) / f"{n}.tsv")} for n in names]
+
+
+def _plots(s: VisualizeSettings, res, labels: np.ndarray | None, stem: str) -> dict[str, io.Writer]:
+    """Writers of the heatmap and profile figures (PNG and PDF); none without labels."""
     if labels is None:
         log.warning("no labels in %s: heatmap and profile plots are skipped", s.data_dir)
         return {}
     what = f"{'attention' if s.vis_task == 'attn' else 'attribution'} scores, {s.data_name}"
     if s.layer is not None:
         what += f", layer {s.layer}"
-    written = {}
+    files = {}
     for name, fig in plot_scores(res.scores, labels, res.lengths, stem, s.site_index, what).items():
-        for path in io.save_figure(fig, out / name, formats=("png", "pdf")):
-            written[f"{name}{path.suffix}"] = str(path)
-    return written
+        for fmt in ("png", "pdf"):
+            files[f"{name}.{fmt}"] = lambda p, fig=fig, fmt=fmt: io.save_figure(fig, p.with_suffix(""), formats=(fmt,))
+    return files
 
 
 # ---------------------------------------------------------------------------- find_motifs.py
@@ -213,8 +246,11 @@ def find_motifs(
     -------
     list[Motif]
     """
-    from .motifs import BACKGROUNDS, motif_analysis, motif_records, position_frequency_matrix
+    from .motifs import BACKGROUNDS, motif_analysis
 
+    if not data_name or Path(data_name).name != data_name or data_name.startswith("."):
+        raise InputError(f"--data_name {data_name!r} must be a TSV stem such as train, dev, test or all "
+                         "(no folder parts): every output stays inside --save_file_dir")
     if set_name not in ("pos", "neg"):
         raise InputError(f"--set must be 'pos' or 'neg', not {set_name!r}")
     if background not in BACKGROUNDS:
@@ -232,18 +268,32 @@ def find_motifs(
         pval_cutoff=pval_cutoff, min_n_motif=min_n_motif, align_all_ties=align_all_ties,
         background=background, verbose=verbose,
     )
-    save, set_dir = Path(save_dir), Path(save_dir) / set_name
-    io.write_motif_outputs(save, motif_records(motifs, site_index), site_index=site_index, set_name=set_name)
-    if logos or do_plot:
-        from . import plots
-    if logos:
-        for m in motifs:
-            fig = plots.motif_logo(position_frequency_matrix(m.seqs), f"{m.motif} (n = {m.n_instances})")
-            io.save_figure(fig, set_dir / f"motif_{m.motif}_{m.n_instances}_logo")
-    if do_plot:
-        fig = plots.score_heatmap(data.scores[data.labels == 1], data.scores[data.labels == 0], site_index)
-        io.save_figure(fig, save / f"heatmap_{data_name}")
-    if run_args is not None:
-        io.write_run_args(set_dir, run_args, "find_motifs_args.json")
+    owned = [f"motifs_{set_name}.tsv", f"motifs_{set_name}.json", f"{set_name}/motif_*_*.txt",
+             f"{set_name}/motif_*_*_logo.png", f"{set_name}/find_motifs_args.json", f"heatmap_{data_name}.png"]
+    write = _motif_writer(motifs, data if do_plot else None, set_name, data_name, site_index, logos, run_args)
+    save = Path(save_dir)
+    io.write_output_set(save, write, owned, what=f"{set_name} motifs")
     log.info("%d motifs written to %s (motifs_%s.tsv, %s/)", len(motifs), save, set_name, set_name)
     return motifs
+
+
+def _motif_writer(motifs: list[Motif], plotted, set_name: str, data_name: str, site_index: int, logos: bool,
+                  run_args: dict | None):
+    """The writer of every find_motifs.py output into one folder (the staging folder of the set)."""
+    records = motif_records(motifs, site_index)
+    if logos or plotted is not None:
+        from . import plots
+
+    def write_all(folder: Path) -> None:
+        io.write_motif_outputs(folder, records, site_index=site_index, set_name=set_name)
+        for m in motifs if logos else ():
+            fig = plots.motif_logo(position_frequency_matrix(m.seqs), f"{m.motif} (n = {m.n_instances})")
+            io.save_figure(fig, folder / set_name / f"motif_{m.motif}_{m.n_instances}_logo")
+        if plotted is not None:
+            fig = plots.score_heatmap(plotted.scores[plotted.labels == 1], plotted.scores[plotted.labels == 0],
+                                      site_index)
+            io.save_figure(fig, folder / f"heatmap_{data_name}")
+        if run_args is not None:
+            io.write_run_args(folder / set_name, run_args, "find_motifs_args.json")
+
+    return write_all

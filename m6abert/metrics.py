@@ -18,14 +18,17 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from .utils import log
+
 ORIGINAL_KEYS = ("acc", "f1", "mcc", "auc", "precision", "recall")
 
 
 def softmax_p1(logits: np.ndarray) -> np.ndarray:
     """P(class 1) from (N, 2) logits, float32, shape (N,)."""
-    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return (e[:, 1] / e.sum(axis=1)).astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite logits give NaN; callers refuse them
+        z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return (e[:, 1] / e.sum(axis=1)).astype(np.float32)
 
 
 def classification_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, float]:
@@ -47,6 +50,8 @@ def classification_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, 
     probs = softmax_p1(logits)
     preds = logits.argmax(axis=1)
     two_classes = len(np.unique(labels)) == 2
+    if not two_classes:
+        log.warning("AUC and AUPR are undefined (written as null): the %d labels hold one class only", len(labels))
     kw = {"zero_division": 0}
     return {
         "acc": float(accuracy_score(labels, preds)),

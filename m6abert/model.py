@@ -4,12 +4,19 @@ Models are transformers' ``BertForSequenceClassification`` and ``BertForMaskedLM
 written by the original m6A-BERT / DNABERT (a fork of transformers 2.5) load unchanged: their extra
 config keys are dropped, their ``pytorch_model.bin`` is read with ``weights_only=True``.
 
+A checkpoint's ``config.json`` is checked before anything is built: its types and ranges, and its
+sizes against the shapes of the weights it comes with, so a hostile or damaged config cannot make
+the loader allocate more than the weights hold; weights holding NaN or infinite values are refused.
+
 How batches are padded and masked (and the original's unmasked padding, ``dnabert_compat``) is
 :mod:`m6abert.data`'s :class:`~m6abert.data.Collator`.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from typing import NamedTuple
 
 import torch
@@ -17,6 +24,7 @@ from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassificat
 
 from . import io
 from .constants import MAX_POSITIONS
+from .io.checkpoints import read_config
 from .kmer import PAD_ID, check_k
 from .utils import InputError, log
 
@@ -32,8 +40,193 @@ BERT_KEYS = (
     "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
     "type_vocab_size", "initializer_range", "layer_norm_eps", "pad_token_id", "classifier_dropout",
 )
+SIZE_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+             "max_position_embeddings", "type_vocab_size")  # whole numbers >= 1
+PROBABILITY_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout")
+MAX_NEW_PARAMETERS = 10**10  # a new model from a config.json larger than this is a mistake (40 GB in float32)
+LAYER_RE = re.compile(r"^(?:bert\.)?encoder\.layer\.(\d+)\.")
 
 
+# ---------------------------------------------------------------------------- config checks
+def _show(value: object) -> str:
+    """A config value as JSON writes it (``"64"``, ``64.0``, ``true``, ``null``)."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _whole(value: object, key: str, where: object, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{where}: {key} must be a whole number, not {_show(value)}")
+    if value < low:
+        raise InputError(f"{where}: {key} must be at least {low}, not {value}")
+    return value
+
+
+def _number(value: object, key: str, where: object) -> float:
+    try:
+        number = None if isinstance(value, bool) or not isinstance(value, int | float) else float(value)
+    except OverflowError:  # an integer beyond float range
+        number = None
+    if number is None or not math.isfinite(number):
+        raise InputError(f"{where}: {key} must be a finite number, not {_show(value)[:40]}")
+    return number
+
+
+def check_config_values(cfg: dict, where: object) -> dict:
+    """Check the types and ranges of a config dict's BERT keys; return it ready for ``BertConfig``.
+
+    Parameters
+    ----------
+    cfg: dict
+        Keys of :data:`BERT_KEYS` (as read from a ``config.json``); absent keys are not checked.
+    where: str or PathLike
+        The file, for the messages.
+
+    Returns
+    -------
+    dict
+        ``cfg`` with ``initializer_range`` and ``layer_norm_eps`` as floats (``BertConfig`` refuses
+        an int there).
+
+    Raises
+    ------
+    InputError
+        A size that is not a whole number >= 1, a ``pad_token_id`` below 0, a dropout outside
+        [0, 1], a non-positive ``layer_norm_eps``, a negative ``initializer_range``, a non-finite
+        number, an activation transformers does not know.
+    """
+    from transformers.activations import ACT2FN
+
+    out = dict(cfg)
+    for key in SIZE_KEYS:
+        if key in cfg:
+            _whole(cfg[key], key, where, 1)
+    if cfg.get("pad_token_id") is not None:
+        _whole(cfg["pad_token_id"], "pad_token_id", where, 0)
+    for key in PROBABILITY_KEYS:
+        if key in cfg and not (key == "classifier_dropout" and cfg[key] is None):
+            if not 0 <= _number(cfg[key], key, where) <= 1:
+                raise InputError(f"{where}: {key} must be between 0 and 1, not {_show(cfg[key])}")
+    if "initializer_range" in cfg:
+        out["initializer_range"] = _number(cfg["initializer_range"], "initializer_range", where)
+        if out["initializer_range"] < 0:
+            raise InputError(f"{where}: initializer_range must be at least 0, not {_show(cfg['initializer_range'])}")
+    if "layer_norm_eps" in cfg:
+        out["layer_norm_eps"] = _number(cfg["layer_norm_eps"], "layer_norm_eps", where)
+        if out["layer_norm_eps"] <= 0:
+            raise InputError(f"{where}: layer_norm_eps must be above 0, not {_show(cfg['layer_norm_eps'])}")
+    act = cfg.get("hidden_act", "gelu")
+    if not isinstance(act, str) or act not in ACT2FN:
+        raise InputError(f"{where}: hidden_act {_show(act)} is not an activation transformers knows "
+                         "(e.g. gelu, gelu_new, relu, silu, tanh)")
+    return out
+
+
+def _check_relations(config: BertConfig, where: object) -> None:
+    """What single values cannot show: heads dividing the width, the padding id inside the vocabulary."""
+    if config.hidden_size % config.num_attention_heads:
+        raise InputError(f"{where}: hidden_size {config.hidden_size} is not a multiple of "
+                         f"num_attention_heads {config.num_attention_heads}")
+    pad = config.pad_token_id
+    if pad is not None and pad >= config.vocab_size:
+        raise InputError(f"{where}: pad_token_id {pad} is outside the vocabulary (0..{config.vocab_size - 1})")
+
+
+def _bert_config(cfg: dict, where: object) -> BertConfig:
+    """``BertConfig(**cfg)``, its refusals (strict dataclass validation included) as one ``InputError``."""
+    from huggingface_hub.errors import StrictDataclassError
+
+    try:
+        return BertConfig(**cfg)
+    except (TypeError, ValueError, KeyError, StrictDataclassError) as err:
+        raise InputError(f"{where}: not a usable BERT config ({' '.join(str(err).split())[:160]})") from None
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _weight_shape(state: dict, name: str, folder: object) -> tuple[int, ...]:
+    """The shape of ``bert.{name}`` (or ``name`` without the prefix), which must be a matrix."""
+    tensor = state.get(f"bert.{name}", state.get(name))
+    if tensor is None:
+        raise InputError(f"{folder}: checkpoint lacks the encoder weight bert.{name}")
+    if len(tensor.shape) != 2:
+        raise InputError(f"{folder}: weight bert.{name} has shape {tuple(tensor.shape)}, expected a matrix")
+    return tuple(tensor.shape)
+
+
+def check_against_weights(config: BertConfig, state: dict, where: object, folder: object) -> None:
+    """Refuse a config whose sizes differ from the weights' shapes, before any model is built.
+
+    The layers are the ``bert.encoder.layer.{i}`` groups of ``state``; the width, vocabulary,
+    positions, token types and feed-forward width are read from the embedding matrices and the
+    first layer's ``intermediate.dense.weight``. A model built from a config that passes is no
+    larger than the weights (plus the heads), whatever ``config.json`` says.
+
+    Raises
+    ------
+    InputError
+        Naming ``where`` (the ``config.json``), the key, its value and what the weights hold; or
+        ``folder`` when an embedding matrix is missing or not a matrix.
+    """
+    layers = sorted({int(m.group(1)) for name in state if (m := LAYER_RE.match(name))})
+    if config.num_hidden_layers != len(layers):
+        raise InputError(f"{where}: num_hidden_layers {config.num_hidden_layers}, but the weights hold "
+                         f"{_plural(len(layers), 'layer')}")
+    vocab, hidden = _weight_shape(state, "embeddings.word_embeddings.weight", folder)
+    checks = (
+        ("vocab_size", vocab, "the weights hold {} tokens"),
+        ("hidden_size", hidden, "the weights are {} wide"),
+        ("max_position_embeddings", _weight_shape(state, "embeddings.position_embeddings.weight", folder)[0],
+         "the weights hold {} positions"),
+        ("type_vocab_size", _weight_shape(state, "embeddings.token_type_embeddings.weight", folder)[0],
+         "the weights hold {} token types"),
+        ("intermediate_size", _weight_shape(state, f"encoder.layer.{layers[0]}.intermediate.dense.weight", folder)[0],
+         "the weights' feed-forward layers are {} wide"),
+    )
+    for key, held, text in checks:
+        if getattr(config, key) != held:
+            raise InputError(f"{where}: {key} {getattr(config, key)}, but {text.format(held)}")
+
+
+def _check_size(config: BertConfig, where: object) -> None:
+    """Refuse a new model whose parameter count is absurd (there are no weights to compare with)."""
+    h, layers, inter = config.hidden_size, config.num_hidden_layers, config.intermediate_size
+    n = (config.vocab_size + config.max_position_embeddings + config.type_vocab_size) * h
+    n += layers * (4 * h * h + 2 * h * inter)
+    if n > MAX_NEW_PARAMETERS:
+        raise InputError(f"{where}: the sizes ask for a model of about {n:.2g} parameters (num_hidden_layers {layers}, "
+                         f"hidden_size {h}, intermediate_size {inter}, max_position_embeddings "
+                         f"{config.max_position_embeddings}), over the limit of {MAX_NEW_PARAMETERS:.0e}")
+
+
+def check_positions(model_or_config, max_seq_length: int, where: str) -> None:
+    """Refuse rows longer than the model's position embeddings, before anything is written.
+
+    Parameters
+    ----------
+    model_or_config: PreTrainedModel or BertConfig
+        The model (its ``.config`` is read) or its config.
+    max_seq_length: int
+        ``--max_seq_length``: tokens per row, [CLS] and [SEP] included.
+    where: str
+        The model's checkpoint (or what else to name), in the message.
+
+    Raises
+    ------
+    InputError
+        ``--max_seq_length N exceeds the model's P positions (WHERE)``.
+    """
+    config = getattr(model_or_config, "config", model_or_config)
+    positions = config.max_position_embeddings
+    if max_seq_length > positions:
+        raise InputError(f"--max_seq_length {max_seq_length} exceeds the model's {positions} positions ({where})")
+
+
+# ---------------------------------------------------------------------------- configs and models
 def build_config(config_name: str, k: int, **overrides) -> BertConfig:
     """A ``BertConfig`` for k-mer inputs from a preset name or a ``config.json`` path.
 
@@ -41,7 +234,7 @@ def build_config(config_name: str, k: int, **overrides) -> BertConfig:
     ----------
     config_name: str
         ``"bert-base"`` (12 x 768 x 12, the paper's), ``"mini"`` (4 x 256 x 4), ``"tiny"``
-        (2 x 64 x 2), or a path to a ``config.json``.
+        (2 x 64 x 2), or a path to a ``config.json`` (its types, ranges and size are checked).
     k: int
         k-mer length; sets ``vocab_size`` to 5 + 4**k.
     overrides:
@@ -53,22 +246,37 @@ def build_config(config_name: str, k: int, **overrides) -> BertConfig:
         base = dict(num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=heads,
                     intermediate_size=inter, max_position_embeddings=MAX_POSITIONS, type_vocab_size=2)
     else:
-        base = {key: v for key, v in io.read_json(config_name, "--config_name config.json").items()
-                if key in BERT_KEYS}
+        cfg = read_config(config_name, "--config_name config.json")
+        base = check_config_values({key: v for key, v in cfg.items() if key in BERT_KEYS}, config_name)
     base.update(vocab_size=5 + 4**k, pad_token_id=PAD_ID, **overrides)
-    try:
-        return BertConfig(**base)
-    except (TypeError, ValueError) as err:
-        raise InputError(f"{config_name}: not a usable BERT config ({err})") from None
+    config = _bert_config(base, config_name)
+    _check_relations(config, config_name)
+    _check_size(config, config_name)
+    return config
 
 
 def _config_from_checkpoint(ckpt: io.Checkpoint, **overrides) -> BertConfig:
-    cfg = {key: v for key, v in ckpt.config.items() if key in BERT_KEYS}
+    """The checkpoint's config, checked on its own and against the weights (nothing is built)."""
+    where = ckpt.path / "config.json"
+    cfg = check_config_values({key: v for key, v in ckpt.config.items() if key in BERT_KEYS}, where)
     cfg.update(overrides)
-    try:
-        return BertConfig(**cfg)
-    except (TypeError, ValueError) as err:
-        raise InputError(f"{ckpt.path / 'config.json'}: not a usable BERT config ({err})") from None
+    config = _bert_config(cfg, where)
+    check_against_weights(config, ckpt.state_dict, where, ckpt.path)
+    _check_relations(config, where)
+    return config
+
+
+def check_finite(state: dict, path: object) -> None:
+    """Refuse weights holding NaN or infinite values (one pass over the floating tensors).
+
+    Such a model scores every sequence NaN: predictions, metrics and attributions would be
+    meaningless, so the checkpoint is refused when it is loaded.
+    """
+    floating = [(name, t) for name, t in state.items() if isinstance(t, torch.Tensor) and t.is_floating_point()]
+    bad = [name for name, t in floating if not bool(torch.isfinite(t).all())]
+    if bad:
+        raise InputError(f"{path}: weights hold NaN or infinite values ({len(bad)} of {len(floating)} tensors, "
+                         f"first: {bad[0]}); the checkpoint is not usable")
 
 
 class LoadedModel(NamedTuple):
@@ -101,6 +309,13 @@ def load_model(
     config_overrides:
         ``BertConfig`` fields to override (e.g. ``hidden_dropout_prob``).
 
+    Raises
+    ------
+    InputError
+        Before any model is built: an unreadable checkpoint (:func:`m6abert.io.read_checkpoint`),
+        a ``config.json`` of wrong types or ranges or whose sizes differ from the weights' shapes,
+        weights holding NaN or infinite values; after: weights that do not fit the model.
+
     Notes
     -----
     An original MLM checkpoint's output bias was added twice by the transformers 2.5 fork, so
@@ -118,11 +333,19 @@ def load_model(
         model_cls = BertForMaskedLM
     else:
         raise ValueError(f"unknown task {task!r}")
+    check_finite(ckpt.state_dict, path)
     config._attn_implementation = attn_implementation
     try:
         model = model_cls(config)
-    except (ValueError, TypeError) as err:
-        raise InputError(f"{path}: config.json is not a usable BERT config ({str(err).splitlines()[0][:160]})") from None
+    except (ValueError, TypeError, KeyError, ZeroDivisionError, AssertionError) as err:
+        raise InputError(f"{ckpt.path / 'config.json'}: not a usable BERT config "
+                         f"({' '.join(str(err).split())[:160]})") from None
+    _load_weights(model, ckpt, path, task)
+    return LoadedModel(model, ckpt.k)
+
+
+def _load_weights(model: PreTrainedModel, ckpt: io.Checkpoint, path: str, task: str) -> None:
+    """Copy the checkpoint's weights into ``model``; only the other task's head may be left over."""
     state = dict(ckpt.state_dict)
     if task == "mlm" and "cls.predictions.decoder.bias" not in state and "cls.predictions.bias" in state:
         state["cls.predictions.decoder.bias"] = state["cls.predictions.bias"]
@@ -135,7 +358,6 @@ def load_model(
     missing = [m for m in result.missing_keys if not m.startswith(("classifier.", "bert.pooler.", "cls."))]
     if missing:
         raise InputError(f"{path}: checkpoint lacks {len(missing)} encoder weights (first: {missing[0]})")
-    # weights the model has no place for: only the other task's head may be left over
     unexpected = [u for u in result.unexpected_keys
                   if not u.startswith(("classifier.", "bert.pooler.", "cls.")) and not u.endswith("position_ids")]
     if unexpected:
@@ -147,7 +369,6 @@ def load_model(
         with torch.no_grad():
             model.cls.predictions.bias.mul_(2.0)
         log.info("original-format MLM checkpoint: cls.predictions.bias doubled (transformers 2.5 added it twice)")
-    return LoadedModel(model, ckpt.k)
 
 
 def is_dnabert_fork(ckpt: io.Checkpoint) -> bool:

@@ -27,6 +27,8 @@ from .constants import MAX_POSITIONS
 from .data import Collator, LabelledData, load_fasta_dataset, load_tsv_dataset
 from .utils import InputError, log
 
+PREDICTION_OUTPUTS = ("pred_results.npy", "predictions.tsv", "pred_metrics.json", "predict_args.json")
+
 
 @contextlib.contextmanager
 def borrowed(model: torch.nn.Module, device: str | torch.device) -> Iterator[torch.nn.Module]:
@@ -72,7 +74,7 @@ def run_batches(
     desc: str
         Label of the progress bar. Default is "predict".
     verbose: bool
-        Show a progress bar (sequences). Default is True.
+        Show a progress bar (sequences) when stderr is a terminal. Default is True.
     grad: bool
         Keep autograd on (attribution); otherwise the loop runs under ``torch.inference_mode``.
         Default is False.
@@ -84,8 +86,9 @@ def run_batches(
     """
     out = []
     mode = contextlib.nullcontext() if grad else torch.inference_mode()
-    with borrowed(model, device), mode, tqdm(total=len(dataset), desc=desc, unit="seq", leave=False,
-                                             disable=not verbose) as bar:
+    bar = tqdm(total=len(dataset), desc=desc, unit="seq", leave=False,
+               disable=None if verbose else True)  # None: no bar where stderr is no terminal (batch logs)
+    with borrowed(model, device), mode, bar:
         for start in range(0, len(dataset), batch_size):
             items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
             batch = {key: v.to(device) for key, v in collate(items).items()}
@@ -137,6 +140,20 @@ def predict(
                           verbose=verbose)
 
 
+def check_finite(values: np.ndarray, where: str | os.PathLike, names: list[str] | None = None,
+                 what: str = "outputs") -> None:
+    """Raise if a model's outputs hold NaN or infinite values (rows along the first axis).
+
+    A broken checkpoint must never yield ``probability nan`` or all-zero scores that read as "no signal".
+    """
+    bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1) if len(values) else np.zeros(0, bool)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        label = names[first] if names is not None else str(first)
+        raise InputError(f"{where}: the model gives NaN or infinite {what} for {int(bad.sum())} of {len(values)} "
+                         f"sequences (first: {label}); the checkpoint is not usable")
+
+
 def autocast(device: str | torch.device, precision: str | None):
     """``torch.autocast`` for ``precision`` ("bf16", "fp16" on CUDA) on ``device``'s type; a no-op for None."""
     kind = torch.device(device).type
@@ -186,7 +203,7 @@ def predict_files(
         The metrics (empty without labels).
     """
     from .metrics import classification_metrics, softmax_p1
-    from .model import load_model
+    from .model import check_positions, load_model
 
     if (tsv is None) == (fasta is None):
         raise ValueError("give exactly one of tsv and fasta")
@@ -194,24 +211,27 @@ def predict_files(
                                 attn_implementation="eager" if dnabert_compat else "sdpa", fine_tuned=True)
     if k is not None and k != model_k:
         raise InputError(f"--tokenizer_name dna{k} does not match the model in {model_dir} (k={model_k})")
+    check_positions(model, max_seq_length, str(model_dir))
     if fasta is not None:
         data = load_fasta_dataset(fasta, model_k, max_seq_length)
     else:
         data = load_tsv_dataset(tsv, model_k, max_seq_length, require_labels=False)
     with autocast(device, precision):
         logits = predict(model, data.dataset, max_seq_length, dnabert_compat, batch_size, device)
+    check_finite(logits, model_dir, data.names)
     probs, preds = softmax_p1(logits), logits.argmax(axis=1)
     metrics = classification_metrics(data.labels, logits) if data.labels is not None else {}
     out = Path(predict_dir)
-    io.save_npy(out / "pred_results.npy", probs)  # FASTA record order for FASTA input
-    io.write_predictions_tsv(out / "predictions.tsv", _prediction_columns(data, probs, preds,
-                                                                           "id" if fasta is not None else "row"))
+    columns = _prediction_columns(data, probs, preds, "id" if fasta is not None else "row")
+    files: dict[str, io.Writer] = {"pred_results.npy": lambda p: io.save_npy(p, probs),  # FASTA: record order
+                                   "predictions.tsv": lambda p: io.write_predictions_tsv(p, columns)}
     if metrics:
-        io.write_json(out / "pred_metrics.json", metrics)
+        files["pred_metrics.json"] = lambda p: io.write_json(p, metrics)
         log.info("***** Pred results *****")
         for name in sorted(metrics):
             log.info("  %s = %s", name, metrics[name])
     if run_args is not None:
-        io.write_run_args(out, run_args, "predict_args.json")
+        files["predict_args.json"] = lambda p: io.write_run_args(p.parent, run_args, p.name)
+    io.write_output_set(out, files, PREDICTION_OUTPUTS, what="predictions")
     print(f"predictions of {len(probs)} sequences written to {out}")
     return metrics

@@ -35,7 +35,7 @@ from .constants import MAX_POSITIONS
 from .data import Collator, KmerDataset, check_block_size, load_corpus
 from .kmer import CLS_ID, MASK_ID, PAD_ID, SEP_ID, Encoded
 from .predict import run_batches
-from .train import Dist, TrainArgs, barrier, schedule, setup_distributed, train
+from .train import Dist, TrainArgs, barrier, check_optimizer, locked_run_dir, setup_distributed, train
 from .utils import InputError, log, set_seed
 
 # offsets added to a span centre (DNABERT's MASK_LIST): with the centre, k contiguous tokens
@@ -374,7 +374,7 @@ class PretrainSettings:
 
 
 def _checkpoint_k(path: str | Path) -> int:
-    cfg = io.read_json(Path(path) / "config.json", "checkpoint config.json")
+    cfg = io.read_config(Path(path) / "config.json", "checkpoint config.json")
     try:
         return kmer.k_from_vocab_size(int(cfg["vocab_size"]))
     except (KeyError, ValueError, TypeError):
@@ -438,8 +438,8 @@ def _prepare(s: PretrainSettings, dist: Dist) -> Prepared:
     for corpus, name in corpora:
         check_block_size(corpus, block_size, name)
     resumed = io.read_training_state(resume) if resume is not None and s.training else None
-    if s.training:  # impossible batch/accumulation settings fail before anything is written
-        schedule(s.train, len(train_c), dist)
+    if s.training:  # impossible schedules and optimiser settings fail before anything is written
+        check_optimizer(model, s.train, len(train_c), dist)
     return Prepared(model, k, resume, resumed, train_c, eval_c, block_size)
 
 
@@ -450,7 +450,8 @@ def run_pretrain(s: PretrainSettings, dist: Dist | None = None) -> dict:
     (one perplexity per evaluation, DNABERT's format), ``eval_results.jsonl`` (perplexity, loss,
     masked accuracy, learning rate per evaluation), the final model (usable as
     ``--model_name_or_path`` of run_finetune_degradation.py), ``all_results.json`` and
-    ``pretrain_args.json``. Everything is checked before the first file is written.
+    ``pretrain_args.json``. Everything is checked before the first file is written; then rank 0
+    locks the output folder (:func:`m6abert.io.lock_run_dir`) for as long as the run writes there.
 
     Returns
     -------
@@ -462,9 +463,15 @@ def run_pretrain(s: PretrainSettings, dist: Dist | None = None) -> dict:
     if s.train.fp16 and dist.device.type != "cuda":
         raise InputError("--fp16 needs a CUDA device; use --bf16 on CPU")
     pr = _prepare(s, dist)
+    barrier(dist)  # every rank has checked the output folder: nothing is written before this point
+    with locked_run_dir(s.output_dir, dist):  # rank 0 holds the folder's lock while the run writes
+        return _run(s, pr, dist)
+
+
+def _run(s: PretrainSettings, pr: Prepared, dist: Dist) -> dict:
+    """The writing part of :func:`run_pretrain`, with the output folder locked."""
     out = Path(s.output_dir)
     p = default_mlm_probability(pr.k) if s.mlm_probability is None else s.mlm_probability
-    barrier(dist)  # every rank has checked the output folder: nothing is written before this point
     results: dict = {"k": pr.k, "mlm_probability": p, "block_size": pr.block_size}
     if dist.is_main:
         if s.training and out.is_dir():

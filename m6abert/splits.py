@@ -5,6 +5,10 @@ negatives with ``random.seed(seed)``, scikit-learn's ``train_test_split`` semant
 (``RandomState(seed).permutation`` with ``ceil`` test sizes) for positives and negatives
 separately, then ``RandomState(seed).permutation`` of the concatenated training rows. With the
 paper's data and seed 52 the TSVs are byte-identical to the original's.
+
+A run's files replace an earlier run's as a set (:func:`m6abert.io.write_output_set`): a
+fine-tuning run removes the split files of an earlier one that it does not write (``test.tsv``
+of a ``--do_val`` run, ``fold_{i}/`` of more folds); a pretraining run those of the same k.
 """
 
 from __future__ import annotations
@@ -22,6 +26,15 @@ from .data import check_records_k
 from .io import FastaRecord
 from .kmer import check_k, normalise, seq2kmer
 from .utils import InputError, log
+
+RUN_ARGS = "get_input_args.json"
+FINETUNE_OUTPUTS = ("train.tsv", "dev.tsv", "test.tsv", "fold_[0-9]*/train.tsv", "fold_[0-9]*/dev.tsv",
+                    "folds.json", RUN_ARGS)
+
+
+def pretrain_outputs(k: int) -> tuple[str, ...]:
+    """The names a pretraining run of k-mer length ``k`` owns (another k's corpus is kept)."""
+    return f"pre/{k}.txt", f"pre/{k}_train.txt", f"pre/{k}_val.txt", RUN_ARGS
 
 
 class Split(NamedTuple):
@@ -123,8 +136,15 @@ def finetune_splits(
     -------
     dict[str, Split]
         ``{"train", "dev"[, "test"]}``; dev and test list positives before negatives, train is shuffled.
+
+    Raises
+    ------
+    InputError
+        A record id twice (:func:`m6abert.io.check_unique_ids`), too few negatives, a record
+        shorter than k, or too few positives for every split to hold both classes.
     """
     check_k(k)
+    io.check_unique_ids((pos_path, pos), (neg_path, neg))
     negs = sample_negatives(neg, neg_ratio * len(pos), seed, neg_path)
     pos_km = kmerise(pos, k, extend_len, pos_path)
     neg_km = kmerise(negs, k, extend_len, neg_path)
@@ -145,8 +165,43 @@ def finetune_splits(
         parts["train"].append(take(recs, kms, label, train_idx))
 
     out = {name: _concat(p) for name, p in parts.items() if p}
+    need = _min_positives(do_val)
+    hint = (f"--do_val keeps 20 % for test.tsv and 10 % of the rest for dev.tsv; at least {need} positives are needed"
+            if do_val else f"20 % is kept for dev.tsv; at least {need} positives are needed")
+    check_splits(out, len(pos), len(negs), pos_path, hint)
     out["train"] = shuffle_split(out["train"], seed)
     return out
+
+
+def _min_positives(do_val: bool) -> int:
+    """The fewest positives that leave at least one in every split of :func:`finetune_splits`."""
+    n = 1
+    while True:
+        n_test = math.ceil(0.2 * n)
+        rest = n - n_test
+        sizes = (rest - math.ceil(0.1 * rest), math.ceil(0.1 * rest)) if do_val else (rest,)
+        if min(sizes) > 0:
+            return n
+        n += 1
+
+
+def check_splits(splits: dict[str, Split], n_pos: int, n_neg: int, pos_path: str, hint: str,
+                 prefix: str = "") -> None:
+    """Refuse a split (written as ``{prefix}{name}.tsv``) that is empty or lacks a class.
+
+    Raises
+    ------
+    InputError
+        ``POS_PATH: 2 positives and 2 negatives leave train.tsv empty (HINT)``.
+    """
+    for name, split in splits.items():
+        n1 = sum(split.labels)
+        n0 = len(split.labels) - n1
+        if n1 and n0:
+            continue
+        problem = "empty" if not split.labels else f"without {'positives' if not n1 else 'negatives'}"
+        counts = f"{n_pos} positive{'s' * (n_pos != 1)} and {n_neg} negative{'s' * (n_neg != 1)}"
+        raise InputError(f"{pos_path}: {counts} leave {prefix}{name}.tsv {problem} ({hint})")
 
 
 def _concat(parts: list[Split]) -> Split:
@@ -182,6 +237,7 @@ def kfold_splits(
     folds: list of {"pos": ids, "neg": ids}, the records of each fold (disjoint, covering all)
     """
     check_k(k)
+    io.check_unique_ids((pos_path, pos), (neg_path, neg))
     if not 2 <= n_folds <= len(pos):
         raise InputError(f"{pos_path}: --n_folds {n_folds} needs 2 <= folds <= {len(pos)} positives")
     negs = sample_negatives(neg, neg_ratio * len(pos), seed, neg_path)
@@ -195,10 +251,10 @@ def kfold_splits(
     for i in range(n_folds):
         dev = _concat([classes[0][i], classes[1][i]])
         train = _concat([c[j] for c in classes for j in range(n_folds) if j != i])
+        check_splits({"train": train, "dev": dev}, len(pos), len(negs), pos_path,
+                     f"--n_folds {n_folds} needs at least {n_folds} positives", f"fold_{i}/")
         splits.append({"train": shuffle_split(train, seed), "dev": dev})
         folds.append({"pos": classes[0][i].ids, "neg": classes[1][i].ids})
-    all_ids = [r for f in folds for r in f["pos"] + f["neg"]]
-    assert len(all_ids) == len(set(all_ids)), "folds must be disjoint"
     return splits, folds
 
 
@@ -240,7 +296,10 @@ def make_inputs(
     """Read FASTA from ``data_dir``, build the data sets of ``task`` and write them to ``save_dir``.
 
     Everything is read and checked before the first file is written, so bad input leaves
-    ``save_dir`` untouched.
+    ``save_dir`` untouched. The files replace an earlier run's as one set
+    (:func:`m6abert.io.write_output_set`): a fine-tuning run removes the earlier split files it
+    does not write (:data:`FINETUNE_OUTPUTS`), a pretraining run the earlier corpus files of the
+    same k (:func:`pretrain_outputs`); a user's other files stay.
 
     Parameters
     ----------
@@ -258,42 +317,47 @@ def make_inputs(
     Returns
     -------
     list[str]
-        The paths written.
+        The paths of the data files written (not ``get_input_args.json``).
     """
     check_k(k)
-    data, save = Path(data_dir), Path(save_dir)
-    files: dict[Path, tuple[str, object]] = {}
+    data = Path(data_dir)
     if task == "finetune":
-        pos_path, neg_path = data / "pos.fa", data / "neg.fa"
-        pos, neg = io.read_fasta(pos_path), io.read_fasta(neg_path)
-        common = dict(k=k, seed=seed, extend_len=extend_len, neg_ratio=neg_ratio,
-                      pos_path=str(pos_path), neg_path=str(neg_path))
-        if n_folds:
-            splits, folds = kfold_splits(pos, neg, n_folds=n_folds, **common)
-            for i, fold in enumerate(splits):
-                for name, s in fold.items():
-                    files[save / f"fold_{i}" / f"{name}.tsv"] = ("tsv", s)
-            files[save / "folds.json"] = ("json", {"n_folds": n_folds, "seed": seed, "folds": folds})
-        else:
-            for name, s in finetune_splits(pos, neg, do_val=do_val, **common).items():
-                files[save / f"{name}.tsv"] = ("tsv", s)
+        files = _finetune_files(data, k, seed, do_val, extend_len, n_folds, neg_ratio)
+        owned, what = FINETUNE_OUTPUTS, "fine-tuning splits"
     elif task == "pretrain":
         src = Path(fasta) if fasta else data / "pretrain.fa"
         # --extend_len is for the site windows of fine-tuning; pretraining sequences are used whole,
         # as in the original
         corpus = pretrain_corpus(io.read_fasta(src), k, seed, do_val, None, str(src))
-        for name, lines in corpus.items():
-            files[save / "pre" / f"{name}.txt"] = ("lines", lines)
+        files = {f"pre/{name}.txt": _writer("lines", lines) for name, lines in corpus.items()}
+        owned, what = pretrain_outputs(k), f"pretraining corpus (k={k})"
     else:
         raise InputError(f"--task must be 'finetune' or 'pretrain', not {task!r}")
-
-    for path, (kind, obj) in files.items():
-        if kind == "tsv":
-            io.write_tsv(path, obj.sentences, obj.labels)
-        elif kind == "json":
-            io.write_json(path, obj)
-        else:
-            io.write_lines(path, obj)
     if run_args is not None:
-        io.write_run_args(save, run_args, "get_input_args.json")
-    return [str(p) for p in files]
+        files[RUN_ARGS] = lambda path: io.write_run_args(path.parent, run_args, path.name)
+    report = io.write_output_set(save_dir, files, owned, what)
+    return [str(p) for p in report.written if p.name != RUN_ARGS]
+
+
+def _finetune_files(data: Path, k: int, seed: int, do_val: bool, extend_len: int | None,
+                    n_folds: int | None, neg_ratio: int) -> dict:
+    """``{relative name: writer}`` of a fine-tuning run (every input read and checked)."""
+    pos_path, neg_path = data / "pos.fa", data / "neg.fa"
+    pos, neg = io.read_fasta(pos_path), io.read_fasta(neg_path)
+    common = dict(k=k, seed=seed, extend_len=extend_len, neg_ratio=neg_ratio,
+                  pos_path=str(pos_path), neg_path=str(neg_path))
+    if n_folds is None:
+        return {f"{name}.tsv": _writer("tsv", s) for name, s in finetune_splits(pos, neg, do_val=do_val, **common).items()}
+    splits, folds = kfold_splits(pos, neg, n_folds=n_folds, **common)
+    files = {f"fold_{i}/{name}.tsv": _writer("tsv", s) for i, fold in enumerate(splits) for name, s in fold.items()}
+    files["folds.json"] = _writer("json", {"n_folds": n_folds, "seed": seed, "folds": folds})
+    return files
+
+
+def _writer(kind: str, obj: object):
+    """A writer of ``obj`` as a TSV (a :class:`Split`), JSON or lines, for :func:`io.write_output_set`."""
+    if kind == "tsv":
+        return lambda path: io.write_tsv(path, obj.sentences, obj.labels)
+    if kind == "json":
+        return lambda path: io.write_json(path, obj)
+    return lambda path: io.write_lines(path, obj)

@@ -12,11 +12,12 @@ Resumption is exact because the data order of every epoch comes from a generator
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import NamedTuple
@@ -104,6 +105,29 @@ def barrier(dist: Dist) -> None:
         torch.distributed.barrier()
 
 
+@contextlib.contextmanager
+def locked_run_dir(out: str | Path, dist: Dist) -> Iterator[None]:
+    """Hold the lock of the run folder ``out`` (:func:`m6abert.io.lock_run_dir`) while the block runs.
+
+    Only rank 0 takes it (the other ranks of the run are not refused by it); whether it got it is
+    broadcast, so a refused run stops every rank with the same ``InputError`` (none is left waiting).
+    """
+    with contextlib.ExitStack() as stack:
+        error = None
+        if dist.is_main:
+            try:
+                stack.enter_context(io.lock_run_dir(out))
+            except InputError as err:
+                error = str(err)
+        if dist.world_size > 1:
+            box = [error]
+            torch.distributed.broadcast_object_list(box, src=0)
+            error = box[0]
+        if error is not None:
+            raise InputError(error)
+        yield
+
+
 # ---------------------------------------------------------------------------- helpers
 def epoch_order(n: int, seed: int, epoch: int, dist: Dist) -> list[int]:
     """This rank's example order for ``epoch``: a permutation seeded by (seed, epoch)."""
@@ -139,6 +163,8 @@ def schedule(a: TrainArgs, n_examples: int, dist: Dist | None = None) -> Schedul
         raise InputError(f"--gradient_accumulation_steps {a.gradient_accumulation_steps} exceeds the {n_batches} "
                          "batches of an epoch: no optimisation step would ever be taken")
     steps_per_epoch = n_batches // a.gradient_accumulation_steps
+    if a.max_steps <= 0 and not math.isfinite(a.num_train_epochs):
+        raise InputError(f"--num_train_epochs must be a finite number > 0, not {a.num_train_epochs}")
     if a.max_steps > 0:
         t_total, n_epochs = a.max_steps, a.max_steps // steps_per_epoch + 1
     else:
@@ -147,6 +173,25 @@ def schedule(a: TrainArgs, n_examples: int, dist: Dist | None = None) -> Schedul
         raise InputError("--num_train_epochs/--max_steps give no optimisation step")
     warmup = int(a.warmup_percent * t_total) if a.warmup_percent else a.warmup_steps
     return Schedule(n_batches, steps_per_epoch, t_total, n_epochs, warmup)
+
+
+def check_optimizer(model: torch.nn.Module, a: TrainArgs, n_examples: int, dist: Dist | None = None) -> Schedule:
+    """Everything the loop will build from ``a``, built once now: the schedule, AdamW, the warm-up
+    schedule and the clipping norm. Call it before the first write, so that no setting fails after
+    an old run was cleared; raises ``InputError`` naming the flag.
+    """
+    from transformers import get_linear_schedule_with_warmup
+
+    sched = schedule(a, n_examples, dist)
+    if not a.max_grad_norm > 0:  # nan, 0 or negative (a negative norm flips the gradients)
+        raise InputError(f"--max_grad_norm must be > 0 (inf: no clipping), not {a.max_grad_norm}")
+    try:
+        optimizer = make_optimizer(model, a)
+        get_linear_schedule_with_warmup(optimizer, sched.warmup, sched.t_total)
+    except ValueError as err:  # AdamW's own checks (learning rate, epsilon, betas, weight decay)
+        raise InputError(f"optimiser settings (--learning_rate, --adam_epsilon, --beta1/--beta2, --weight_decay): "
+                         f"{err}") from None
+    return sched
 
 
 def make_optimizer(model: torch.nn.Module, a: TrainArgs) -> torch.optim.Optimizer:
@@ -339,9 +384,11 @@ def train(
     run.t0 = time.perf_counter()
     model.train()
     done, stopped_early = state.global_step >= run.t_total, False
-    while not done and state.epoch < sched.n_epochs:
-        done, stopped_early = _run_epoch(run, state, dataset, collate, bar)
-    bar.close()
+    try:
+        while not done and state.epoch < sched.n_epochs:
+            done, stopped_early = _run_epoch(run, state, dataset, collate, bar)
+    finally:  # also before an error's line (a failed save), which then starts a line of its own
+        bar.close()
     avg = state.tr_loss / max(state.global_step, 1)
     log.info(" global_step = %d, average loss = %s", state.global_step, avg)
     return TrainResult(state.global_step, avg, state.best, stopped_early, weights_in_sync(model, dist))
@@ -431,10 +478,11 @@ def _save(run: Run, state: LoopState, step: int) -> None:
             run.out / f"checkpoint-{step}", run.model, run.k,
             state={"optimizer.pt": run.optimizer.state_dict(), "scheduler.pt": run.scheduler.state_dict(),
                    "rng_state.pth": {"ranks": rngs}},
-            extra_json={"trainer_state.json": state.to_json()},
+            extra_json={"trainer_state.json": state.to_json(), io.CHECKPOINT_MARKER: io.checkpoint_marker(step)},
         )
         io.rotate(run.out, run.args.save_total_limit, keep=(state.best or {}).get("checkpoint"))
     barrier(dist)
+
 
 def weights_in_sync(model: torch.nn.Module, dist: Dist) -> bool | None:
     """Under DDP, whether every rank holds bit-identical weights (None in a single process)."""
@@ -454,9 +502,8 @@ def weights_in_sync(model: torch.nn.Module, dist: Dist) -> bool | None:
 
 
 def _json(obj: dict) -> str:
-    import json
-
-    return json.dumps(obj)
+    """One strict JSON line (undefined metrics as ``null``)."""
+    return io.json_dumps(obj)
 
 
 def _track_metric(run: Run, state: LoopState, metrics: dict) -> tuple[bool, bool]:

@@ -498,10 +498,12 @@ def test_non_empty_output_dir_needs_overwrite(tmp_path, corpora):
     pretrain(*corpora, out, "--max_steps", "1", "--overwrite_output_dir", "--save_steps", "0")
     assert not list(out.glob("checkpoint-*")) and len(perplexities(out)) == 1
     # --should_continue without a checkpoint starts afresh (a job killed before its first save)
-    (out / ".checkpoint-1.abc.tmp").mkdir()
+    (out / ".checkpoint-1.m6abert-abc.tmp").mkdir()  # the toolkit's temporary name: removed
+    (out / ".checkpoint-1.abc.tmp").mkdir()  # not the toolkit's (no tag): left alone
     io.write_text(out / "eval_results.txt", "stale line\n")
     pretrain(*corpora, out, "--max_steps", "1", "--should_continue", "--save_steps", "0")
-    assert len(perplexities(out)) == 1 and not any(p.name.startswith(".") for p in out.iterdir())
+    assert len(perplexities(out)) == 1
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [".checkpoint-1.abc.tmp"]
 
 
 # ---------------------------------------------------------------------------- DDP

@@ -1,52 +1,95 @@
 #!/usr/bin/env bash
 # The whole m6abert pipeline on the embedded demo data, with a tiny model, in a few minutes on a CPU.
-# Usage: bash examples/demo/run_demo.sh [OUTPUT_DIR]   (default: demo_output/)
+# Usage: bash examples/demo/run_demo.sh [OUTPUT_DIR]
+#   OUTPUT_DIR (relative to the current folder) must be new, empty, or the output of an earlier run of
+#   this script (it holds the marker file .m6abert-demo and nothing but the demo's folders), which is
+#   then replaced. Default: demo_output/ in the repository. PYTHON picks the interpreter (python3).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-PY=${PYTHON:-python3}
-OUT=${1:-demo_output}
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+PY="${PYTHON:-python3}"
+OUT="${1:-$ROOT/demo_output}"
+case "$OUT" in
+  /*) ;;
+  *) OUT="$PWD/$OUT" ;;
+esac
+MARKER=.m6abert-demo
+LAYOUT=("$MARKER" data pretrained finetuned prediction visualize motifs)
+
+refuse() {
+  echo "run_demo.sh: error: $OUT: $1" >&2
+  exit 2
+}
+
+is_layout_name() {
+  local name
+  for name in "${LAYOUT[@]}"; do
+    [ "$1" = "$name" ] && return 0
+  done
+  return 1
+}
+
+# an existing OUTPUT_DIR is used only if it is empty or an earlier demo output, whose folders are replaced
+if [ -e "$OUT" ] || [ -L "$OUT" ]; then
+  [ -d "$OUT" ] || refuse "exists and is not a folder"
+  shopt -s nullglob dotglob
+  ENTRIES=("$OUT"/*)
+  shopt -u nullglob dotglob
+  if [ "${#ENTRIES[@]}" -gt 0 ]; then
+    [ -f "$OUT/$MARKER" ] || refuse "folder is not empty and is not an earlier demo output (no $MARKER); give a new or empty folder"
+    for ENTRY in "${ENTRIES[@]}"; do
+      is_layout_name "$(basename "$ENTRY")" || refuse "holds $(basename "$ENTRY"), which is not part of an earlier demo output; give a new or empty folder"
+    done
+    for ENTRY in "${ENTRIES[@]}"; do
+      rm -rf -- "$ENTRY"
+    done
+  fi
+fi
+mkdir -p -- "$OUT"
+echo "m6abert demo output (examples/demo/run_demo.sh); this folder is replaced by the next run" > "$OUT/$MARKER"
+cd "$ROOT"
+
 export KMER=3
 export RAW_DATA_PATH=examples/demo
-export DATA_PATH=$OUT/data
-export MODEL_PATH=$OUT/pretrained
-export OUTPUT_PATH=$OUT/finetuned
-export PREDICTION_PATH=$OUT/prediction
-export VIS_PATH=$OUT/visualize
-export MOTIF_PATH=$OUT/motifs
-rm -rf "$OUT"
+export DATA_PATH="$OUT/data"
+export MODEL_PATH="$OUT/pretrained"
+export OUTPUT_PATH="$OUT/finetuned"
+export PREDICTION_PATH="$OUT/prediction"
+export VIS_PATH="$OUT/visualize"
+export MOTIF_PATH="$OUT/motifs"
 
 echo "== 1/6 get_input.py: balanced, split, k-merised TSVs and a pretraining corpus"
-$PY get_input.py --do_val --kmer $KMER --extend_len 250 --task finetune --data_dir $RAW_DATA_PATH --save_dir $DATA_PATH
-$PY get_input.py --do_val --kmer $KMER --extend_len 250 --task pretrain --data_dir $RAW_DATA_PATH \
-    --fasta $RAW_DATA_PATH/neg.fa --save_dir $DATA_PATH
+"$PY" get_input.py --do_val --kmer "$KMER" --extend_len 250 --task finetune --data_dir "$RAW_DATA_PATH" \
+    --save_dir "$DATA_PATH"
+"$PY" get_input.py --do_val --kmer "$KMER" --extend_len 250 --task pretrain --data_dir "$RAW_DATA_PATH" \
+    --fasta "$RAW_DATA_PATH/neg.fa" --save_dir "$DATA_PATH"
 
 echo "== 2/6 run_pretrain.py: a tiny masked-LM m6A-BERT"
-$PY run_pretrain.py --model_type dna --tokenizer_name dna$KMER --config_name tiny --line_by_line --mlm \
-    --train_data_file $DATA_PATH/pre/${KMER}_train.txt --eval_data_file $DATA_PATH/pre/${KMER}_val.txt \
-    --output_dir $MODEL_PATH --per_gpu_train_batch_size 16 --learning_rate 1e-3 --max_steps 40 \
+"$PY" run_pretrain.py --model_type dna --tokenizer_name "dna$KMER" --config_name tiny --line_by_line --mlm \
+    --train_data_file "$DATA_PATH/pre/${KMER}_train.txt" --eval_data_file "$DATA_PATH/pre/${KMER}_val.txt" \
+    --output_dir "$MODEL_PATH" --per_gpu_train_batch_size 16 --learning_rate 1e-3 --max_steps 40 \
     --logging_steps 20 --save_steps 20 --evaluate_during_training --block_size 512
 
 echo "== 3/6 run_finetune_degradation.py: m6A-BERT-Deg (the README command; a tiny model needs fewer epochs, a higher lr)"
-$PY run_finetune_degradation.py --model_type dna --tokenizer_name=dna$KMER --model_name_or_path $MODEL_PATH \
-    --task_name dnaprom --do_train --do_eval --data_dir $DATA_PATH --save_steps 20 --logging_steps 20 \
+"$PY" run_finetune_degradation.py --model_type dna "--tokenizer_name=dna$KMER" --model_name_or_path "$MODEL_PATH" \
+    --task_name dnaprom --do_train --do_eval --data_dir "$DATA_PATH" --save_steps 20 --logging_steps 20 \
     --max_seq_length 512 --per_gpu_eval_batch_size=40 --per_gpu_train_batch_size=16 --learning_rate 4e-3 \
-    --warmup_percent 0.1 --num_train_epochs 3 --output_dir $OUTPUT_PATH --n_process 10 \
+    --warmup_percent 0.1 --num_train_epochs 3 --output_dir "$OUTPUT_PATH" --n_process 10 \
     --hidden_dropout_prob 0.1 --evaluate_during_training --weight_decay 0.01
 
 echo "== 4/6 run_predict_degradation.py: probabilities for test.tsv"
-$PY run_predict_degradation.py --model_type dna --tokenizer_name=dna$KMER --model_name_or_path $MODEL_PATH \
-    --task_name dnaprom --data_dir $DATA_PATH --do_predict --max_seq_length 512 --per_gpu_pred_batch_size 40 \
-    --output_dir $OUTPUT_PATH --predict_dir $PREDICTION_PATH
+"$PY" run_predict_degradation.py --model_type dna "--tokenizer_name=dna$KMER" --model_name_or_path "$MODEL_PATH" \
+    --task_name dnaprom --data_dir "$DATA_PATH" --do_predict --max_seq_length 512 --per_gpu_pred_batch_size 40 \
+    --output_dir "$OUTPUT_PATH" --predict_dir "$PREDICTION_PATH"
 
 echo "== 5/6 visualize_all.py: attention and attribution scores per nucleotide, heatmaps (all 600 sequences)"
 for TASK in attn attr; do
-  $PY visualize_all.py --kmer $KMER --model_name_or_path $MODEL_PATH --model_path $OUTPUT_PATH \
-      --output_dir $VIS_PATH --data_dir $DATA_PATH --data_name all --vis_task $TASK --batch_size 20 --n_steps 16
+  "$PY" visualize_all.py --kmer "$KMER" --model_name_or_path "$MODEL_PATH" --model_path "$OUTPUT_PATH" \
+      --output_dir "$VIS_PATH" --data_dir "$DATA_PATH" --data_name all --vis_task "$TASK" --batch_size 20 --n_steps 16
 done
 
 echo "== 6/6 find_motifs.py: motifs enriched in high-attribution regions, with logos"
-$PY find_motifs.py --set pos --data_dir $DATA_PATH --npy_dir $VIS_PATH --window_size 24 --min_len 5 \
-    --pval_cutoff 0.05 --min_n_motif 3 --align_all_ties --save_file_dir $MOTIF_PATH --data_name all \
+"$PY" find_motifs.py --set pos --data_dir "$DATA_PATH" --npy_dir "$VIS_PATH" --window_size 24 --min_len 5 \
+    --pval_cutoff 0.05 --min_n_motif 3 --align_all_ties --save_file_dir "$MOTIF_PATH" --data_name all \
     --do_plot --vis_task attr
 
 echo
@@ -57,7 +100,7 @@ echo "  fine-tuned model   $OUTPUT_PATH/ (eval_results.txt, best_checkpoint.json
 echo "  predictions        $PREDICTION_PATH/{pred_results.npy,predictions.tsv,pred_metrics.json}"
 echo "  scores and plots   $VIS_PATH/"
 echo "  motifs and logos   $MOTIF_PATH/"
-$PY - "$PREDICTION_PATH/pred_metrics.json" <<'PYEOF'
+"$PY" - "$PREDICTION_PATH/pred_metrics.json" <<'PYEOF'
 import json, sys
 m = json.load(open(sys.argv[1]))
 print("  test metrics       " + "  ".join(f"{k}={m[k]:.3f}" for k in ("acc", "auc", "mcc", "f1")))

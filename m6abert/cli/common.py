@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -15,6 +16,36 @@ from ..utils import InputError
 
 TOKENIZERS = ("dna3", "dna4", "dna5", "dna6")
 COMPAT_TITLE = "accepted for compatibility with the original and ignored"
+SEED_MAX = 2**32 - 1  # NumPy's seeds
+
+
+def _finite_above(low: float) -> Callable[[float], bool]:
+    return lambda v: math.isfinite(v) and v > low
+
+
+def _finite_from(low: float) -> Callable[[float], bool]:
+    return lambda v: math.isfinite(v) and v >= low
+
+
+# (flag, allowed values as the message says them, test): a comparison is False for NaN, so NaN is refused
+SEED_RULE = ("seed", f"in 0..{SEED_MAX}", lambda v: 0 <= v <= SEED_MAX)
+TRAINING_RULES = (
+    SEED_RULE,
+    ("learning_rate", "a finite number > 0", _finite_above(0.0)),
+    ("weight_decay", "a finite number >= 0", _finite_from(0.0)),
+    ("adam_epsilon", "a finite number > 0", _finite_above(0.0)),
+    ("beta1", "in [0, 1)", lambda v: 0.0 <= v < 1.0),
+    ("beta2", "in [0, 1)", lambda v: 0.0 <= v < 1.0),
+    ("max_grad_norm", "> 0 (inf: no clipping)", lambda v: v > 0.0),
+    ("warmup_steps", ">= 0", lambda v: v >= 0),
+    ("warmup_percent", "in [0, 1]", lambda v: 0.0 <= v <= 1.0),
+    ("logging_steps", ">= 0 (0: never)", lambda v: v >= 0),
+    ("save_steps", ">= 0 (0: never)", lambda v: v >= 0),
+    ("save_total_limit", ">= 0 (0 or unset: keep every checkpoint)", lambda v: v is None or v >= 0),
+    ("early_stop", ">= 0 (0: off)", lambda v: v >= 0),
+    ("hidden_dropout_prob", "in [0, 1)", lambda v: 0.0 <= v < 1.0),
+    ("attention_probs_dropout_prob", "in [0, 1)", lambda v: 0.0 <= v < 1.0),
+)
 
 
 def command(func: Callable[..., object]) -> Callable[..., object]:
@@ -102,3 +133,32 @@ def check_at_least_one(args: argparse.Namespace, flags: tuple[str, ...]) -> None
     for flag in flags:
         if getattr(args, flag) < 1:
             raise InputError(f"--{flag} must be at least 1, not {getattr(args, flag)}")
+
+
+def check_rules(args: argparse.Namespace, rules: tuple[tuple[str, str, Callable[[float], bool]], ...]) -> None:
+    """Refuse the first flag of ``rules`` that ``args`` has and whose value fails its test (NaN fails)."""
+    for flag, allowed, ok in rules:
+        if hasattr(args, flag) and not ok(getattr(args, flag)):
+            raise InputError(f"--{flag} must be {allowed}, not {getattr(args, flag)}")
+
+
+def check_seed(args: argparse.Namespace) -> None:
+    """``--seed`` in 0..2**32-1 (NumPy refuses any other seed, after work has started)."""
+    check_rules(args, (SEED_RULE,))
+
+
+def check_optimizer_args(args: argparse.Namespace) -> None:
+    """The optimisation flags of fine-tuning and pretraining (those a command has), each in its range.
+
+    ``--num_train_epochs`` must be finite, and > 0 unless ``--max_steps`` sets the run's length.
+    """
+    check_rules(args, TRAINING_RULES)
+    epochs = args.num_train_epochs
+    if not math.isfinite(epochs) or (epochs <= 0 and args.max_steps <= 0):
+        raise InputError(f"--num_train_epochs must be a finite number > 0, not {epochs}")
+
+
+def check_n_folds(args: argparse.Namespace) -> None:
+    """``--n_folds``, if given, is at least 2."""
+    if args.n_folds is not None and args.n_folds < 2:
+        raise InputError(f"--n_folds must be at least 2, not {args.n_folds}")

@@ -18,6 +18,8 @@ from .common import (
     check_at_least_one,
     check_common,
     check_fp16,
+    check_n_folds,
+    check_optimizer_args,
     command,
     compat_group,
     new_parser,
@@ -106,15 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """Refuse flags of DNABERT features that are not carried, and impossible combinations."""
+    """Refuse flags of DNABERT features that are not carried, values out of range and impossible combinations."""
     for flag, why in UNSUPPORTED.items():
         if getattr(args, flag):
             raise InputError(f"--{flag} is not supported by m6abert: {why}")
     check_common(args)
     if args.do_lower_case:
         raise InputError("--do_lower_case would map every k-mer to [UNK]; the vocabulary is upper-case")
-    if args.n_folds is not None and args.n_folds < 2:
-        raise InputError("--n_folds must be at least 2")
+    check_optimizer_args(args)
+    check_n_folds(args)
     check_at_least_one(args, ("per_gpu_train_batch_size", "per_gpu_eval_batch_size", "per_gpu_pred_batch_size",
                               "gradient_accumulation_steps"))
     check_fp16(args)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from ..utils import InputError
-from .common import command, new_parser
+from .common import check_n_folds, check_seed, command, new_parser
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,6 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise InputError("--neg_ratio must be >= 1")
     if args.n_folds is not None and args.task != "finetune":
         raise InputError("--n_folds applies to --task finetune")
+    check_n_folds(args)
+    check_seed(args)
     return args
 
 

@@ -71,15 +71,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 @command
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    from ..io import lock_run_dir
     from ..predict import predict_files
     from ..utils import resolve_device
     from .common import tokenizer_k
 
-    return predict_files(
-        args.output_dir, args.predict_dir or args.output_dir,
-        tsv=None if args.predict_fasta else Path(args.data_dir) / "test.tsv", fasta=args.predict_fasta,
-        k=tokenizer_k(args.tokenizer_name), max_seq_length=args.max_seq_length,
-        batch_size=args.per_gpu_pred_batch_size, dnabert_compat=args.dnabert_compat,
-        device=resolve_device(args.no_cuda), precision="bf16" if args.bf16 else "fp16" if args.fp16 else None,
-        run_args=vars(args),
-    )
+    predict_dir = args.predict_dir or args.output_dir
+    with lock_run_dir(predict_dir):  # released (and a folder made only for it removed) if the run is refused
+        return predict_files(
+            args.output_dir, predict_dir,
+            tsv=None if args.predict_fasta else Path(args.data_dir) / "test.tsv", fasta=args.predict_fasta,
+            k=tokenizer_k(args.tokenizer_name), max_seq_length=args.max_seq_length,
+            batch_size=args.per_gpu_pred_batch_size, dnabert_compat=args.dnabert_compat,
+            device=resolve_device(args.no_cuda), precision="bf16" if args.bf16 else "fp16" if args.fp16 else None,
+            run_args=vars(args),
+        )

@@ -17,7 +17,15 @@ from __future__ import annotations
 import argparse
 
 from ..utils import InputError
-from .common import add_optimizer_args, check_common, command, compat_group, new_parser, tokenizer_k
+from .common import (
+    add_optimizer_args,
+    check_common,
+    check_optimizer_args,
+    command,
+    compat_group,
+    new_parser,
+    tokenizer_k,
+)
 
 IGNORED = (
     ("--line_by_line", dict(action="store_true", help="one sentence per line: always on (block mode is not carried)")),
@@ -95,6 +103,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise InputError(f"--block_size must be at least 3 ([CLS] k-mer [SEP]) or -1, not {args.block_size}")
     if args.per_gpu_train_batch_size < 1 or args.per_gpu_eval_batch_size < 1 or args.gradient_accumulation_steps < 1:
         raise InputError("batch sizes and --gradient_accumulation_steps must be at least 1")
+    check_optimizer_args(args)
     return args
 
 

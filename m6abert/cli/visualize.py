@@ -66,6 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     from ..interpret import VisualizeSettings, visualize
+    from ..io import lock_run_dir
     from ..utils import resolve_device
 
     s = VisualizeSettings(
@@ -74,4 +75,5 @@ def main(argv: list[str] | None = None) -> dict:
         batch_size=args.batch_size, n_steps=args.n_steps, internal_batch_size=args.internal_batch_size,
         dnabert_compat=args.dnabert_compat, plot=not args.no_plot, site_index=args.site_index, run_args=vars(args),
     )
-    return visualize(s, resolve_device(args.no_cuda))
+    with lock_run_dir(args.output_dir):  # released (and a folder made only for it removed) if the run is refused
+        return visualize(s, resolve_device(args.no_cuda))

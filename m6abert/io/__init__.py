@@ -8,8 +8,8 @@ leaves a half-written file that looks complete. Readers check the format and rai
 :class:`~m6abert.utils.InputError` naming the file, record and problem; what the data mean
 (k-mer lengths, letters, sequence lengths) is checked by :mod:`m6abert.data`.
 
-The functions live in five modules (``files``, ``sequences``, ``checkpoints``, ``results``,
-``rundir``) and are all available as ``m6abert.io.<name>``.
+The functions live in six modules (``files``, ``sequences``, ``checkpoints``, ``results``,
+``rundir``, ``outputs``) and are all available as ``m6abert.io.<name>``.
 """
 
 from .checkpoints import (  # noqa: F401
@@ -17,9 +17,11 @@ from .checkpoints import (  # noqa: F401
     TOKENIZER_CONFIG,
     Checkpoint,
     TrainingState,
+    follow_umask,
     load_torch_file,
     quiet_transformers,
     read_checkpoint,
+    read_config,
     read_training_state,
     save_checkpoint,
     save_model_files,
@@ -31,18 +33,29 @@ from .files import (  # noqa: F401
     atomic_dir,
     atomic_path,
     current_umask,
+    file_sha256,
     is_leftover,
+    json_dumps,
+    json_safe,
     load_npy,
+    make_dirs,
     read_json,
     read_lines,
     read_text_file,
     save_figure,
     save_npy,
+    write_error,
     write_json,
     write_lines,
     write_predictions_tsv,
     write_run_args,
     write_text,
+)
+from .outputs import (  # noqa: F401
+    OutputReport,
+    Writer,
+    matches_owned,
+    write_output_set,
 )
 from .results import (  # noqa: F401
     SCORE_FILE_STEMS,
@@ -50,9 +63,17 @@ from .results import (  # noqa: F401
     write_motif_outputs,
 )
 from .rundir import (  # noqa: F401
+    CHECKPOINT_MARKER,
     CHECKPOINT_RE,
+    LOCK_NAME,
+    acquire_lock,
+    checkpoint_marker,
     clear_run_dir,
+    has_outputs,
+    is_toolkit_checkpoint,
     list_checkpoints,
+    lock_run_dir,
+    release_lock,
     resume_point,
     rotate,
 )
@@ -61,6 +82,8 @@ from .sequences import (  # noqa: F401
     CorpusChunk,
     FastaRecord,
     LabelledTsv,
+    check_unique_ids,
+    fasta_lines,
     iter_corpus_chunks,
     iter_fasta_chunks,
     read_fasta,

@@ -1,8 +1,14 @@
-"""Hugging Face checkpoint folders: written atomically, read without unpickling objects."""
+"""Hugging Face checkpoint folders: written atomically, read without unpickling objects.
+
+Every file of a saved folder follows the umask (``save_pretrained`` alone leaves
+``model.safetensors`` private); every file read is checked first: a folder, a symlink loop or a
+file that is not UTF-8 where text is expected is an ``InputError`` naming it.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -11,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..utils import InputError
-from .files import atomic_dir, current_umask, read_json, temp_prefix, write_json, write_text
+from .files import atomic_dir, current_umask, read_text_file, temp_prefix, write_json, write_text
 
 # ---------------------------------------------------------------------------- checkpoints
 TOKENIZER_CONFIG = {
@@ -82,6 +88,21 @@ def save_checkpoint(
             torch.save(obj, tmp / name)
         for name, obj in (extra_json or {}).items():
             write_json(tmp / name, obj)
+        follow_umask(tmp)
+
+
+def follow_umask(folder: str | os.PathLike) -> None:
+    """Give every file below ``folder`` the mode the umask gives new files (``0o666 & ~umask``).
+
+    ``save_pretrained`` writes ``model.safetensors`` as 0600 whatever the umask; a group-shared
+    project folder needs it readable like the other files.
+    """
+    file_mode, dir_mode = 0o666 & ~current_umask(), 0o777 & ~current_umask()
+    for root, dirs, files in os.walk(folder):
+        for name in files:
+            os.chmod(os.path.join(root, name), file_mode)
+        for name in dirs:
+            os.chmod(os.path.join(root, name), dir_mode)
 
 
 @contextlib.contextmanager
@@ -129,6 +150,49 @@ def _unpickling_reason(err: Exception) -> str:
     return (reason or (lines[0] if lines else "unsafe pickle"))[:160]
 
 
+def read_config(path: str | os.PathLike, what: str) -> dict:
+    """A JSON object from a UTF-8 file; a missing, unreadable (folder, symlink loop), binary,
+    non-UTF-8, empty or malformed file, or one that holds no object, is an ``InputError``."""
+    path = Path(path)
+    text = read_text_file(path, what)
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: {what} is not valid JSON ({err})") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}: {what} must hold a JSON object")
+    return obj
+
+
+def _present(path: Path, what: str) -> bool:
+    """Whether ``path`` is there (a broken or looping symlink counts, and is refused as unreadable)."""
+    if not os.path.lexists(path):
+        return False
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a {what}")
+    try:
+        os.stat(path)
+    except OSError as err:
+        raise InputError(f"{path}: cannot read {what} ({err.strerror})") from None
+    return True
+
+
+def _read_vocab_k(path: Path) -> int:
+    """k of a DNABERT ``vocab.txt``, which must hold exactly DNABERT's tokens in DNABERT's order."""
+    from ..kmer import k_from_vocab_size, vocab
+
+    tokens = [t.rstrip("\r") for t in read_text_file(path, "k-mer vocabulary").split("\n")]
+    while tokens and not tokens[-1]:
+        tokens.pop()
+    try:
+        k = k_from_vocab_size(len(tokens))
+    except ValueError:
+        raise InputError(f"{path}: {len(tokens)} tokens is not a DNABERT vocabulary") from None
+    if tokens != vocab(k):
+        raise InputError(f"{path}: token order differs from DNABERT's dna{k} vocabulary")
+    return k
+
+
 def read_checkpoint(folder: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint folder written by this toolkit, DNABERT or the original m6A-BERT.
 
@@ -142,23 +206,13 @@ def read_checkpoint(folder: str | os.PathLike) -> Checkpoint:
         Missing folder, missing or corrupt ``config.json``, missing, corrupt or unsafe weights, a
         ``vocab.txt`` that is not DNABERT's.
     """
-    from ..kmer import k_from_vocab_size, vocab
+    from ..kmer import k_from_vocab_size
 
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: checkpoint folder not found")
-    config = read_json(folder / "config.json", "checkpoint config.json")
-    k = None
-    if (folder / "vocab.txt").exists():
-        tokens = [t.rstrip("\r") for t in (folder / "vocab.txt").read_text(encoding="utf-8").split("\n")]
-        while tokens and not tokens[-1]:
-            tokens.pop()
-        try:
-            k = k_from_vocab_size(len(tokens))
-        except ValueError:
-            raise InputError(f"{folder / 'vocab.txt'}: {len(tokens)} tokens is not a DNABERT vocabulary") from None
-        if tokens != vocab(k):
-            raise InputError(f"{folder / 'vocab.txt'}: token order differs from DNABERT's dna{k} vocabulary")
+    config = read_config(folder / "config.json", "checkpoint config.json")
+    k = _read_vocab_k(folder / "vocab.txt") if _present(folder / "vocab.txt", "k-mer vocabulary") else None
     try:
         vsize = int(config["vocab_size"])
         k_cfg = k_from_vocab_size(vsize)
@@ -166,7 +220,7 @@ def read_checkpoint(folder: str | os.PathLike) -> Checkpoint:
         raise InputError(f"{folder / 'config.json'}: vocab_size is missing or not DNABERT's (69/261/1029/4101)") from None
     if k is not None and k != k_cfg:
         raise InputError(f"{folder}: vocab.txt is for k={k} but config.json vocab_size is for k={k_cfg}")
-    if (folder / WEIGHTS_SAFE).exists():
+    if _present(folder / WEIGHTS_SAFE, "weights file"):
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
@@ -175,7 +229,7 @@ def read_checkpoint(folder: str | os.PathLike) -> Checkpoint:
         except (SafetensorError, OSError, RuntimeError) as err:
             raise InputError(f"{folder / WEIGHTS_SAFE}: corrupt weights ({str(err)[:160]})") from None
         original = False
-    elif (folder / WEIGHTS_BIN).exists():
+    elif _present(folder / WEIGHTS_BIN, "weights file"):
         state = load_torch_file(folder / WEIGHTS_BIN, "checkpoint weights")
         if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
             raise InputError(f"{folder / WEIGHTS_BIN}: not a state dict of tensors")
@@ -197,8 +251,8 @@ def save_model_files(folder: str | os.PathLike, model, k: int) -> None:
         with quiet_transformers():
             model.save_pretrained(tmp, safe_serialization=True)
         write_tokenizer_files(tmp, k)
+        follow_umask(tmp)
         for f in tmp.iterdir():
-            os.chmod(f, 0o666 & ~current_umask())
             os.replace(f, folder / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -221,7 +275,7 @@ def read_training_state(checkpoint: str | os.PathLike) -> TrainingState:
     code is refused with an ``InputError``.
     """
     ck = Path(checkpoint)
-    state = read_json(ck / "trainer_state.json", "trainer state")
+    state = read_config(ck / "trainer_state.json", "trainer state")
     if not isinstance(state.get("global_step"), int):
         raise InputError(f"{ck / 'trainer_state.json'}: no global_step; not a checkpoint of this toolkit")
     return TrainingState(ck, state, load_torch_file(ck / "optimizer.pt", "optimizer state"),

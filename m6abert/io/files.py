@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -39,17 +42,79 @@ def is_leftover(name: str) -> bool:
     return name.startswith(".") and (
         (f".{TMP_TAG}-" in name and name.endswith(".tmp")) or name.endswith(f".{TMP_TAG}.old"))
 
+def make_dirs(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` with its parents; a file in the way or a refused folder is an ``InputError``."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), folder)
+        raise InputError(f"{folder}: cannot create the folder: {blocker} is a file, not a folder") from None
+    except OSError as err:
+        raise write_error(folder, err) from None
+    return folder
+
+
+def write_error(path: str | os.PathLike, err: BaseException) -> InputError:
+    """One line naming ``path`` and why it could not be written (a full disk said as such)."""
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC or _disk_full(path, err):
+        cause = "No space left on device"
+    elif isinstance(err, OSError):
+        cause = err.strerror or str(err)
+    else:
+        cause = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+    return InputError(f"{path}: cannot write ({cause})")
+
+
+def _disk_full(path: str | os.PathLike, err: BaseException) -> bool:
+    """A full disk as other writers report it: Rust's safetensors ("No space left on device (os error
+    28)"), C++'s torch.save ("basic_ios::clear: iostream error") or NumPy ("16384 requested and 6640
+    written"), the last two with the disk then full."""
+    if isinstance(err, OSError) and err.errno is not None:
+        return False
+    text = str(err)
+    if "No space left on device" in text or "os error 28" in text:
+        return True
+    if not any(sign in text for sign in ("iostream error", "write failed", "requested and")):
+        return False
+    folder = next((p for p in [Path(path), *Path(path).parents] if p.is_dir()), Path("."))
+    return shutil.disk_usage(folder).free < (1 << 20)
+
+
+@contextlib.contextmanager
+def _write_errors(path: Path) -> Iterator[None]:
+    """Turn the operating system's write failures (and a C++ writer's full disk) into ``InputError``."""
+    try:
+        yield
+    except InputError:
+        raise
+    except OSError as err:
+        raise write_error(path, err) from None
+    except Exception as err:  # noqa: BLE001 (only a full disk is turned into one line; the rest propagates)
+        if _disk_full(path, err):
+            raise write_error(path, err) from None
+        raise
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds."""
+    """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
+
+    A failure of the operating system (a file in the way, no permission, a full disk) is an
+    ``InputError`` naming ``path``; ``path`` itself is then unchanged and no temporary file is left.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    make_dirs(path.parent)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, cannot write a file there")
+    with _write_errors(path):
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
+        os.close(fd)
     try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes files private; follow the umask instead
-        os.replace(tmp, path)
+        with _write_errors(path):
+            yield Path(tmp)
+            os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes files private; follow the umask instead
+            os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -59,25 +124,33 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory next to ``path``; it replaces ``path`` if the block succeeds.
 
-    A folder written this way (a checkpoint) is complete or absent.
+    A folder written this way (a checkpoint) is complete or absent; operating-system failures are
+    ``InputError`` as in :func:`atomic_path`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent))
+    make_dirs(path.parent)
+    with _write_errors(path):
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent))
     try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~current_umask())
-        if path.exists():
-            old = path.with_name(old_name(path.name))
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        with _write_errors(path):
+            yield tmp
+            os.chmod(tmp, 0o777 & ~current_umask())
+            _swap_in(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap_in(tmp: Path, path: Path) -> None:
+    """Put the folder ``tmp`` at ``path``, parking an old ``path`` until the new one is in place."""
+    if not path.exists():
+        os.replace(tmp, path)
+        return
+    old = path.with_name(old_name(path.name))
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def current_umask() -> int:
@@ -93,9 +166,31 @@ def write_text(path: str | os.PathLike, text: str, newline: str = "\n") -> None:
         fh.write(text)
 
 
+def json_safe(obj: object) -> object:
+    """``obj`` with every NaN or infinite float replaced by None (``null``): strict JSON.
+
+    >>> json_safe({"auc": float("nan"), "acc": [1.0, float("inf")]})
+    {'auc': None, 'acc': [1.0, None]}
+    """
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: json_safe(v) for key, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.floating | np.integer):
+        return json_safe(obj.item())
+    return obj
+
+
 def write_json(path: str | os.PathLike, obj: object) -> None:
-    """Write ``obj`` as indented JSON (atomically)."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+    """Write ``obj`` as indented, strict JSON (atomically): NaN and infinities become ``null``."""
+    write_text(path, json_dumps(obj, indent=2) + "\n")
+
+
+def json_dumps(obj: object, indent: int | None = None) -> str:
+    """Strict JSON text of ``obj`` (NaN and infinities as ``null``; other objects as strings)."""
+    return json.dumps(json_safe(obj), indent=indent, sort_keys=False, default=str, allow_nan=False)
 
 
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> dict:
@@ -127,6 +222,18 @@ def write_run_args(output_dir: str | os.PathLike, args: dict, name: str = "run_a
     write_json(Path(output_dir) / name, {"m6abert_version": __version__, **args})
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes (hex), read in blocks."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError as err:
+        raise InputError(f"{path}: cannot read ({err.strerror or err})") from None
+    return h.hexdigest()
+
+
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     """``np.save`` atomically (the file name is kept exactly, no ``.npy`` appended)."""
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
@@ -135,12 +242,20 @@ def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
 
 def load_npy(path: str | os.PathLike) -> np.ndarray:
     """Load a NumPy array written by :func:`save_npy` (never unpickles objects)."""
+    if Path(path).is_dir():
+        raise InputError(f"{path}: is a folder, expected a NumPy array file (.npy)")
     try:
-        return np.load(path, allow_pickle=False)
+        arr = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
-    except ValueError as err:
+    except (ValueError, EOFError) as err:
         raise InputError(f"{path}: not a NumPy array file ({err})") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot read ({err.strerror or err})") from None
+    if not isinstance(arr, np.ndarray):  # np.load opens a .npz archive whatever the file is called
+        arr.close()
+        raise InputError(f"{path}: a .npz archive of arrays, expected one .npy array (np.save, not np.savez)")
+    return arr
 
 
 def read_text_file(path: str | os.PathLike, what: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -23,10 +23,11 @@ class FastaRecord(NamedTuple):
 
 
 def read_fasta(path: str | os.PathLike) -> list[FastaRecord]:
-    """Read and validate a FASTA file.
+    r"""Read and validate a FASTA file.
 
     Sequences may span lines; they are upper-cased (``U`` is kept here, and read as ``T`` when
-    k-merised). Every letter must be one of ACGTUN.
+    k-merised). Every letter must be one of ACGTUN. Lines end at ``\n`` only (a ``\r`` before
+    it is dropped): a form feed, NEL or line separator inside a header stays in the header.
 
     Parameters
     ----------
@@ -45,7 +46,47 @@ def read_fasta(path: str | os.PathLike) -> list[FastaRecord]:
     """
     path = Path(path)
     text = read_text_file(path, "FASTA file")
-    return list(_parse_fasta(path, enumerate(text.splitlines(), 1)))
+    return list(_parse_fasta(path, enumerate(fasta_lines(text), 1)))
+
+
+def fasta_lines(text: str) -> list[str]:
+    r"""The lines of a FASTA text: split at ``\n`` only, a trailing ``\r`` dropped.
+
+    ``str.splitlines`` would also split at a form feed, NEL (U+0085) or U+2028 inside a header
+    and make the rest of the header a sequence line.
+
+    >>> fasta_lines(">p1 a\x0cb\r\nACGT\n")
+    ['>p1 a\x0cb', 'ACGT', '']
+    """
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
+def check_unique_ids(*sources: tuple[str | os.PathLike, Sequence[FastaRecord]]) -> None:
+    """Refuse a record id that appears twice, in one FASTA file or in two of them.
+
+    Outputs keyed by record id (``folds.json``, ``predictions.tsv``) would be ambiguous.
+
+    Parameters
+    ----------
+    *sources: (path, records)
+        Each FASTA file's path (for the message) and its records in file order.
+
+    Raises
+    ------
+    InputError
+        Naming the file, the id and both record numbers (1-based, in file order).
+    """
+    seen: dict[str, tuple[str, int]] = {}
+    for path, records in sources:
+        for number, rec in enumerate(records, 1):
+            first = seen.setdefault(rec.id, (str(path), number))
+            if first == (str(path), number):
+                continue
+            if first[0] == str(path):
+                raise InputError(f"{path}: duplicate record id {rec.id} (records {first[1]} and {number}); "
+                                 "record ids must be unique")
+            raise InputError(f"{path}: record id {rec.id} (record {number}) is also record {first[1]} of "
+                             f"{first[0]}; record ids must be unique")
 
 
 def _parse_fasta(path: Path, numbered_lines: Iterator[tuple[int, str]]) -> Iterator[FastaRecord]:
@@ -152,16 +193,18 @@ class CorpusChunk(NamedTuple):
     line_numbers: np.ndarray  # (n,) int64, 1-based line numbers in the file
 
 
-def _line_blocks(path: Path, what: str, chunk_bytes: int) -> Iterator[tuple[int, list[str]]]:
-    """Blocks of about ``chunk_bytes`` of lines as ``(number of the first line, lines)``.
+def _line_blocks(path: Path, what: str, chunk_bytes: int,
+                 newline: str | None = None) -> Iterator[tuple[int, list[str]]]:
+    r"""Blocks of about ``chunk_bytes`` of lines as ``(number of the first line, lines)``.
 
     Checks what :func:`~m6abert.io.files.read_text_file` checks (a folder, a missing file, NUL bytes, UTF-8) without
-    holding the whole file in memory.
+    holding the whole file in memory. ``newline`` is :func:`open`'s: ``"\n"`` ends lines at
+    ``\n`` only (FASTA headers); None at ``\n``, ``\r\n`` or ``\r``.
     """
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected a {what}")
     try:
-        fh = open(path, encoding="utf-8-sig")
+        fh = open(path, encoding="utf-8-sig", newline=newline)
     except FileNotFoundError:
         raise InputError(f"{path}: {what} not found") from None
     except OSError as err:
@@ -247,9 +290,10 @@ def _fasta_record(path: Path, header: str, chunks: list[str], lineno: int, numbe
 
 
 def iter_fasta_chunks(path: str | os.PathLike, chunk_records: int = 10_000) -> Iterator[list[FastaRecord]]:
-    """Stream a FASTA file as lists of at most ``chunk_records`` records, in file order.
+    r"""Stream a FASTA file as lists of at most ``chunk_records`` records, in file order.
 
-    The records and checks of :func:`read_fasta`, in bounded memory (pretraining FASTAs are large).
+    The records and checks of :func:`read_fasta`, in bounded memory (pretraining FASTAs are large);
+    lines end at ``\n`` only, as there.
 
     Raises
     ------
@@ -257,7 +301,8 @@ def iter_fasta_chunks(path: str | os.PathLike, chunk_records: int = 10_000) -> I
         Missing, empty, binary or non-FASTA file; a record without sequence; an illegal letter.
     """
     path = Path(path)
-    lines = ((lineno, line) for first, block in _line_blocks(path, "FASTA file", CORPUS_CHUNK_BYTES)
+    lines = ((lineno, line.removesuffix("\n").removesuffix("\r"))
+             for first, block in _line_blocks(path, "FASTA file", CORPUS_CHUNK_BYTES, newline="\n")
              for lineno, line in enumerate(block, first))
     batch: list[FastaRecord] = []
     for record in _parse_fasta(path, lines):
