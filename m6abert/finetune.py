@@ -22,7 +22,7 @@ from . import io
 from .data import Collator, LabelledData, load_tsv_dataset
 from .metrics import ORIGINAL_KEYS, classification_metrics, eval_results_line, summarise_folds
 from .model import build_config, check_positions, load_model, new_model
-from .predict import predict_files, predict_logits
+from .predict import autocast, predict_files, predict_logits
 from .train import Dist, TrainArgs, barrier, check_optimizer, locked_run_dir, setup_distributed, train
 from .utils import InputError, log, set_seed
 
@@ -89,11 +89,14 @@ def build_model(s: FinetuneSettings, resume: Path | None) -> tuple[torch.nn.Modu
     return model, k
 
 
-def _evaluator(dev: LabelledData, collate: Collator, batch_size: int, device, data_name: str):
-    """``evaluate(model, step) -> (metrics, eval_results.txt line)`` on a labelled dev set."""
+def _evaluator(dev: LabelledData, collate: Collator, batch_size: int, device, data_name: str,
+               precision: str | None = None):
+    """``evaluate(model, step) -> (metrics, eval_results.txt line)`` on a labelled dev set (autocast to
+    ``precision`` as training is)."""
 
     def evaluate(m: torch.nn.Module, step: int) -> tuple[dict, str]:
-        logits = predict_logits(m, dev.dataset, collate, batch_size, device, desc=f"eval@{step}")
+        with autocast(device, precision):
+            logits = predict_logits(m, dev.dataset, collate, batch_size, device, desc=f"eval@{step}")
         metrics = classification_metrics(dev.labels, logits)
         return metrics, eval_results_line(metrics, data_name)
 
@@ -134,7 +137,7 @@ def fine_tune(
     dist = dist or setup_distributed()
     out = Path(output_dir)
     collate = Collator(max_seq_length, dnabert_compat)
-    evaluate = (_evaluator(dev_data, collate, eval_batch_size, dist.device, data_name)
+    evaluate = (_evaluator(dev_data, collate, eval_batch_size, dist.device, data_name, train_args.precision)
                 if dev_data is not None else None)
     res = train(model, train_data.dataset, collate, train_args, out, k, evaluate=evaluate, metric="auc",
                 resume_from=resume, dist=dist, stats=lambda b: {"tokens": int((b["input_ids"] != 0).sum())})
@@ -183,7 +186,7 @@ def _evaluate_dirs(s: FinetuneSettings, dev: LabelledData, device) -> dict:
     """--do_eval: the final model (and with --eval_all_checkpoints every checkpoint) on dev.tsv."""
     out, results = Path(s.output_dir), {}
     evaluate = _evaluator(dev, Collator(s.max_seq_length, s.dnabert_compat), s.per_gpu_eval_batch_size, device,
-                          s.data_dir)
+                          s.data_dir, s.train.precision)
     dirs = [out] + (io.list_checkpoints(out) if s.eval_all_checkpoints else [])
     for d in dirs:
         m = load_model(str(d), "classification", s.attn, fine_tuned=True)[0]

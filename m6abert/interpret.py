@@ -30,7 +30,7 @@ from .motifs import (
     motif_records,
     position_frequency_matrix,
 )
-from .predict import check_finite
+from .predict import autocast, check_finite
 from .utils import InputError, log
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ class VisualizeSettings:
     dnabert_compat: bool = False
     plot: bool = True
     site_index: int = SITE_INDEX
+    precision: str | None = None  # "bf16" (or "fp16" on CUDA): autocast the model
     run_args: dict = field(default_factory=dict)
 
 
@@ -134,6 +135,27 @@ def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[
     out, stem = Path(s.output_dir), score_file_stem(s.vis_task, s.data_name, s.layer)
     common = dict(k=k, max_seq_length=s.max_seq_length, layer=s.layer, dnabert_compat=s.dnabert_compat,
                   batch_size=s.batch_size, device=device)
+    with autocast(device, s.precision):
+        res, files = _scores(s, model, data, common)
+    meta = {"m6abert_version": __version__, "vis_task": s.vis_task, "data_name": s.data_name,
+            "model_path": s.model_path, "layer": s.layer, "rows": len(res.scores), "sources": sources,
+            "precision": s.precision or "fp32"}
+    files[f"{stem}.npy"] = lambda p: io.save_npy(p, res.scores)
+    files[f"{stem}.npy.json"] = lambda p: io.write_json(p, meta)
+    if s.plot:
+        files.update(_plots(s, res, data.labels, stem))
+    files["visualize_args.json"] = lambda p: io.write_run_args(p.parent, s.run_args, p.name)
+    owned = [f"{stem}.npy", f"{stem}.npy.json", *(f"{stem}_{kind}.{fmt}" for kind in ("heatmap", "profile")
+                                                  for fmt in ("png", "pdf")), "visualize_args.json"]
+    if s.vis_task == "attn" and s.layer is None:
+        owned.append(f"pred_results_{s.data_name}.npy")
+    io.write_output_set(out, files, owned, what=f"{s.vis_task} scores of {s.data_name}")
+    print(f"{s.vis_task} scores of {len(res.scores)} sequences written to {out}")
+    return {_key(name, stem, s.data_name): str(out / name) for name in files}
+
+
+def _scores(s: VisualizeSettings, model, data, common: dict):
+    """The attention or attribution scores, checked finite, and the writers of their extra outputs."""
     files: dict[str, io.Writer] = {}
     if s.vis_task == "attn":
         from .attention import attention_scores
@@ -150,20 +172,7 @@ def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[
                         internal_batch_size=s.internal_batch_size, **common)
         check_finite(np.stack([res.delta, res.scores.sum(axis=1)], 1), s.model_path, data.names, "attributions")
         _report_delta(res.delta, s.n_steps)
-    meta = {"m6abert_version": __version__, "vis_task": s.vis_task, "data_name": s.data_name,
-            "model_path": s.model_path, "layer": s.layer, "rows": len(res.scores), "sources": sources}
-    files[f"{stem}.npy"] = lambda p: io.save_npy(p, res.scores)
-    files[f"{stem}.npy.json"] = lambda p: io.write_json(p, meta)
-    if s.plot:
-        files.update(_plots(s, res, data.labels, stem))
-    files["visualize_args.json"] = lambda p: io.write_run_args(p.parent, s.run_args, p.name)
-    owned = [f"{stem}.npy", f"{stem}.npy.json", *(f"{stem}_{kind}.{fmt}" for kind in ("heatmap", "profile")
-                                                  for fmt in ("png", "pdf")), "visualize_args.json"]
-    if s.vis_task == "attn" and s.layer is None:
-        owned.append(f"pred_results_{s.data_name}.npy")
-    io.write_output_set(out, files, owned, what=f"{s.vis_task} scores of {s.data_name}")
-    print(f"{s.vis_task} scores of {len(res.scores)} sequences written to {out}")
-    return {_key(name, stem, s.data_name): str(out / name) for name in files}
+    return res, files
 
 
 def _key(name: str, stem: str, data_name: str) -> str:

@@ -8,15 +8,6 @@ names; the positive-class values and AUPR are extra keys.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    average_precision_score,
-    f1_score,
-    matthews_corrcoef,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
 
 from .utils import log
 
@@ -47,6 +38,16 @@ def classification_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, 
         acc, f1, mcc, auc, precision, recall, aupr, precision_pos, recall_pos, f1_pos. AUC and AUPR
         are NaN when the labels hold a single class.
     """
+    from sklearn.metrics import (  # scikit-learn is slow to import: only where metrics are computed
+        accuracy_score,
+        average_precision_score,
+        f1_score,
+        matthews_corrcoef,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+
     probs = softmax_p1(logits)
     preds = logits.argmax(axis=1)
     two_classes = len(np.unique(labels)) == 2

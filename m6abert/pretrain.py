@@ -34,7 +34,7 @@ from . import io, kmer
 from .constants import MAX_POSITIONS
 from .data import Collator, KmerDataset, check_block_size, load_corpus
 from .kmer import CLS_ID, MASK_ID, PAD_ID, SEP_ID, Encoded
-from .predict import run_batches
+from .predict import autocast, run_batches
 from .train import Dist, TrainArgs, barrier, check_optimizer, locked_run_dir, setup_distributed, train
 from .utils import InputError, log, set_seed
 
@@ -272,12 +272,14 @@ def eval_results_line(result: EvalResult) -> str:
 
 # ---------------------------------------------------------------------------- pretraining
 def _mlm_evaluator(k: int, vocab_size: int, p: float, seed: int, dnabert_compat: bool, eval_ds: KmerDataset,
-                   batch_size: int, device):
-    """``evaluate(model, step) -> (metrics, eval_results.txt line)`` with the fixed evaluation masks."""
+                   batch_size: int, device, precision: str | None = None):
+    """``evaluate(model, step) -> (metrics, eval_results.txt line)`` with the fixed evaluation masks,
+    autocast to ``precision`` as training is."""
 
     def run_eval(m: torch.nn.Module, step: int) -> tuple[dict, str]:
         collate = SpanMaskingCollator(k, vocab_size, p, seed, EVAL_STREAM, dnabert_compat)
-        res = evaluate(m, eval_ds, collate, batch_size, device)
+        with autocast(device, precision):
+            res = evaluate(m, eval_ds, collate, batch_size, device)
         log.info("eval at step %d: perplexity = %s, masked accuracy = %.4f", step, res.perplexity, res.masked_accuracy)
         return {"perplexity": res.perplexity, "loss": res.loss, "masked_accuracy": res.masked_accuracy,
                 "n_masked": res.n_masked}, eval_results_line(res)
@@ -322,7 +324,7 @@ def pretrain(
     run_eval = None
     if eval_corpus is not None:
         run_eval = _mlm_evaluator(k, vocab_size, p, train_args.seed, dnabert_compat,
-                                  KmerDataset(eval_corpus, None, block_size), eval_batch_size, dist.device)
+                                  KmerDataset(eval_corpus, None, block_size), eval_batch_size, dist.device, train_args.precision)
     train_ds = KmerDataset(train_corpus, None, block_size)
     collate = SpanMaskingCollator(k, vocab_size, p, train_args.seed, 1 + dist.rank, dnabert_compat)
     log.info("pretraining: k=%d, %d sentences, %d k-mers, span-centre probability %s, block size %d",
@@ -487,7 +489,7 @@ def _run(s: PretrainSettings, pr: Prepared, dist: Dist) -> dict:
     if s.do_eval and dist.is_main:
         metrics, line = _mlm_evaluator(pr.k, pr.model.config.vocab_size, p, s.train.seed, s.dnabert_compat,
                                        KmerDataset(pr.eval_corpus, None, pr.block_size),
-                                       s.per_gpu_eval_batch_size, dist.device)(pr.model, -1)
+                                       s.per_gpu_eval_batch_size, dist.device, s.train.precision)(pr.model, -1)
         io.append_line(out / "eval_results.txt", line)
         results.update({f"eval_{key}": v for key, v in metrics.items()})
         log.info("***** Eval results *****")

@@ -59,6 +59,11 @@ class TrainArgs:
     fp16: bool = False
     bf16: bool = False
 
+    @property
+    def precision(self) -> str | None:
+        """"fp16", "bf16" or None (float32): the autocast of training and of its evaluations."""
+        return "fp16" if self.fp16 else "bf16" if self.bf16 else None
+
     @classmethod
     def from_flags(cls, flags: dict) -> TrainArgs:
         """The fields of ``flags`` (a script's resolved arguments) that are optimisation settings."""

@@ -15,7 +15,7 @@ import argparse
 
 from ..constants import MAX_POSITIONS, SITE_INDEX
 from ..utils import InputError
-from .common import check_common, command, compat_group, new_parser
+from .common import check_common, check_fp16, command, compat_group, new_parser
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,6 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--site_index", type=int, default=SITE_INDEX,
                    help="sequence index of the m6A site; figures show positions relative to it")
     g.add_argument("--no_cuda", action="store_true", help="run on the CPU even if a GPU is available")
+    g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU or GPU)")
+    g.add_argument("--fp16", action="store_true", help="float16 autocast on CUDA")
     args = p.parse_args(argv)
     # sanity checks: one-line errors (exit 2 through @cli)
     if args.kmer is not None and args.kmer not in (3, 4, 5, 6):
@@ -59,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise InputError("--batch_size and --n_steps must be >= 1")
     if args.internal_batch_size is not None and args.internal_batch_size < 1:
         raise InputError("--internal_batch_size must be >= 1")
+    check_fp16(args)
     return args
 
 
@@ -74,6 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
         output_dir=args.output_dir, k=args.kmer, max_seq_length=args.max_seq_length, layer=args.layer,
         batch_size=args.batch_size, n_steps=args.n_steps, internal_batch_size=args.internal_batch_size,
         dnabert_compat=args.dnabert_compat, plot=not args.no_plot, site_index=args.site_index, run_args=vars(args),
+        precision="bf16" if args.bf16 else "fp16" if args.fp16 else None,
     )
     with lock_run_dir(args.output_dir):  # released (and a folder made only for it removed) if the run is refused
         return visualize(s, resolve_device(args.no_cuda))
