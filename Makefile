@@ -15,3 +15,4 @@ test: install
 
 bench: install
 	$(PYTHON) benchmarks/bench_tokenize.py
+	$(PYTHON) benchmarks/bench_models.py

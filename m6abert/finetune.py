@@ -22,11 +22,15 @@ from . import io
 from .data import Collator, LabelledData, load_tsv_dataset
 from .metrics import ORIGINAL_KEYS, classification_metrics, eval_results_line, summarise_folds
 from .model import build_config, check_positions, load_model, new_model
-from .predict import autocast, predict_files, predict_logits
+from .predict import PREDICTION_OUTPUTS, autocast, predict_files, predict_logits
 from .train import Dist, TrainArgs, barrier, check_optimizer, locked_run_dir, setup_distributed, train
 from .utils import InputError, log, set_seed
 
-RESULT_FILES = ("eval_results.txt", "eval_results.jsonl", "best_checkpoint.json", "all_results.json")
+# what a fresh run (--overwrite_output_dir) removes besides the toolkit's checkpoints: an earlier run's
+# results, final model and predictions, so none of it is left beside the new run's files
+MODEL_FILES = ("config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
+RESULT_FILES = ("eval_results.txt", "eval_results.jsonl", "best_checkpoint.json", "all_results.json",
+                "finetune_args.json", "eval_args.json", *MODEL_FILES, *PREDICTION_OUTPUTS)
 
 
 @dataclass(frozen=True)
@@ -178,7 +182,8 @@ def _prepare(s: FinetuneSettings, dist: Dist) -> Prepared:
         load_tsv_dataset(data_dir / "dev.tsv", k, s.max_seq_length, require_labels=False)
     resumed = io.read_training_state(resume) if resume is not None and s.do_train else None
     if s.do_train:  # impossible schedules and optimiser settings fail here, before an old run is cleared
-        check_optimizer(model, s.train, len(train_data.dataset), dist)
+        sched = check_optimizer(model, s.train, len(train_data.dataset), dist)
+        io.foreign_checkpoints(out, sched.t_total)
     return Prepared(model, k, resume, resumed, train_data, dev)
 
 

@@ -278,7 +278,9 @@ def find_motifs(
         background=background, verbose=verbose,
     )
     owned = [f"motifs_{set_name}.tsv", f"motifs_{set_name}.json", f"{set_name}/motif_*_*.txt",
-             f"{set_name}/motif_*_*_logo.png", f"{set_name}/find_motifs_args.json", f"heatmap_{data_name}.png"]
+             f"{set_name}/motif_*_*_logo.png", f"{set_name}/find_motifs_args.json"]
+    if do_plot:  # the heatmap is shared by the pos and neg runs of a folder: replaced, never removed
+        owned.append(f"heatmap_{data_name}.png")
     write = _motif_writer(motifs, data if do_plot else None, set_name, data_name, site_index, logos, run_args)
     save = Path(save_dir)
     io.write_output_set(save, write, owned, what=f"{set_name} motifs")

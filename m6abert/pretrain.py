@@ -43,7 +43,10 @@ MASK_LIST = {3: (-1, 1), 4: (-1, 1, 2), 5: (-2, -1, 1, 2), 6: (-2, -1, 1, 2, 3)}
 TARGET_MASKED_FRACTION = 0.15
 IGNORE_INDEX = -100
 EVAL_STREAM = 0  # masking stream of evaluation; training uses 1 + rank
-RESULT_FILES = ("eval_results.txt", "eval_results.jsonl", "all_results.json")
+# what a fresh run (--overwrite_output_dir) removes besides the toolkit's checkpoints
+RESULT_FILES = ("eval_results.txt", "eval_results.jsonl", "all_results.json", "pretrain_args.json",
+                "pretrain_eval_args.json", "config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json",
+                "special_tokens_map.json")
 
 def default_mlm_probability(k: int) -> float:
     """The span-centre probability that masks about 15 % of the tokens for ``k``.
@@ -441,7 +444,8 @@ def _prepare(s: PretrainSettings, dist: Dist) -> Prepared:
         check_block_size(corpus, block_size, name)
     resumed = io.read_training_state(resume) if resume is not None and s.training else None
     if s.training:  # impossible schedules and optimiser settings fail before anything is written
-        check_optimizer(model, s.train, len(train_c), dist)
+        sched = check_optimizer(model, s.train, len(train_c), dist)
+        io.foreign_checkpoints(s.output_dir, sched.t_total)
     return Prepared(model, k, resume, resumed, train_c, eval_c, block_size)
 
 

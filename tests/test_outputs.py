@@ -409,3 +409,21 @@ def test_find_motifs_rerun_removes_motif_files_the_new_table_does_not_list(tmp_p
     files = {p.name for p in (save / "pos").iterdir()}
     assert "motif_AAAAA_9.txt" not in files and "motif_AAAAA_9_logo.png" not in files and "my_notes.txt" in files
     assert {n.split("_")[1] for n in files if n.startswith("motif_")} == listed
+
+
+def test_a_neg_run_keeps_the_pos_runs_heatmap(tmp_path):
+    import find_motifs
+    import numpy as np
+
+    from m6abert.kmer import seq2kmer
+
+    rng = np.random.RandomState(1)
+    seqs = ["".join(rng.choice(list("ACGT"), 101)) for _ in range(8)]
+    io.write_tsv(tmp_path / "d" / "dev.tsv", [seq2kmer(s, 3) for s in seqs], [1, 0] * 4)
+    io.save_npy(tmp_path / "n" / "atten_dev.npy", rng.uniform(0, 1, (8, 110)))
+    base = ["--data_dir", str(tmp_path / "d"), "--npy_dir", str(tmp_path / "n"), "--data_name", "dev", "--vis_task",
+            "attn", "--save_file_dir", str(tmp_path / "m"), "--min_n_motif", "1", "--pval_cutoff", "1"]
+    find_motifs.main([*base, "--set", "pos", "--do_plot"])
+    assert (tmp_path / "m" / "heatmap_dev.png").exists()
+    find_motifs.main([*base, "--set", "neg"])
+    assert (tmp_path / "m" / "heatmap_dev.png").exists() and (tmp_path / "m" / "motifs_neg.tsv").exists()

@@ -359,3 +359,33 @@ def test_library_settings_fail_before_the_old_run_is_cleared(tmp_path, bad):
         with pytest.raises(InputError):
             run(settings)
         assert files(out) == before
+
+
+def test_overwrite_removes_the_earlier_runs_model_and_predictions_first(tmp_path, monkeypatch):
+    """A fresh run clears the old final model and predictions before training: a run that then stops
+    (here: fails) never leaves them beside its own finetune_args.json."""
+    import m6abert.finetune
+
+    out = tmp_path / "o"
+    finetune(tmp_path, out, "--do_predict", "--save_steps", "0")
+    assert (out / "model.safetensors").exists() and (out / "pred_results.npy").exists()
+
+    def stops(*args, **kwargs):
+        raise KeyboardInterrupt  # a run stopped after the clear
+
+    monkeypatch.setattr(m6abert.finetune, "fine_tune", stops)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(tmp_path, out, "--overwrite_output_dir", "--seed", "9")
+    left = sorted(p.name for p in out.iterdir())
+    assert left == ["finetune_args.json"], left
+    assert json.loads((out / "finetune_args.json").read_text())["seed"] == 9
+
+
+def test_a_users_checkpoint_folder_is_never_replaced(tmp_path, capsys):
+    out = tmp_path / "o"
+    io.write_text(out / "checkpoint-1" / "notes.txt", "mine\n")
+    with pytest.raises(SystemExit) as exc:
+        finetune(tmp_path, out, "--overwrite_output_dir", "--save_steps", "1")
+    assert exc.value.code == 2 and "checkpoint-1: a folder this toolkit did not write" in capsys.readouterr().err
+    assert (out / "checkpoint-1" / "notes.txt").read_text() == "mine\n"
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint-1"]

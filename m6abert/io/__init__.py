@@ -69,6 +69,7 @@ from .rundir import (  # noqa: F401
     acquire_lock,
     checkpoint_marker,
     clear_run_dir,
+    foreign_checkpoints,
     has_outputs,
     is_toolkit_checkpoint,
     list_checkpoints,

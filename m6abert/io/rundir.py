@@ -77,6 +77,15 @@ def list_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
     return [p for _, p in _numbered(Path(output_dir)) if is_toolkit_checkpoint(p)]
 
 
+def foreign_checkpoints(output_dir: str | os.PathLike, last_step: int) -> None:
+    """Refuse a ``checkpoint-{step}`` folder the toolkit did not write that a save of a run of
+    ``last_step`` steps could replace (step <= last_step): it is never overwritten."""
+    for step, p in _numbered(Path(output_dir)):
+        if step <= last_step and not is_toolkit_checkpoint(p):
+            raise InputError(f"{p}: a folder this toolkit did not write, which the checkpoint of step {step} would "
+                             "replace; move it away or choose another --output_dir")
+
+
 def has_outputs(out: str | os.PathLike) -> bool:
     """Whether the folder ``out`` holds anything but a run lock."""
     out = Path(out)
