@@ -412,9 +412,9 @@ def test_find_motifs_rerun_removes_motif_files_the_new_table_does_not_list(tmp_p
 
 
 def test_a_neg_run_keeps_the_pos_runs_heatmap(tmp_path):
-    import find_motifs
     import numpy as np
 
+    import find_motifs
     from m6abert.kmer import seq2kmer
 
     rng = np.random.RandomState(1)
