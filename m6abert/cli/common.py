@@ -124,6 +124,25 @@ def check_fp16(args: argparse.Namespace) -> None:
             raise InputError("--fp16 needs a CUDA device; use --bf16 on CPU")
 
 
+def settings_of(cls, args: argparse.Namespace):
+    """A library settings dataclass (``FinetuneSettings``, ``PretrainSettings``) of parsed flags: the
+    fields named as flags, the optimisation settings, k of ``--tokenizer_name`` and the flags to record."""
+    from ..train import TrainArgs
+
+    flags = vars(args)
+    fields = {f: flags[f] for f in cls.__dataclass_fields__ if f in flags}
+    return cls(train=TrainArgs.from_flags(flags), k=tokenizer_k(args.tokenizer_name), run_args=dict(flags), **fields)
+
+
+def run_training(args: argparse.Namespace, run: Callable[..., dict], settings) -> dict:
+    """Seed, set up the device (and the process group under torchrun), then make the one library call."""
+    from ..train import setup_distributed
+    from ..utils import set_seed
+
+    set_seed(args.seed)
+    return run(settings, setup_distributed(args.local_rank, args.no_cuda))
+
+
 def tokenizer_k(name: str | None) -> int | None:
     """k named by ``--tokenizer_name dnaK``, or None."""
     return int(name[3:]) if name else None

@@ -23,6 +23,8 @@ from .common import (
     command,
     compat_group,
     new_parser,
+    run_training,
+    settings_of,
 )
 
 # flags of DNABERT features that are not carried: accepted by the parser, refused by the checks
@@ -130,25 +132,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def settings(args: argparse.Namespace):
-    """The library's :class:`~m6abert.finetune.FinetuneSettings` of parsed flags."""
-    from ..finetune import FinetuneSettings
-    from ..train import TrainArgs
-    from .common import tokenizer_k
-
-    flags = vars(args)
-    names = {f for f in FinetuneSettings.__dataclass_fields__ if f in flags}
-    return FinetuneSettings(train=TrainArgs.from_flags(flags), k=tokenizer_k(args.tokenizer_name),
-                            run_args=dict(flags), **{f: flags[f] for f in names})
-
-
 @command
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    from ..finetune import finetune
-    from ..train import setup_distributed
-    from ..utils import set_seed
+    from ..finetune import FinetuneSettings, finetune
 
-    set_seed(args.seed)
-    dist = setup_distributed(args.local_rank, args.no_cuda)  # the device, and the process group under torchrun
-    return finetune(settings(args), dist)
+    return run_training(args, finetune, settings_of(FinetuneSettings, args))

@@ -24,7 +24,8 @@ from .common import (
     command,
     compat_group,
     new_parser,
-    tokenizer_k,
+    run_training,
+    settings_of,
 )
 
 IGNORED = (
@@ -107,24 +108,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def settings(args: argparse.Namespace):
-    """The library's :class:`~m6abert.pretrain.PretrainSettings` of parsed flags."""
-    from ..pretrain import PretrainSettings
-    from ..train import TrainArgs
-
-    flags = vars(args)
-    names = {f for f in PretrainSettings.__dataclass_fields__ if f in flags}
-    return PretrainSettings(train=TrainArgs.from_flags(flags), k=tokenizer_k(args.tokenizer_name),
-                            run_args=dict(flags), **{f: flags[f] for f in names})
-
-
 @command
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    from ..pretrain import run_pretrain
-    from ..train import setup_distributed
-    from ..utils import set_seed
+    from ..pretrain import PretrainSettings, run_pretrain
 
-    set_seed(args.seed)
-    dist = setup_distributed(args.local_rank, args.no_cuda)  # the device, and the process group under torchrun
-    return run_pretrain(settings(args), dist)
+    return run_training(args, run_pretrain, settings_of(PretrainSettings, args))
