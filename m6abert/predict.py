@@ -27,7 +27,8 @@ from .constants import MAX_POSITIONS
 from .data import Collator, LabelledData, load_fasta_dataset, load_tsv_dataset
 from .utils import InputError, log
 
-PREDICTION_OUTPUTS = ("pred_results.npy", "predictions.tsv", "pred_metrics.json", "predict_args.json")
+PREDICTION_OUTPUTS = ("pred_results.npy", "predictions.tsv", "pred_metrics.json", "predict_args.json",
+                      "variant_effects.tsv")
 
 
 @contextlib.contextmanager
@@ -102,6 +103,30 @@ def _logits(model: torch.nn.Module, batch: dict) -> np.ndarray:
     return model(**inputs).logits.float().cpu().numpy()  # B, 2
 
 
+class _Reordered(torch.utils.data.Dataset):
+    """``dataset`` seen in the item order ``order``."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset, order: np.ndarray):
+        self.dataset, self.order = dataset, order
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.dataset[int(self.order[i])]
+
+
+def length_order(dataset: torch.utils.data.Dataset) -> np.ndarray:
+    """Item indices from the longest row to the shortest (stable): batches of similar lengths pad least.
+
+    >>> length_order([{"input_ids": [1, 2]}, {"input_ids": [1, 2, 3]}, {"input_ids": [1]}]).tolist()
+    [1, 0, 2]
+    """
+    lengths = np.fromiter((len(dataset[i]["input_ids"]) for i in range(len(dataset))), dtype=np.int64,
+                          count=len(dataset))
+    return np.argsort(-lengths, kind="stable")
+
+
 def predict_logits(
     model: torch.nn.Module,
     dataset: torch.utils.data.Dataset,
@@ -111,14 +136,26 @@ def predict_logits(
     desc: str = "predict",
     verbose: bool = True,
 ) -> np.ndarray:
-    """Logits of ``model`` for every item of ``dataset``, in order.
+    """Logits of ``model`` for every item of ``dataset``, in the dataset's order.
+
+    Unless ``collate`` pads every batch to a fixed width (``dnabert_compat``), the items run from the
+    longest to the shortest, so a batch pads to rows of about its own length (the padding is masked,
+    so a row's logits do not depend on its batch beyond float rounding).
 
     Returns
     -------
     logits: np.ndarray, shape=(N, 2), float32
     """
-    out = run_batches(model, dataset, collate, _logits, batch_size, device, desc, verbose)
-    return np.concatenate(out) if out else np.zeros((0, 2), dtype=np.float32)
+    bucketed = not getattr(collate, "dnabert_compat", True) and len(dataset) > batch_size
+    order = length_order(dataset) if bucketed else None
+    data = _Reordered(dataset, order) if bucketed else dataset
+    out = run_batches(model, data, collate, _logits, batch_size, device, desc, verbose)
+    logits = np.concatenate(out) if out else np.zeros((0, 2), dtype=np.float32)
+    if bucketed:
+        restored = np.empty_like(logits)
+        restored[order] = logits
+        logits = restored
+    return logits
 
 
 def predict(

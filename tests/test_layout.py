@@ -111,3 +111,29 @@ def test_library_defaults_are_the_commands_defaults(tmp_path):
     fields = interpret.VisualizeSettings.__dataclass_fields__
     for name in ("max_seq_length", "layer", "batch_size", "n_steps", "internal_batch_size", "site_index"):
         assert vis[name] == fields[name].default, name
+
+
+def test_prediction_batches_rows_of_similar_length_and_keeps_the_order():
+    """Outside --dnabert_compat the rows run longest first (less padding); logits come back in order."""
+    from m6abert.data import Collator, dataset_from_seqs
+    from m6abert.model import build_config, new_model
+    from m6abert.predict import predict_logits
+
+    torch.manual_seed(0)
+    model = new_model(build_config("tiny", 3), "classification").eval()
+    rng = np.random.RandomState(1)
+    lengths = rng.randint(10, 120, size=20)
+    data = dataset_from_seqs(["".join(rng.choice(list("ACGT"), n)) for n in lengths], 3)
+    widths = []
+    collate = Collator(128)
+
+    def recording(items):
+        batch = collate(items)
+        widths.append(batch["input_ids"].shape[1])
+        return batch
+
+    recording.dnabert_compat = False
+    bucketed = predict_logits(model, data.dataset, recording, batch_size=4, verbose=False)
+    one_by_one = predict_logits(model, data.dataset, collate, batch_size=1, verbose=False)
+    np.testing.assert_allclose(bucketed, one_by_one, atol=1e-5)
+    assert widths == sorted(widths, reverse=True) and widths[0] == lengths.max() - 3 + 1 + 2
