@@ -80,15 +80,18 @@ from .rundir import (  # noqa: F401
 )
 from .sequences import (  # noqa: F401
     CORPUS_CHUNK_BYTES,
+    VARIANT_COLUMNS,
     CorpusChunk,
     FastaRecord,
     LabelledTsv,
+    Variant,
     check_unique_ids,
     fasta_lines,
     iter_corpus_chunks,
     iter_fasta_chunks,
     read_fasta,
     read_tsv,
+    read_variants,
     tsv_text,
     write_tsv,
 )

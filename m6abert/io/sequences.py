@@ -1,4 +1,4 @@
-"""Sequence files: FASTA, the ``seq<TAB>label`` TSVs and streamed pretraining corpora."""
+"""Sequence files: FASTA, the ``seq<TAB>label`` TSVs, variants tables and streamed pretraining corpora."""
 
 from __future__ import annotations
 
@@ -180,6 +180,81 @@ def tsv_text(sentences: list[str], labels: list[int] | np.ndarray) -> str:
 def write_tsv(path: str | os.PathLike, sentences: list[str], labels: list[int] | np.ndarray) -> None:
     """Write a ``seq<TAB>label`` TSV exactly as the original's ``csv.writer`` did (CRLF)."""
     write_text(path, tsv_text(sentences, labels), newline="")
+
+
+# ---------------------------------------------------------------------------- variants tables
+class Variant(NamedTuple):
+    """One row of a variants table: record id, position as written, ref and alt (stripped), line number."""
+
+    id: str
+    pos: int
+    ref: str
+    alt: str
+    line: int  # 1-based line of the file, for messages
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_NUCLEOTIDES = re.compile(r"[ACGTUNacgtun]+")
+VARIANT_COLUMNS = ("id", "pos", "ref", "alt")
+
+
+def read_variants(path: str | os.PathLike) -> list[Variant]:
+    r"""Read a variants table: ``id<TAB>pos<TAB>ref<TAB>alt`` rows, an optional header line first.
+
+    The first line is a header if it starts with ``#``, or if it has four columns, its ``pos``
+    is not an integer and its ``ref`` and ``alt`` are not both nucleotide letters (``id pos ref
+    alt``, ``name position reference alternative``); a data row with a bad position is reported.
+    Blank lines are skipped; lines end at ``\n`` (a ``\r`` before it is dropped). What the
+    positions and letters mean is checked against the records by :mod:`m6abert.variants`.
+
+    Parameters
+    ----------
+    path: str or PathLike
+        The TSV.
+
+    Returns
+    -------
+    variants: list[Variant]
+        In file order.
+
+    Raises
+    ------
+    InputError
+        Missing, binary or empty file, no row after the header, a row without four tab-separated
+        columns, an empty field, a position that is not an integer.
+    """
+    path = Path(path)
+    text = read_text_file(path, "variants file")
+    rows = [(n, line.split("\t")) for n, line in enumerate(fasta_lines(text), 1) if line.strip()]
+    if _is_variants_header(rows[0][1]):
+        rows = rows[1:]
+    if not rows:
+        raise InputError(f"{path}: no variants after the header line")
+    return [_variant(path, n, fields) for n, fields in rows]
+
+
+def _is_variants_header(fields: list[str]) -> bool:
+    if fields[0].lstrip().startswith("#"):
+        return True
+    if len(fields) != len(VARIANT_COLUMNS):
+        return False  # reported as a malformed row
+    _, pos, ref, alt = (f.strip() for f in fields)
+    return not _INTEGER.fullmatch(pos) and not (_NUCLEOTIDES.fullmatch(ref) and _NUCLEOTIDES.fullmatch(alt))
+
+
+def _variant(path: Path, lineno: int, fields: list[str]) -> Variant:
+    """One data row of :func:`read_variants`, checked."""
+    if len(fields) != len(VARIANT_COLUMNS):
+        raise InputError(f"{path}: line {lineno}: expected 4 tab-separated columns (id, pos, ref, alt), "
+                         f"found {len(fields)}")
+    values = [f.strip() for f in fields]
+    for name, value in zip(VARIANT_COLUMNS, values, strict=True):
+        if not value:
+            raise InputError(f"{path}: line {lineno}: empty {name}")
+    rid, pos, ref, alt = values
+    if not _INTEGER.fullmatch(pos):
+        raise InputError(f"{path}: line {lineno}: position {pos!r} is not an integer")
+    return Variant(rid, int(pos), ref, alt, lineno)
 
 
 # ---------------------------------------------------------------------------- pretraining corpus
