@@ -206,3 +206,16 @@ def saturation_mutagenesis(
         delta[j, positions, columns] = logodds[lo + 1 : dataset.offsets[j + 1]] - logodds[lo]
     summary = np.abs(delta.astype(np.float64)).sum(axis=2) / 3.0  # the reference column is 0
     return IsmResult(delta, summary, logodds[dataset.offsets[:-1]], lengths, starts, ends)
+
+
+def check_rebuilt(seqs: Sequence[str], dataset: torch.utils.data.Dataset, k: int, where: str) -> None:
+    """Raise if a sequence rebuilt from a TSV's k-mers does not k-merise back to that row's k-mers.
+
+    A row whose k-mers do not overlap as a sequence's do (damaged, or not k-merised with stride 1)
+    would otherwise be mutated as another sequence than the one the TSV holds.
+    """
+    enc = encode_many([normalise(s) for s in seqs], k)
+    for i in range(len(seqs)):
+        if not np.array_equal(enc.row(i), dataset[i]["input_ids"][1:-1]):
+            raise InputError(f"{where}: row {i + 1}: the k-mers do not overlap as those of one sequence; "
+                             "ISM mutates the sequence rebuilt from them")

@@ -59,3 +59,22 @@ def test_predict_bf16_flag(tmp_path):
     run_predict_degradation.main([*base, "--predict_dir", str(tmp_path / "b"), "--bf16"])
     a, b = np.load(tmp_path / "a" / "pred_results.npy"), np.load(tmp_path / "b" / "pred_results.npy")
     assert not np.array_equal(a, b) and np.abs(a - b).max() < 0.01
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_autocast_on_the_device(device, precision):
+    """The same inference path on each device (the cuda case runs only where a GPU is; fp16 only there)."""
+    if precision == "fp16" and device != "cuda":
+        from m6abert.utils import InputError
+
+        with pytest.raises(InputError, match="--fp16 needs a CUDA device"):
+            autocast(device, precision)
+        return
+    torch.manual_seed(0)
+    model = new_model(build_config("tiny", 3), "classification").eval()
+    data = dataset_from_seqs(["ACGT" * 20, "GGCA" * 15], 3)
+    fp32 = predict(model, data.dataset, device=device, verbose=False)
+    with autocast(device, precision):
+        low = predict(model, data.dataset, device=device, verbose=False)
+    np.testing.assert_allclose(low, fp32, atol=0.05)
+    assert next(model.parameters()).device.type == "cpu"  # handed back where it was

@@ -12,11 +12,11 @@ from ..utils import InputError
 from .files import load_npy, write_json, write_text
 
 # ---------------------------------------------------------------------------- motifs
-SCORE_FILE_STEMS = {"attn": "atten", "attr": "attributions"}
+SCORE_FILE_STEMS = {"attn": "atten", "attr": "attributions", "ism": "ism_summary"}  # ism: the per-nucleotide summary
 
 
 def load_score_matrix(path: str | os.PathLike, what: str = "score array") -> np.ndarray:
-    """Load per-nucleotide scores (``atten_*.npy``, ``attributions_*.npy``) as float64 (n, W).
+    """Load per-nucleotide scores (``atten_*.npy``, ``attributions_*.npy``, ``ism_summary_*.npy``) as float64 (n, W).
 
     Raises
     ------
