@@ -5,7 +5,8 @@ Takes the original run_predict_degradation.py command unchanged, e.g.
     --model_name_or_path $MODEL_PATH --task_name dnaprom --data_dir $DATA_PATH --do_predict \\
     --max_seq_length 512 --output_dir $OUTPUT_PATH/checkpoint-# --predict_dir $OUTPUT_PATH
 Reads DATA_DIR/test.tsv (or --predict_fasta FILE) and writes PREDICT_DIR/pred_results.npy,
-predictions.tsv and pred_metrics.json. Training flags are refused: this command only predicts.
+predictions.tsv and pred_metrics.json (and, with --variants, variant_effects.tsv). Training flags
+are refused: this command only predicts.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..utils import InputError
 from .common import check_at_least_one, check_common, check_fp16, command, compat_group, new_parser
 
 IGNORED = (
@@ -54,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("new in m6abert")
     g.add_argument("--predict_fasta", type=str, default=None,
                    help="predict the records of this FASTA instead of test.tsv (predictions.tsv by record id)")
+    g.add_argument("--variants", type=str, default=None,
+                   help="TSV of substitutions 'id pos ref alt' in --predict_fasta's records (optional header "
+                        "line): also write variant_effects.tsv (p_ref, p_alt, delta_p, delta_logodds)")
+    g.add_argument("--pos_relative_to_site", action="store_true",
+                   help="--variants positions count from the m6A site at index 250 (0: the site, negative: "
+                        "upstream) instead of 1-based from the record's start")
     g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU or GPU)")
     g.add_argument("--dnabert_compat", action="store_true",
                    help="reproduce the original's unmasked padding (pad to max_seq_length, +1/0 mask, eager)")
@@ -64,12 +72,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = build_parser().parse_args(argv)
     check_common(args)
     check_at_least_one(args, ("per_gpu_pred_batch_size",))
+    if args.variants is not None and not args.predict_fasta:
+        raise InputError("--variants needs --predict_fasta (the FASTA whose records the variants refer to)")
+    if args.pos_relative_to_site and args.variants is None:
+        raise InputError("--pos_relative_to_site needs --variants")
     check_fp16(args)
     return args
 
 
 @command
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> dict | list[dict]:
     args = parse_args(argv)
     from ..io import lock_run_dir
     from ..predict import predict_files
@@ -78,6 +90,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     predict_dir = args.predict_dir or args.output_dir
     with lock_run_dir(predict_dir):  # released (and a folder made only for it removed) if the run is refused
+        if args.variants is not None:
+            return _predict_variants(args, predict_dir)
         return predict_files(
             args.output_dir, predict_dir,
             tsv=None if args.predict_fasta else Path(args.data_dir) / "test.tsv", fasta=args.predict_fasta,
@@ -86,3 +100,18 @@ def main(argv: list[str] | None = None) -> dict:
             device=resolve_device(args.no_cuda), precision="bf16" if args.bf16 else "fp16" if args.fp16 else None,
             run_args=vars(args),
         )
+
+
+def _predict_variants(args: argparse.Namespace, predict_dir: str) -> list[dict]:
+    """``--predict_fasta FILE --variants TSV``: the FASTA's predictions and variant_effects.tsv, one set."""
+    from ..utils import resolve_device
+    from ..variants import predict_variant_files
+    from .common import tokenizer_k
+
+    return predict_variant_files(
+        args.output_dir, predict_dir, args.predict_fasta, args.variants, k=tokenizer_k(args.tokenizer_name),
+        max_seq_length=args.max_seq_length, batch_size=args.per_gpu_pred_batch_size,
+        dnabert_compat=args.dnabert_compat, device=resolve_device(args.no_cuda),
+        precision="bf16" if args.bf16 else "fp16" if args.fp16 else None,
+        pos_relative_to_site=args.pos_relative_to_site, run_args=vars(args),
+    )

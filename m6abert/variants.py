@@ -1,0 +1,289 @@
+"""Variant effects: how a substitution in a record changes the model's P(class 1) and log-odds.
+
+``run_predict_degradation.py --predict_fasta FILE --variants VARIANTS.tsv`` scores each variant of
+the table (``id pos ref alt``; see :func:`m6abert.io.read_variants`) against its record: the
+reference sequence and the sequence with ``alt`` in place of ``ref`` go through the model in one
+batched pass (every distinct sequence once), and ``variant_effects.tsv`` gets ``p_ref``,
+``p_alt``, ``delta_p = p_alt - p_ref`` and ``delta_logodds`` (log-odds = logit1 - logit0, alt
+minus ref). Positions are 1-based in the record, or, with ``pos_relative_to_site``, relative to
+the m6A site at index :data:`~m6abert.constants.SITE_INDEX` (0 is the site, negative upstream).
+
+Substitutions of any length are supported when ``ref`` and ``alt`` have the same length (one
+letter each for a SNV, ``AC>GT`` for a multi-nucleotide substitution); insertions and deletions
+are refused: they would shift the site off index 250 and change the window the model was
+trained on. ``alt`` must be A, C, G or T (U is read as T); ``ref`` must match the record.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import io
+from .constants import MAX_POSITIONS, SITE_INDEX
+from .data import LabelledData, dataset_from_seqs
+from .predict import PREDICTION_OUTPUTS, autocast, check_finite, predict
+from .utils import InputError
+
+VARIANT_OUTPUT = "variant_effects.tsv"
+EFFECT_COLUMNS = ("id", "pos", "ref", "alt", "p_ref", "p_alt", "delta_p", "delta_logodds")
+ALT_LETTERS = frozenset("ACGT")
+
+
+def _start(v: io.Variant, seq: str, relative: bool, where: str) -> int:
+    """The 0-based index of ``v``'s first letter in ``seq``, checked to lie in the record."""
+    head = f"{where}: line {v.line}:"
+    if relative and len(seq) <= SITE_INDEX:
+        raise InputError(f"{head} record {v.id} has {len(seq)} nt, too short for --pos_relative_to_site "
+                         f"(the site is at index {SITE_INDEX}: at least {SITE_INDEX + 1} nt)")
+    start = SITE_INDEX + v.pos if relative else v.pos - 1
+    if not 0 <= start < len(seq):
+        span = f"{-SITE_INDEX}..{len(seq) - 1 - SITE_INDEX} relative to the site" if relative else f"1..{len(seq)}"
+        raise InputError(f"{head} position {v.pos} is outside record {v.id} ({len(seq)} nt: positions {span})")
+    if start + len(v.ref) > len(seq):
+        raise InputError(f"{head} ref {v.ref!r} at position {v.pos} runs past the end of record {v.id} "
+                         f"({len(seq)} nt)")
+    return start
+
+
+def _check_alleles(v: io.Variant, where: str) -> tuple[str, str]:
+    """``v``'s ref and alt, upper case with U read as T; an alt that is no substitution is refused."""
+    head = f"{where}: line {v.line}:"
+    ref, alt = v.ref.upper().replace("U", "T"), v.alt.upper().replace("U", "T")
+    if set(alt) - ALT_LETTERS:
+        raise InputError(f"{head} alt {v.alt!r} is not A, C, G or T (U is read as T)")
+    if len(ref) != len(alt):
+        raise InputError(f"{head} ref {v.ref!r} and alt {v.alt!r} differ in length: only substitutions "
+                         "(ref and alt of equal length) are supported, not insertions or deletions")
+    if ref == alt:
+        raise InputError(f"{head} alt {v.alt!r} is the same as ref")
+    return ref, alt
+
+
+def mutate(records: Sequence[io.FastaRecord], variants: Sequence[io.Variant], pos_relative_to_site: bool = False,
+           where: str = "variants", source: str = "the records") -> list[tuple[str, str]]:
+    """The reference and the mutated sequence of every variant, each checked against its record.
+
+    Parameters
+    ----------
+    records: sequence of FastaRecord
+        The records the variants refer to (ids unique).
+    variants: sequence of Variant
+        Rows of a variants table (:func:`m6abert.io.read_variants`).
+    pos_relative_to_site: bool
+        Positions count from the m6A site at index ``SITE_INDEX`` (0 is the site) instead of
+        1-based from the record's start. Default is False.
+    where, source: str
+        The variants table and the records, as messages name them.
+
+    Returns
+    -------
+    list of (str, str)
+        ``(reference sequence, mutated sequence)`` per variant, in order.
+
+    Raises
+    ------
+    InputError
+        An unknown record id, a position outside the record, a ``ref`` that does not match the
+        sequence, an ``alt`` that is not A/C/G/T, an insertion or deletion, ``alt`` equal to ``ref``.
+    """
+    by_id = {r.id: r.seq for r in records}
+    pairs = []
+    for v in variants:
+        seq = by_id.get(v.id)
+        if seq is None:
+            raise InputError(f"{where}: line {v.line}: record {v.id} is not in {source}")
+        start = _start(v, seq, pos_relative_to_site, where)
+        ref, alt = _check_alleles(v, where)
+        found = seq[start:start + len(ref)]
+        if found.replace("U", "T") != ref:
+            at = f"position {v.pos} relative to the site (position {start + 1})" if pos_relative_to_site \
+                else f"position {v.pos}"
+            raise InputError(f"{where}: line {v.line}: ref {v.ref!r} does not match record {v.id}, which has "
+                             f"{found!r} at {at}")
+        pairs.append((seq, seq[:start] + alt + seq[start + len(alt):]))
+    return pairs
+
+
+def _unique(seqs: Sequence[str], names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The distinct sequences (first occurrence order) and the name of each one's first occurrence."""
+    first: dict[str, str] = {}
+    for seq, name in zip(seqs, names, strict=True):
+        first.setdefault(seq, name)
+    return list(first), list(first.values())
+
+
+def _variant_name(v: io.Variant) -> str:
+    return f"{v.id}:{v.pos}{v.ref}>{v.alt}"
+
+
+def score_parts(model: torch.nn.Module, parts: Sequence[LabelledData], max_seq_length: int, dnabert_compat: bool,
+                batch_size: int, device: str | torch.device, model_where: str) -> list[np.ndarray]:
+    """Logits of several data sets in one batched pass, split back per data set; NaN/inf refused."""
+    dataset = torch.utils.data.ConcatDataset([p.dataset for p in parts])
+    logits = predict(model, dataset, max_seq_length, dnabert_compat, batch_size, device)
+    check_finite(logits, model_where, [n for p in parts for n in p.names])
+    return np.split(logits, np.cumsum([len(p.names) for p in parts])[:-1])
+
+
+def effect_rows(variants: Sequence[io.Variant], ref_logits: np.ndarray, alt_logits: np.ndarray) -> list[dict]:
+    """The rows of ``variant_effects.tsv`` from each variant's reference and mutated logits, shape=(N, 2).
+
+    ``pos`` is as written in the table; ``ref`` and ``alt`` are upper-cased.
+    """
+    from .metrics import softmax_p1
+
+    p_ref, p_alt = softmax_p1(ref_logits).astype(np.float64), softmax_p1(alt_logits).astype(np.float64)
+    lo_ref = ref_logits[:, 1].astype(np.float64) - ref_logits[:, 0]
+    lo_alt = alt_logits[:, 1].astype(np.float64) - alt_logits[:, 0]
+    return [dict(id=v.id, pos=v.pos, ref=v.ref.upper(), alt=v.alt.upper(), p_ref=float(p_ref[i]),
+                 p_alt=float(p_alt[i]), delta_p=float(p_alt[i] - p_ref[i]), delta_logodds=float(lo_alt[i] - lo_ref[i]))
+            for i, v in enumerate(variants)]
+
+
+def _indexed(seqs: Sequence[str], names: Sequence[str], k: int, max_seq_length: int,
+             where: str) -> tuple[LabelledData, dict[str, int]]:
+    """A data set of the distinct ``seqs`` and each sequence's row in it."""
+    unique, unique_names = _unique(seqs, names)
+    data = dataset_from_seqs(unique, k, None, max_seq_length, unique_names, where)
+    return data, {s: i for i, s in enumerate(unique)}
+
+
+def variant_effects(
+    model: torch.nn.Module,
+    records: Sequence[io.FastaRecord],
+    variants: Sequence[io.Variant],
+    k: int,
+    max_seq_length: int = MAX_POSITIONS,
+    batch_size: int = 8,
+    dnabert_compat: bool = False,
+    device: str | torch.device = "cpu",
+    pos_relative_to_site: bool = False,
+    where: str = "variants",
+    source: str = "the records",
+) -> list[dict]:
+    """Score each variant against its record: P(class 1) and log-odds of reference and mutated sequence.
+
+    Only the records the variants name are scored; every distinct reference and mutated sequence
+    goes through the model once, all in one batched pass (wrap the call in
+    :func:`~m6abert.predict.autocast` for bfloat16).
+
+    Parameters
+    ----------
+    model: torch.nn.Module
+        A fine-tuned classifier of k-mers of ``k``.
+    records: sequence of FastaRecord
+        The records the variants refer to (ids unique).
+    variants: sequence of Variant
+        The table's rows (:func:`m6abert.io.read_variants`).
+    k: int
+        The model's k.
+    max_seq_length: int
+        Tokens per row with [CLS]/[SEP]; a longer record is refused. Default is 512.
+    batch_size, dnabert_compat, device:
+        As :func:`~m6abert.predict.predict`.
+    pos_relative_to_site: bool
+        Positions relative to the site at index ``SITE_INDEX``. Default is False (1-based).
+    where, source: str
+        The variants table and the records, as messages name them.
+
+    Returns
+    -------
+    list of dict
+        One per variant, in order, with the keys of :data:`EFFECT_COLUMNS`.
+
+    Raises
+    ------
+    InputError
+        See :func:`mutate`; a record too long for ``max_seq_length``; NaN or infinite logits.
+    """
+    pairs = mutate(records, variants, pos_relative_to_site, where, source)
+    ids = {s: v.id for (s, _), v in zip(pairs, variants, strict=True)}
+    refs, ref_row = _indexed([s for s, _ in pairs], [ids[s] for s, _ in pairs], k, max_seq_length, source)
+    alts, alt_row = _indexed([m for _, m in pairs], [_variant_name(v) for v in variants], k, max_seq_length, where)
+    ref_logits, alt_logits = score_parts(model, [refs, alts], max_seq_length, dnabert_compat, batch_size, device,
+                                         "the model")
+    return effect_rows(variants, ref_logits[[ref_row[s] for s, _ in pairs]],
+                       alt_logits[[alt_row[m] for _, m in pairs]])
+
+
+def predict_variant_files(
+    model_dir: str | os.PathLike,
+    predict_dir: str | os.PathLike,
+    fasta: str | os.PathLike,
+    variants: str | os.PathLike,
+    k: int | None = None,
+    max_seq_length: int = MAX_POSITIONS,
+    batch_size: int = 8,
+    dnabert_compat: bool = False,
+    device: str | torch.device = "cpu",
+    precision: str | None = None,
+    pos_relative_to_site: bool = False,
+    run_args: dict | None = None,
+) -> list[dict]:
+    """run_predict_degradation.py ``--predict_fasta FASTA --variants VARIANTS``: predictions and variant effects.
+
+    Everything is read and checked before anything is written. The records of ``fasta`` and the
+    distinct mutated sequences go through the model in one batched pass; ``predict_dir`` then gets,
+    as one output set, what :func:`~m6abert.predict.predict_files` writes for a FASTA
+    (``pred_results.npy``, ``predictions.tsv`` by record id, ``predict_args.json``) and
+    ``variant_effects.tsv`` (:data:`EFFECT_COLUMNS`, one row per variant, in table order).
+
+    Parameters
+    ----------
+    variants: str or PathLike
+        The variants table (:func:`m6abert.io.read_variants`).
+    k: int or None
+        k the caller expects (``--tokenizer_name``); checked against the model's. Default is None.
+    precision: str or None
+        ``"bf16"`` or ``"fp16"``: autocast the forward passes. Default is None (float32).
+    pos_relative_to_site: bool
+        Positions relative to the site at index ``SITE_INDEX``. Default is False (1-based).
+
+    Returns
+    -------
+    list of dict
+        The rows of ``variant_effects.tsv``.
+    """
+    from .metrics import softmax_p1
+    from .model import check_positions, load_model
+
+    model, model_k = load_model(str(model_dir), "classification",
+                                attn_implementation="eager" if dnabert_compat else "sdpa", fine_tuned=True)
+    if k is not None and k != model_k:
+        raise InputError(f"--tokenizer_name dna{k} does not match the model in {model_dir} (k={model_k})")
+    check_positions(model, max_seq_length, str(model_dir))
+    records = io.read_fasta(fasta)
+    io.check_unique_ids((fasta, records))
+    table = io.read_variants(variants)
+    pairs = mutate(records, table, pos_relative_to_site, str(variants), str(fasta))
+    data = dataset_from_seqs([r.seq for r in records], model_k, None, max_seq_length, [r.id for r in records],
+                             str(fasta))
+    alts, alt_row = _indexed([m for _, m in pairs], [_variant_name(v) for v in table], model_k, max_seq_length,
+                             str(variants))
+    with autocast(device, precision):
+        logits, alt_logits = score_parts(model, [data, alts], max_seq_length, dnabert_compat, batch_size, device,
+                                         str(model_dir))
+    ref_row = {r.seq: i for i, r in reversed(list(enumerate(records)))}
+    rows = effect_rows(table, logits[[ref_row[s] for s, _ in pairs]], alt_logits[[alt_row[m] for _, m in pairs]])
+    probs = softmax_p1(logits)
+    _write(Path(predict_dir), data.names, probs, logits.argmax(axis=1), rows, run_args)
+    return rows
+
+
+def _write(out: Path, names: list[str], probs: np.ndarray, preds: np.ndarray, rows: list[dict],
+           run_args: dict | None) -> None:
+    """The prediction outputs of a FASTA and ``variant_effects.tsv``, as one output set."""
+    columns = {"id": names, "probability": probs.tolist(), "predicted_label": preds.tolist()}
+    effects = {c: [r[c] for r in rows] for c in EFFECT_COLUMNS}
+    files: dict[str, io.Writer] = {"pred_results.npy": lambda p: io.save_npy(p, probs),
+                                   "predictions.tsv": lambda p: io.write_predictions_tsv(p, columns),
+                                   VARIANT_OUTPUT: lambda p: io.write_predictions_tsv(p, effects)}
+    if run_args is not None:
+        files["predict_args.json"] = lambda p: io.write_run_args(p.parent, run_args, p.name)
+    io.write_output_set(out, files, list(dict.fromkeys([*PREDICTION_OUTPUTS, VARIANT_OUTPUT])), what="predictions")
+    print(f"predictions of {len(names)} sequences and effects of {len(rows)} variants written to {out}")
