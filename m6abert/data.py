@@ -400,7 +400,7 @@ def read_labelled_scores(data_dir: str | os.PathLike, npy_dir: str | os.PathLike
         sequences, or score widths that differ between the sets of "all".
     """
     if vis_task not in io.SCORE_FILE_STEMS:
-        raise InputError(f"vis_task must be 'attn' or 'attr', not {vis_task!r}")
+        raise InputError(f"vis_task must be one of {', '.join(io.SCORE_FILE_STEMS)}, not {vis_task!r}")
     stem, data, npy = io.SCORE_FILE_STEMS[vis_task], Path(data_dir), Path(npy_dir)
     names = ("train", "dev", "test") if data_name == "all" else (data_name,)
     if data_name == "all" and (npy / f"{stem}_all.npy").exists():

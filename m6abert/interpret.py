@@ -1,11 +1,12 @@
 """The interpretation commands from files to files.
 
-* :func:`visualize` (visualize_all.py): a fine-tuned model's attention or attribution scores of a
-  data set, saved as arrays with heatmap and profile figures (settings in :class:`VisualizeSettings`);
+* :func:`visualize` (visualize_all.py): a fine-tuned model's attention, attribution or in-silico
+  mutagenesis scores of a data set, saved as arrays with heatmap and profile figures (and mutation
+  maps for ISM; settings in :class:`VisualizeSettings`);
 * :func:`find_motifs` (find_motifs.py): motifs enriched in the high-score regions of those arrays,
   with tables and logos.
 
-The scores themselves are :mod:`m6abert.attention` and :mod:`m6abert.attribution`, the motif search
+The scores themselves are :mod:`m6abert.attention`, :mod:`m6abert.attribution` and :mod:`m6abert.ism`, the motif search
 :mod:`m6abert.motifs`, the figures :mod:`m6abert.plots`.
 """
 
@@ -14,13 +15,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from . import __version__, io
 from .constants import MAX_POSITIONS, SITE_INDEX
 from .data import concat_labelled, load_tsv_dataset, read_labelled_scores
+from .ism import BATCH_SIZE as ISM_BATCH_SIZE
 from .motifs import (
     MIN_LEN,
     MIN_N_MOTIF,
@@ -37,7 +39,8 @@ if TYPE_CHECKING:
     import torch
 
 DELTA_WARN = 0.05  # |convergence delta| (probability units) worth a warning
-VIS_TASKS = ("attn", "attr")
+VIS_TASKS = ("attn", "attr", "ism")
+WHAT = {"attn": "attention scores", "attr": "attribution scores", "ism": "ISM mean |Δ log-odds|"}
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,9 @@ class VisualizeSettings:
     plot: bool = True
     site_index: int = SITE_INDEX
     precision: str | None = None  # "bf16" (or "fp16" on CUDA): autocast the model
+    ism_window: tuple[int, int] | None = None  # ism: (START, END) relative to the site, half-open; None: all
+    plot_ids: tuple[int, ...] | None = None  # ism: rows whose mutation map is drawn; None: the first positive
+    ism_batch_size: int = ISM_BATCH_SIZE  # ism: mutants per forward pass
     run_args: dict = field(default_factory=dict)
 
 
@@ -93,6 +99,10 @@ def _load(s: VisualizeSettings):
     from .model import load_model
 
     attn = s.vis_task == "attn"
+    if s.vis_task != "ism" and (s.ism_window is not None or s.plot_ids is not None):
+        raise InputError("--ism_window and --plot_ids apply to --vis_task ism only")
+    if s.vis_task == "ism" and s.layer is not None:
+        raise InputError("--layer does not apply to --vis_task ism (it mutates the input)")
     model, k = load_model(s.model_path, "classification", attn_implementation="eager" if attn else "sdpa",
                           fine_tuned=True)
     if s.k is not None and s.k != k:
@@ -103,7 +113,8 @@ def _load(s: VisualizeSettings):
     if s.max_seq_length > max_pos:
         raise InputError(f"--max_seq_length {s.max_seq_length} exceeds the model's {max_pos} positions")
     names = ("train", "dev", "test") if s.data_name == "all" else (s.data_name,)
-    parts = [load_tsv_dataset(Path(s.data_dir) / f"{n}.tsv", k, s.max_seq_length, not attn) for n in names]
+    parts = [load_tsv_dataset(Path(s.data_dir) / f"{n}.tsv", k, s.max_seq_length, s.vis_task == "attr")
+             for n in names]
     return model, k, concat_labelled(parts, s.data_dir, names)
 
 
@@ -120,7 +131,9 @@ def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[
 
     Writes ``atten_{data_name}.npy`` + ``pred_results_{data_name}.npy`` (attn) or
     ``attributions_{data_name}.npy`` (attr) into ``output_dir`` (``_layer_{layer}`` variants with
-    ``layer``), PNG/PDF heatmap and profile figures if ``plot``, and ``visualize_args.json``.
+    ``layer``), PNG/PDF heatmap and profile figures if ``plot``, and ``visualize_args.json``; for
+    ism ``ism_{data_name}.npy`` (N, L, 4), ``ism_summary_{data_name}.npy`` (N, L) and, if ``plot``,
+    ``ism_{data_name}_map_{row}.png`` of the ``plot_ids`` rows (see :func:`visualize_ism`).
     Everything is read and checked before anything is written.
 
     Returns
@@ -129,9 +142,11 @@ def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[
         Output name -> path of every file written.
     """
     if s.vis_task not in VIS_TASKS:
-        raise InputError(f"--vis_task must be attn or attr, not {s.vis_task!r}")
+        raise InputError(f"--vis_task must be attn, attr or ism, not {s.vis_task!r}")
     model, k, data = _load(s)
     sources = _sources(s)
+    if s.vis_task == "ism":
+        return visualize_ism(s, model, k, data, sources, device)
     out, stem = Path(s.output_dir), score_file_stem(s.vis_task, s.data_name, s.layer)
     common = dict(k=k, max_seq_length=s.max_seq_length, layer=s.layer, dnabert_compat=s.dnabert_compat,
                   batch_size=s.batch_size, device=device)
@@ -176,10 +191,10 @@ def _scores(s: VisualizeSettings, model, data, common: dict):
 
 
 def _key(name: str, stem: str, data_name: str) -> str:
-    """The name of an output in :func:`visualize`'s result (the array is its stem, pred_results plain)."""
-    if name == f"{stem}.npy":
-        return stem
-    return "pred_results" if name == f"pred_results_{data_name}.npy" else name
+    """The name of an output in :func:`visualize`'s result (an array is its stem, pred_results plain)."""
+    if name == f"pred_results_{data_name}.npy":
+        return "pred_results"
+    return name[: -len(".npy")] if name.endswith(".npy") else name
 
 
 def _sources(s: VisualizeSettings) -> list[dict]:
@@ -193,13 +208,107 @@ def _plots(s: VisualizeSettings, res, labels: np.ndarray | None, stem: str) -> d
     if labels is None:
         log.warning("no labels in %s: heatmap and profile plots are skipped", s.data_dir)
         return {}
-    what = f"{'attention' if s.vis_task == 'attn' else 'attribution'} scores, {s.data_name}"
+    what = f"{WHAT[s.vis_task]}, {s.data_name}"
     if s.layer is not None:
         what += f", layer {s.layer}"
     files = {}
     for name, fig in plot_scores(res.scores, labels, res.lengths, stem, s.site_index, what).items():
         for fmt in ("png", "pdf"):
             files[f"{name}.{fmt}"] = lambda p, fig=fig, fmt=fmt: io.save_figure(fig, p.with_suffix(""), formats=(fmt,))
+    return files
+
+
+# ---------------------------------------------------------------------------- --vis_task ism
+class _Shown(NamedTuple):
+    scores: np.ndarray  # (N, L) what the heatmap and profile show
+    lengths: np.ndarray  # (N,)
+
+
+def visualize_ism(s: VisualizeSettings, model, k: int, data, sources: list[dict],
+                  device: str | torch.device = "cpu") -> dict[str, str]:
+    """visualize_all.py ``--vis_task ism``: saturation mutagenesis of ``data`` (:mod:`m6abert.ism`).
+
+    Sequences are rebuilt from the TSV k-mers; every position of ``s.ism_window`` (every position
+    if None) is mutated to the three other bases. Writes ``ism_{data_name}.npy`` (N, L, 4) float32
+    Δ log-odds (A, C, G, T), ``ism_summary_{data_name}.npy`` (N, L) float64 mean |Δ| over the three
+    substitutions, a ``.npy.json`` beside each, with ``plot`` the summary's heatmap and profile and
+    ``ism_{data_name}_map_{row}.png`` for the ``s.plot_ids`` rows, and ``visualize_args.json``.
+
+    Returns
+    -------
+    dict
+        Output name -> path of every file written.
+    """
+    from .ism import check_rebuilt, saturation_mutagenesis
+
+    seqs = _rebuilt_sequences(s)
+    check_rebuilt(seqs, data.dataset, k, str(Path(s.data_dir) / f"{s.data_name}.tsv"))
+    plot_ids = _plot_rows(s.plot_ids, data.labels, len(seqs)) if s.plot else ()
+    with autocast(device, s.precision):
+        res = saturation_mutagenesis(model, seqs, k, s.ism_window, s.site_index, s.max_seq_length,
+                                     s.dnabert_compat, s.ism_batch_size, device)
+    check_finite(res.ref_logodds, s.model_path, data.names, "log-odds")
+    check_finite(res.delta, s.model_path, data.names, "mutant log-odds")
+    stem, sstem = f"ism_{s.data_name}", score_file_stem("ism", s.data_name)
+    meta = {"m6abert_version": __version__, "vis_task": "ism", "data_name": s.data_name,
+            "model_path": s.model_path, "layer": None, "rows": len(seqs), "sources": sources,
+            "precision": s.precision or "fp32", "site_index": s.site_index,
+            "ism_window": list(s.ism_window) if s.ism_window is not None else None,
+            "delta": "mutant - reference log-odds (logit1 - logit0), columns A, C, G, T",
+            "summary": "mean |delta| over the three substitutions of each position"}
+    files: dict[str, io.Writer] = {
+        f"{stem}.npy": lambda p: io.save_npy(p, res.delta),
+        f"{stem}.npy.json": lambda p: io.write_json(p, {**meta, "array": "delta"}),
+        f"{sstem}.npy": lambda p: io.save_npy(p, res.summary),
+        f"{sstem}.npy.json": lambda p: io.write_json(p, {**meta, "array": "summary"}),
+    }
+    if s.plot:
+        inside = (np.arange(res.summary.shape[1])[None, :] >= res.starts[:, None]) & (
+            np.arange(res.summary.shape[1])[None, :] < res.ends[:, None])
+        files.update(_plots(s, _Shown(np.where(inside, res.summary, np.nan), res.lengths), data.labels, sstem))
+        files.update(_map_writers(res, seqs, plot_ids, stem, s.site_index))
+    files["visualize_args.json"] = lambda p: io.write_run_args(p.parent, s.run_args, p.name)
+    owned = [f"{stem}.npy", f"{stem}.npy.json", f"{sstem}.npy", f"{sstem}.npy.json", f"{stem}_map_*.png",
+             *(f"{sstem}_{kind}.{fmt}" for kind in ("heatmap", "profile") for fmt in ("png", "pdf")),
+             "visualize_args.json"]
+    out = Path(s.output_dir)
+    io.write_output_set(out, files, owned, what=f"ism scores of {s.data_name}")
+    print(f"ism scores of {len(seqs)} sequences written to {out}")
+    return {_key(name, stem, s.data_name): str(out / name) for name in files}
+
+
+def _rebuilt_sequences(s: VisualizeSettings) -> list[str]:
+    """The nucleotide sequences of the TSV(s) of ``data_name``, rebuilt from their k-mers, in row order."""
+    from .kmer import kmer2seq
+
+    names = ("train", "dev", "test") if s.data_name == "all" else (s.data_name,)
+    return [kmer2seq(sentence) for n in names
+            for sentence in io.read_tsv(Path(s.data_dir) / f"{n}.tsv", require_labels=False).sentences]
+
+
+def _plot_rows(plot_ids: tuple[int, ...] | None, labels: np.ndarray | None, n: int) -> tuple[int, ...]:
+    """The rows whose mutation map is drawn: ``plot_ids``, checked, or the first positive (first row unlabelled)."""
+    if plot_ids is None:
+        if labels is None:
+            return (0,) if n else ()
+        positives = np.flatnonzero(labels == 1)
+        return (int(positives[0]),) if len(positives) else ()
+    bad = [i for i in plot_ids if not 0 <= i < n]
+    if bad:
+        raise InputError(f"--plot_ids {bad[0]}: the data set has {n} rows (0..{n - 1})")
+    return tuple(dict.fromkeys(plot_ids))
+
+
+def _map_writers(res, seqs: list[str], rows: tuple[int, ...], stem: str, site_index: int) -> dict[str, io.Writer]:
+    """Writers of the mutation maps ``{stem}_map_{row}.png`` of ``rows`` (their mutated range)."""
+    from .plots import mutation_map
+
+    files: dict[str, io.Writer] = {}
+    for row in rows:
+        a, b = int(res.starts[row]), int(res.ends[row])
+        title = f"row {row}: Δ log-odds of each substitution (reference log-odds {res.ref_logodds[row]:.2f})"
+        fig = mutation_map(res.delta[row, a:b], seqs[row][a:b], a - site_index, title)
+        files[f"{stem}_map_{row}.png"] = lambda p, fig=fig: io.save_figure(fig, p.with_suffix(""), formats=("png",))
     return files
 
 
@@ -235,11 +344,11 @@ def find_motifs(
     Parameters
     ----------
     data_dir, npy_dir: str or PathLike
-        Folders of ``{data_name}.tsv`` and of the ``atten_*``/``attributions_*`` arrays.
+        Folders of ``{data_name}.tsv`` and of the ``atten_*``/``attributions_*``/``ism_summary_*`` arrays.
     data_name: str
         ``train``, ``dev``, ``test`` (or any TSV stem), or ``all``.
     vis_task: str
-        ``attn`` or ``attr``.
+        ``attn``, ``attr`` or ``ism`` (``ism_summary_*.npy``).
     set_name: str
         ``pos`` or ``neg``. Default is "pos".
     site_index: int

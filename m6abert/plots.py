@@ -146,6 +146,58 @@ def score_profile(
     return fig
 
 
+# ---------------------------------------------------------------------------- mutation maps
+def mutation_map(delta: np.ndarray, seq: str, first: int = 0, title: str = ""):
+    """DeepBind-style mutation map: a 4 x W heatmap of Δ log-odds with the reference bases marked.
+
+    Rows are A, C, G, T (top to bottom); column ``j`` is drawn at position ``first + j`` relative to
+    the m6A site. Colours are symmetric around 0 (red: the mutant raises the log-odds, blue: it
+    lowers them); a black dot marks the reference base of each position (its Δ is 0).
+
+    Parameters
+    ----------
+    delta: np.ndarray, shape=(W, 4)
+        Mutant minus reference log-odds of each position and new base (A, C, G, T), the mutated
+        range of one row of ``ism_*.npy``.
+    seq: str
+        The W reference bases.
+    first: int
+        Position of column 0 relative to the site (``start - site_index``). Default is 0.
+    title: str
+        Figure title. Default is "".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    d = np.asarray(delta, dtype=np.float64)
+    if d.ndim != 2 or d.shape[1] != 4 or d.shape[0] == 0 or len(seq) != d.shape[0]:
+        raise ValueError(f"delta must have shape (len(seq), 4), not {d.shape} for {len(seq)} bases")
+    finite = np.abs(d[np.isfinite(d)])
+    vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    width = d.shape[0]
+    fig = _agg_figure((min(max(4.0, 0.06 * width + 2.0), 30.0), 2.6))
+    ax = fig.add_subplot()
+    x0, x1 = first - 0.5, first + width - 0.5
+    image = ax.imshow(d.T, extent=(x0, x1, 3.5, -0.5), aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax,
+                      interpolation="nearest")
+    rows = {b: i for i, b in enumerate("ACGT")}
+    marked = [(first + j, rows[b]) for j, b in enumerate(seq.upper().replace("U", "T")) if b in rows]
+    if marked:
+        xs, ys = zip(*marked, strict=True)
+        ax.scatter(xs, ys, s=max(1.0, min(12.0, 3000.0 / width)), c="black", marker="o", linewidths=0)
+    if first <= 0 < first + width:
+        ax.axvline(0, color="black", linestyle="--", linewidth=0.6, alpha=0.6)
+    ax.set_yticks(range(4), list("ACGT"))
+    ax.set_xlim(x0, x1)
+    ax.set_xlabel("position relative to the m6A site (nt)")
+    fig.colorbar(image, ax=ax, label="Δ log-odds", fraction=0.04, pad=0.02)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 # ---------------------------------------------------------------------------- motif logos
 def motif_logo(pfm_counts: np.ndarray, title: str = ""):
     """Information-content sequence logo of a motif's windows, drawn offline with logomaker.

@@ -23,7 +23,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--set", type=str, default="pos", choices=["pos", "neg"],
                    help="pos: motifs enriched in label-1 sequences (their scores); neg: in label-0 sequences")
     p.add_argument("--data_dir", type=str, required=True, help="folder of {data_name}.tsv")
-    p.add_argument("--npy_dir", type=str, required=True, help="folder of atten_*.npy / attributions_*.npy")
+    p.add_argument("--npy_dir", type=str, required=True, help="folder of atten_*.npy / attributions_*.npy / ism_summary_*.npy")
     p.add_argument("--window_size", type=int, default=WINDOW_SIZE, help="length of the motif windows")
     p.add_argument("--min_len", type=int, default=MIN_LEN, help="shortest high-score region")
     p.add_argument("--pval_cutoff", type=float, default=PVAL_CUTOFF,
@@ -36,8 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data_name", type=str, required=True,
                    help="train, dev or test (the TSV stem), or all (train + dev + test)")
     p.add_argument("--do_plot", action="store_true", help="also draw heatmap_{data_name}.png of all scores")
-    p.add_argument("--vis_task", type=str, required=True, choices=["attn", "attr"],
-                   help="attn: atten_{data_name}.npy; attr: attributions_{data_name}.npy")
+    p.add_argument("--vis_task", type=str, required=True, choices=["attn", "attr", "ism"],
+                   help="attn: atten_{data_name}.npy; attr: attributions_{data_name}.npy; "
+                        "ism: ism_summary_{data_name}.npy (use a smaller --min_len: ISM peaks are sharp)")
     p.add_argument("--site_index", type=int, default=SITE_INDEX,
                    help="sequence index of the m6A site; reported positions are relative to it")
     p.add_argument("--background", type=str, default="sequences", choices=["sequences", "motif_counts"],

@@ -1,4 +1,5 @@
-"""Per-nucleotide attention (attn) or integrated-gradients attribution (attr) scores of a fine-tuned model.
+"""Per-nucleotide attention (attn), integrated-gradients attribution (attr) or in-silico saturation
+mutagenesis (ism) scores of a fine-tuned model.
 
 Takes the original visualize_all.py flags unchanged, e.g.
   python visualize_all.py --kmer $KMER --model_name_or_path $MODEL_PATH --model_path $FINE_TUNED \
@@ -6,16 +7,56 @@ Takes the original visualize_all.py flags unchanged, e.g.
 Writes OUTPUT_DIR/atten_{data_name}.npy and pred_results_{data_name}.npy (attn) or
 OUTPUT_DIR/attributions_{data_name}.npy (attr), heatmap and profile figures (PNG, PDF) and
 visualize_args.json. New: --data_name all, --n_steps, --internal_batch_size, --dnabert_compat,
---no_plot, --site_index, --no_cuda.
+--no_plot, --site_index, --no_cuda, and --vis_task ism (OUTPUT_DIR/ism_{data_name}.npy, N x L x 4
+Δ log-odds of every substitution, ism_summary_{data_name}.npy, N x L mean |Δ|, and mutation maps
+ism_{data_name}_map_{row}.png), with --ism_window, --plot_ids and --ism_batch_size.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 
 from ..constants import MAX_POSITIONS, SITE_INDEX
 from ..utils import InputError
 from .common import check_common, check_fp16, command, compat_group, new_parser
+
+WINDOW_RE = re.compile(r"^\s*(-?\d+)\s*:\s*(-?\d+)\s*$")
+
+
+def parse_window(text: str | None) -> tuple[int, int] | None:
+    """``--ism_window START:END`` as a pair of ints (the library checks it against the sequences)."""
+    if text is None:
+        return None
+    m = WINDOW_RE.match(text)
+    if not m:
+        raise InputError(f"--ism_window must be START:END (nt relative to the site, e.g. -150:50), not {text!r}")
+    start, end = int(m.group(1)), int(m.group(2))
+    if start >= end:
+        raise InputError(f"--ism_window {text}: START must be less than END")
+    return start, end
+
+
+def parse_plot_ids(text: str | None) -> tuple[int, ...] | None:
+    """``--plot_ids 0,3,7`` as row numbers; ``none`` draws no map; None (unset) is the library's default."""
+    if text is None:
+        return None
+    if text.strip().lower() == "none":
+        return ()
+    parts = [t.strip() for t in text.split(",")]
+    if not parts or not all(t.isdigit() for t in parts):
+        raise InputError(f"--plot_ids must be row numbers separated by commas (e.g. 0,3,7) or none, not {text!r}")
+    return tuple(int(t) for t in parts)
+
+
+def _glue_window(argv: list[str] | None) -> list[str]:
+    """``--ism_window -150:50`` as ``--ism_window=-150:50`` (argparse takes ``-150:50`` for a flag)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i in range(len(argv) - 1):
+        if argv[i] == "--ism_window" and WINDOW_RE.match(argv[i + 1]):
+            return [*argv[:i], f"--ism_window={argv[i + 1]}", *argv[i + 2 :]]
+    return argv
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -25,8 +66,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--model_path", type=str, required=True, help="the FINE-TUNED checkpoint folder that is scored")
     a("--data_name", type=str, required=True, choices=["train", "dev", "test", "all"],
       help="DATA_DIR/{data_name}.tsv; all = train, dev and test concatenated in that order")
-    a("--vis_task", type=str, required=True, choices=["attn", "attr"],
-      help="attn: [CLS] attention of the last layer; attr: layer integrated gradients on the embeddings")
+    a("--vis_task", type=str, required=True, choices=["attn", "attr", "ism"],
+      help="attn: [CLS] attention of the last layer; attr: layer integrated gradients on the embeddings; "
+           "ism: in-silico saturation mutagenesis (Δ log-odds of every single-base substitution)")
     a("--output_dir", type=str, default="./results/", help="where the arrays and figures go (created)")
     a("--task_name", type=str, default="dnaprom", help="must be 'dnaprom' (binary classification)")
     a("--batch_size", type=int, default=50, help="sequences per forward pass (attn) or per Captum call (attr)")
@@ -50,9 +92,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--site_index", type=int, default=SITE_INDEX,
                    help="sequence index of the m6A site; figures show positions relative to it")
     g.add_argument("--no_cuda", action="store_true", help="run on the CPU even if a GPU is available")
+    g.add_argument("--ism_window", type=str, default=None,
+                   help="ism: START:END in nt relative to the site, half-open (e.g. -150:50 mutates -150..49); "
+                        "default: the whole sequence")
+    g.add_argument("--plot_ids", type=str, default=None,
+                   help="ism: rows (0-based) whose mutation map is drawn, e.g. 0,3,7, or none "
+                        "(default: the first positive)")
+    g.add_argument("--ism_batch_size", type=int, default=256, help="ism: mutants per forward pass")
     g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU or GPU)")
     g.add_argument("--fp16", action="store_true", help="float16 autocast on CUDA")
-    args = p.parse_args(argv)
+    args = p.parse_args(_glue_window(argv))
     # sanity checks: one-line errors (exit 2 through @cli)
     if args.kmer is not None and args.kmer not in (3, 4, 5, 6):
         raise InputError(f"--kmer must be 3, 4, 5 or 6, not {args.kmer}")
@@ -61,6 +110,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise InputError("--batch_size and --n_steps must be >= 1")
     if args.internal_batch_size is not None and args.internal_batch_size < 1:
         raise InputError("--internal_batch_size must be >= 1")
+    if args.ism_batch_size < 1:
+        raise InputError("--ism_batch_size must be >= 1")
+    args.ism_window, args.plot_ids = parse_window(args.ism_window), parse_plot_ids(args.plot_ids)
+    if args.vis_task != "ism" and (args.ism_window is not None or args.plot_ids is not None):
+        raise InputError("--ism_window and --plot_ids apply to --vis_task ism only")
     check_fp16(args)
     return args
 
@@ -78,6 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
         batch_size=args.batch_size, n_steps=args.n_steps, internal_batch_size=args.internal_batch_size,
         dnabert_compat=args.dnabert_compat, plot=not args.no_plot, site_index=args.site_index, run_args=vars(args),
         precision="bf16" if args.bf16 else "fp16" if args.fp16 else None,
+        ism_window=args.ism_window, plot_ids=args.plot_ids, ism_batch_size=args.ism_batch_size,
     )
     with lock_run_dir(args.output_dir):  # released (and a folder made only for it removed) if the run is refused
         return visualize(s, resolve_device(args.no_cuda))
