@@ -33,9 +33,15 @@ class TokenAttributions(NamedTuple):
 
 
 class AttributionScores(NamedTuple):
-    scores: np.ndarray  # (N, max_seq_length-2+k-1) float64, L2-normalised rows
+    scores: np.ndarray  # (N, max_seq_length-2+k-1) float64, |attribution| per nucleotide, L2-normalised rows
     delta: np.ndarray  # (N,) Captum's convergence deltas
     lengths: np.ndarray  # (N,) int64, sequence length in nucleotides
+    signed: np.ndarray | None = None  # (N, like scores) float64, signed attribution per nucleotide (raw units)
+    f_input: np.ndarray | None = None  # (N,) the explained target at the input, F(x)
+    f_baseline: np.ndarray | None = None  # (N,) and at the baseline, F(baseline)
+
+
+TARGETS = ("prob", "logodds")
 
 
 def baseline_ids(input_ids: torch.Tensor) -> torch.Tensor:
@@ -48,9 +54,21 @@ def baseline_ids(input_ids: torch.Tensor) -> torch.Tensor:
     return torch.where(keep, input_ids, torch.full_like(input_ids, PAD_ID))
 
 
-def _probabilities(model: torch.nn.Module):
+def target_function(model: torch.nn.Module, target: str = "prob"):
+    """The function whose column ``label`` integrated gradients explain.
+
+    ``"prob"``: the softmax probabilities (the original's; saturates near 0 and 1). ``"logodds"``:
+    the log-odds of each class, (logit0 - logit1, logit1 - logit0), which does not saturate.
+    """
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, not {target!r}")
+
     def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(model(input_ids=input_ids, attention_mask=attention_mask).logits, dim=-1)  # B, 2
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits  # B, 2
+        if target == "prob":
+            return torch.softmax(logits, dim=-1)
+        odds = logits[:, 1] - logits[:, 0]  # B
+        return torch.stack([-odds, odds], dim=1)  # B, 2
 
     return forward
 
@@ -63,6 +81,7 @@ def token_attributions(
     layer: int | None = None,
     n_steps: int = 50,
     internal_batch_size: int | None = None,
+    attr_target: str = "prob",
 ) -> TokenAttributions:
     """Layer integrated gradients of P(``target``) for a batch, summed over the hidden dimension.
 
@@ -85,6 +104,9 @@ def token_attributions(
     internal_batch_size: int or None
         Rows per forward pass inside Captum (rounded down to a multiple of B, at least B).
         Default is None (all B * n_steps rows at once).
+    attr_target: str
+        ``"prob"`` (the original's probability) or ``"logodds"`` (see :func:`target_function`).
+        Default is "prob".
 
     Returns
     -------
@@ -94,7 +116,7 @@ def token_attributions(
     from captum.attr import LayerIntegratedGradients
 
     target_layer = model.bert.embeddings if layer is None else model.bert.encoder.layer[layer].output
-    lig = LayerIntegratedGradients(_probabilities(model), target_layer, multiply_by_inputs=True)
+    lig = LayerIntegratedGradients(target_function(model, attr_target), target_layer, multiply_by_inputs=True)
     if internal_batch_size is not None:
         internal_batch_size = max(internal_batch_size, len(input_ids))
     attr, delta = lig.attribute(
@@ -130,7 +152,13 @@ def attributions_to_nucleotides(
     -------
     np.ndarray, shape=(B, max_seq_length-2+k-1), float64, L2-normalised rows
     """
-    a = token_attr.double().abs().cpu().numpy()  # B, W
+    return _spread(token_attr.double().abs().cpu().numpy(), real, k, max_seq_length, dnabert_compat, True)
+
+
+def _spread(a: np.ndarray, real: torch.Tensor, k: int, max_seq_length: int, dnabert_compat: bool,
+            normalise: bool) -> np.ndarray:
+    """Token values (B, W) without [CLS]/[SEP] to nucleotides, L2-normalised if ``normalise``."""
+    norm = l2_normalise if normalise else (lambda x: x)
     n_kmers = kmer_counts(real)  # B
     t = max_seq_length - 2
     b, w = a.shape
@@ -139,12 +167,12 @@ def attributions_to_nucleotides(
         keep[:, 0] = False
         keep[np.arange(b), n_kmers + 1] = False
         s = a[keep].reshape(b, w - 2)  # B, L-2
-        return l2_normalise(kmer_to_nucleotide(s, k))
+        return norm(kmer_to_nucleotide(s, k))
     s = np.zeros((b, t))
     s[:, : w - 2] = a[:, 1 : w - 1]
     valid = np.arange(t)[None, :] < n_kmers[:, None]  # B, T
     s[~valid] = 0.0
-    return l2_normalise(kmer_to_nucleotide(s, k, valid))
+    return norm(kmer_to_nucleotide(s, k, valid))
 
 
 def attribution_scores(
@@ -159,6 +187,7 @@ def attribution_scores(
     batch_size: int = 50,
     device: str | torch.device = "cpu",
     verbose: bool = True,
+    attr_target: str = "prob",
 ) -> AttributionScores:
     """Integrated-gradients scores (visualize_all.py ``--vis_task attr``) of every labelled sequence.
 
@@ -189,28 +218,40 @@ def attribution_scores(
     verbose: bool
         Default is True.
 
+    attr_target: str
+        ``"prob"`` (the original's) or ``"logodds"`` of the true label (:func:`target_function`).
+        Default is "prob".
+
     Returns
     -------
     AttributionScores
-        ``scores`` (N, max_seq_length-2+k-1) float64, ``delta`` (N,), ``lengths`` (N,).
+        ``scores`` (N, max_seq_length-2+k-1) float64, ``delta`` (N,), ``lengths`` (N,), ``signed``
+        (like ``scores``, raw), ``f_input`` and ``f_baseline`` (N,).
     """
     ibs = internal_batch_size or batch_size
 
-    def step(m: torch.nn.Module, batch: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def step(m: torch.nn.Module, batch: dict) -> tuple[np.ndarray, ...]:
         if "labels" not in batch:
             raise InputError("attributions need labelled sequences (the target is the true label)")
-        mask = batch["attention_mask"]
-        res = token_attributions(m, batch["input_ids"], mask, batch["labels"], layer, n_steps, ibs)
+        ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
+        res = token_attributions(m, ids, mask, labels, layer, n_steps, ibs, attr_target)
         real = real_token_mask(mask)
+        with torch.no_grad():  # the target at the input and at the baseline: what the attributions add up to
+            f = target_function(m, attr_target)
+            rows = torch.arange(len(labels))
+            f_in, f_base = (f(x, mask)[rows, labels].double().cpu().numpy() for x in (ids, baseline_ids(ids)))
+        signed = _spread(res.attributions.double().cpu().numpy(), real, k, max_seq_length, dnabert_compat, False)
         return (attributions_to_nucleotides(res.attributions, real, k, max_seq_length, dnabert_compat),
-                res.delta.double().cpu().numpy(), kmer_counts(real) + k - 1)
+                res.delta.double().cpu().numpy(), kmer_counts(real) + k - 1, signed, f_in, f_base)
 
     out = run_batches(model, dataset, Collator(max_seq_length, dnabert_compat), step, batch_size, device,
                       "attribution", verbose, grad=True)
     if not out:
-        return AttributionScores(np.zeros((0, max_seq_length - 2 + k - 1)), np.zeros(0), np.zeros(0, np.int64))
-    scores, deltas, lengths = (np.concatenate(parts) for parts in zip(*out, strict=True))
-    return AttributionScores(scores, deltas, lengths.astype(np.int64))
+        width = max_seq_length - 2 + k - 1
+        return AttributionScores(np.zeros((0, width)), np.zeros(0), np.zeros(0, np.int64), np.zeros((0, width)),
+                                 np.zeros(0), np.zeros(0))
+    scores, deltas, lengths, signed, f_in, f_base = (np.concatenate(parts) for parts in zip(*out, strict=True))
+    return AttributionScores(scores, deltas, lengths.astype(np.int64), signed, f_in, f_base)
 
 
 def attribute(

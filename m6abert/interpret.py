@@ -38,7 +38,7 @@ from .utils import InputError, log
 if TYPE_CHECKING:
     import torch
 
-DELTA_WARN = 0.05  # |convergence delta| (probability units) worth a warning
+MAX_REL_DELTA = 0.1  # |delta| / |F(x) - F(baseline)| above which an attribution row is not to be trusted
 VIS_TASKS = ("attn", "attr", "ism")
 WHAT = {"attn": "attention scores", "attr": "attribution scores", "ism": "ISM mean |Δ log-odds|"}
 
@@ -65,6 +65,8 @@ class VisualizeSettings:
     ism_window: tuple[int, int] | None = None  # ism: (START, END) relative to the site, half-open; None: all
     plot_ids: tuple[int, ...] | None = None  # ism: rows whose mutation map is drawn; None: the first positive
     ism_batch_size: int = ISM_BATCH_SIZE  # ism: mutants per forward pass
+    attr_target: str = "prob"  # attr: "prob" (the original's) or "logodds" of the true label
+    max_rel_delta: float = MAX_REL_DELTA  # attr: relative completeness error above which a row is unreliable
     run_args: dict = field(default_factory=dict)
 
 
@@ -118,14 +120,6 @@ def _load(s: VisualizeSettings):
     return model, k, concat_labelled(parts, s.data_dir, names)
 
 
-def _report_delta(delta: np.ndarray, n_steps: int) -> None:
-    worst = float(np.abs(delta).max()) if len(delta) else 0.0  # NaN deltas were refused before
-    log.info("integrated gradients: max |convergence delta| %.3g over %d sequences", worst, len(delta))
-    if worst > DELTA_WARN:
-        log.warning("integrated gradients: attributions miss F(input) - F(baseline) by up to %.3g "
-                    "(probability units); a larger --n_steps (now %d) integrates more exactly", worst, n_steps)
-
-
 def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[str, str]:
     """visualize_all.py: score ``data_name`` with the fine-tuned ``model_path`` and save the arrays.
 
@@ -154,7 +148,8 @@ def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[
         res, files = _scores(s, model, data, common)
     meta = {"m6abert_version": __version__, "vis_task": s.vis_task, "data_name": s.data_name,
             "model_path": s.model_path, "layer": s.layer, "rows": len(res.scores), "sources": sources,
-            "precision": s.precision or "fp32"}
+            "precision": s.precision or "fp32", **({"attr_target": s.attr_target, "n_steps": s.n_steps}
+                                                   if s.vis_task == "attr" else {})}
     files[f"{stem}.npy"] = lambda p: io.save_npy(p, res.scores)
     files[f"{stem}.npy.json"] = lambda p: io.write_json(p, meta)
     if s.plot:
@@ -164,6 +159,8 @@ def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[
                                                   for fmt in ("png", "pdf")), "visualize_args.json"]
     if s.vis_task == "attn" and s.layer is None:
         owned.append(f"pred_results_{s.data_name}.npy")
+    if s.vis_task == "attr":
+        owned += [f"{signed_stem(stem)}.npy", f"{stem}_qc.tsv"]
     io.write_output_set(out, files, owned, what=f"{s.vis_task} scores of {s.data_name}")
     print(f"{s.vis_task} scores of {len(res.scores)} sequences written to {out}")
     return {_key(name, stem, s.data_name): str(out / name) for name in files}
@@ -184,10 +181,50 @@ def _scores(s: VisualizeSettings, model, data, common: dict):
         from .attribution import attribute
 
         res = attribute(model, data.dataset, method="ig", n_steps=s.n_steps,
-                        internal_batch_size=s.internal_batch_size, **common)
+                        internal_batch_size=s.internal_batch_size, attr_target=s.attr_target, **common)
         check_finite(np.stack([res.delta, res.scores.sum(axis=1)], 1), s.model_path, data.names, "attributions")
-        _report_delta(res.delta, s.n_steps)
+        stem = score_file_stem("attr", s.data_name, s.layer)
+        qc = completeness_table(res, data.labels, s.attr_target, data.names)
+        _report_completeness(qc, s, f"{stem}_qc.tsv")
+        files[f"{signed_stem(stem)}.npy"] = lambda p: io.save_npy(p, res.signed)
+        files[f"{stem}_qc.tsv"] = lambda p: io.write_predictions_tsv(p, qc)
     return res, files
+
+
+def signed_stem(stem: str) -> str:
+    """``attributions_signed_{...}`` of ``attributions_{...}``.
+
+    >>> signed_stem("attributions_dev_layer_1")
+    'attributions_signed_dev_layer_1'
+    """
+    return stem.replace("attributions_", "attributions_signed_", 1)
+
+
+def completeness_table(res, labels: np.ndarray, attr_target: str, names: list[str]) -> dict[str, list]:
+    """Per sequence: label, P(class 1), the explained target at input and baseline, Captum's delta and the
+    relative completeness error |delta| / |F(x) - F(baseline)| (inf where F(x) = F(baseline))."""
+    f_in, f_base = res.f_input, res.f_baseline
+    if attr_target == "prob":
+        p1 = np.where(labels == 1, f_in, 1.0 - f_in)
+    else:
+        p1 = 1.0 / (1.0 + np.exp(-np.where(labels == 1, f_in, -f_in)))
+    gap = np.abs(f_in - f_base)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(gap > 0, np.abs(res.delta) / gap, np.inf)
+    return {"row": names, "label": labels.tolist(), "p_class1": p1.tolist(), "target_input": f_in.tolist(),
+            "target_baseline": f_base.tolist(), "delta": res.delta.tolist(), "rel_error": rel.tolist()}
+
+
+def _report_completeness(qc: dict[str, list], s: VisualizeSettings, name: str) -> None:
+    rel = np.asarray(qc["rel_error"], dtype=np.float64)
+    bad = int((rel > s.max_rel_delta).sum())
+    log.info("integrated gradients (%s target, %d steps): median relative completeness error %.3g over %d "
+             "sequences", s.attr_target, s.n_steps, float(np.median(rel)) if len(rel) else 0.0, len(rel))
+    if bad:
+        log.warning("integrated gradients: %d of %d sequences (%.0f %%) have a relative completeness error above "
+                    "%g: their attributions do not add up to F(input) - F(baseline) and are not to be trusted "
+                    "(see %s; try --attr_target logodds, which does not saturate, or more --n_steps)",
+                    bad, len(rel), 100.0 * bad / len(rel), s.max_rel_delta, name)
 
 
 def _key(name: str, stem: str, data_name: str) -> str:

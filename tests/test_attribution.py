@@ -419,3 +419,61 @@ def test_score_plots_smoke(tmp_path):
         score_heatmap(pos, rng.rand(3, 90))
     with pytest.raises(ValueError):
         score_profile(np.zeros((0, 5)), np.zeros((0, 5)))
+
+
+# ---------------------------------------------------------------------------- reliability and signed scores
+def test_completeness_table_signed_scores_and_logodds(planted, tmp_path, caplog):
+    """attributions_{data}_qc.tsv holds F(x), F(baseline), delta and the relative error of every row; the
+    log-odds target is logit(label) - logit(other); the signed scores are positive on the planted motif."""
+    import csv
+    import logging
+
+    from m6abert.model import load_model
+
+    out = tmp_path / "out"
+    argv = ["--model_path", str(planted["model"]), "--data_dir", str(planted["data"]), "--data_name", "dev",
+            "--vis_task", "attr", "--output_dir", str(out), "--max_seq_length", "128", "--n_steps", "16",
+            "--no_plot", "--attr_target", "logodds", "--max_rel_delta", "1e-12"]
+    with caplog.at_level(logging.WARNING, logger="m6abert"):
+        visualize_all.main(argv)
+    assert any("relative completeness error above 1e-12" in r.message for r in caplog.records)
+    with open(out / "attributions_dev_qc.tsv") as fh:
+        qc = list(csv.DictReader(fh, delimiter="\t"))
+    assert list(qc[0]) == ["row", "label", "p_class1", "target_input", "target_baseline", "delta", "rel_error"]
+    t_in, t_base, delta, rel = (np.array([float(r[c]) for r in qc]) for c in
+                                ("target_input", "target_baseline", "delta", "rel_error"))
+    wide = np.abs(t_in - t_base) > 0.1  # the TSV keeps 6 significant digits: compare where the gap is wide
+    assert wide.sum() >= 10
+    np.testing.assert_allclose(rel[wide], np.abs(delta[wide]) / np.abs(t_in - t_base)[wide], rtol=1e-3)
+    # the target is the log-odds of the true label, computed here separately
+    model, _ = load_model(str(planted["model"]), "classification", fine_tuned=True)
+    tsv = io.read_tsv(planted["data"] / "dev.tsv")
+    ids = torch.tensor(encode_many([kmer2seq_(s) for s in tsv.sentences[:4]], 3).ids.reshape(4, -1))
+    ids = torch.cat([torch.full((4, 1), 2), ids, torch.full((4, 1), 3)], dim=1)
+    with torch.no_grad():
+        logits = model.eval()(input_ids=ids).logits.double().numpy()
+    odds = logits[:, 1] - logits[:, 0]
+    np.testing.assert_allclose(t_in[:4], np.where(tsv.labels[:4] == 1, odds, -odds), atol=1e-4)
+    # signed scores: same shape as the |scores|; the motif pushes correctly classified positives to class 1
+    signed, scores = np.load(out / "attributions_signed_dev.npy"), np.load(out / "attributions_dev.npy")
+    assert signed.shape == scores.shape and (signed < 0).any()
+    p1 = np.array([float(r["p_class1"]) for r in qc])
+    ok = (tsv.labels == 1) & (p1 > 0.5)
+    motif = slice(SITE + OFFSET, SITE + OFFSET + len(MOTIF))
+    assert ok.sum() >= 5 and (signed[ok, motif].sum(axis=1) > 0).mean() >= 0.8
+
+
+def kmer2seq_(sentence: str) -> str:
+    from m6abert.kmer import kmer2seq
+
+    return kmer2seq(sentence)
+
+
+def test_logodds_is_refused_with_dnabert_compat(planted, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        visualize_all.main(["--model_path", str(planted["model"]), "--data_dir", str(planted["data"]), "--data_name",
+                            "dev", "--vis_task", "attr", "--output_dir", str(tmp_path / "o"), "--dnabert_compat",
+                            "--attr_target", "logodds"])
+    assert exc.value.code == 2 and "--dnabert_compat reproduces the original's probability target" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -99,6 +99,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="ism: rows (0-based) whose mutation map is drawn, e.g. 0,3,7, or none "
                         "(default: the first positive)")
     g.add_argument("--ism_batch_size", type=int, default=256, help="ism: mutants per forward pass")
+    g.add_argument("--attr_target", type=str, default="prob", choices=["prob", "logodds"],
+                   help="attr: explain the true label's probability (the original's; saturates) or its "
+                        "log-odds (logit difference; does not saturate)")
+    g.add_argument("--max_rel_delta", type=float, default=0.1,
+                   help="attr: relative completeness error |delta| / |F(x) - F(baseline)| above which a "
+                        "sequence's attributions are reported as unreliable (attributions_*_qc.tsv)")
     g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU or GPU)")
     g.add_argument("--fp16", action="store_true", help="float16 autocast on CUDA")
     args = p.parse_args(_glue_window(argv))
@@ -116,6 +122,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.vis_task != "ism" and (args.ism_window is not None or args.plot_ids is not None):
         raise InputError("--ism_window and --plot_ids apply to --vis_task ism only")
     check_fp16(args)
+    if not args.max_rel_delta > 0:
+        raise InputError(f"--max_rel_delta must be > 0, not {args.max_rel_delta}")
+    if args.dnabert_compat and args.attr_target != "prob":
+        raise InputError("--dnabert_compat reproduces the original's probability target: drop --attr_target logodds")
     return args
 
 
@@ -132,6 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
         batch_size=args.batch_size, n_steps=args.n_steps, internal_batch_size=args.internal_batch_size,
         dnabert_compat=args.dnabert_compat, plot=not args.no_plot, site_index=args.site_index, run_args=vars(args),
         precision="bf16" if args.bf16 else "fp16" if args.fp16 else None,
+        attr_target=args.attr_target, max_rel_delta=args.max_rel_delta,
         ism_window=args.ism_window, plot_ids=args.plot_ids, ism_batch_size=args.ism_batch_size,
     )
     with lock_run_dir(args.output_dir):  # released (and a folder made only for it removed) if the run is refused
