@@ -34,14 +34,26 @@ def test_bf16_prediction_is_close_but_not_float32():
     np.testing.assert_allclose(bf16, fp32, atol=0.05)
 
 
-@pytest.mark.parametrize("task", ["attn", "attr"])
+def test_visualize_refuses_half_precision_attributions(tmp_path, capsys):
+    """Integrated gradients in bf16 do not add up (benchmarks/bench_ig_steps.py): refused, nothing written."""
+    import visualize_all
+
+    data, model = write_split_dir(tmp_path / "data", n=16), tiny_classifier(tmp_path / "model")
+    with pytest.raises(SystemExit) as exc:
+        visualize_all.main(["--model_path", str(model), "--data_dir", str(data), "--data_name", "dev", "--vis_task",
+                            "attr", "--output_dir", str(tmp_path / "o"), "--bf16"])
+    assert exc.value.code == 2 and "integrated gradients in half precision do not add up" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("task", ["attn", "ism"])
 def test_visualize_bf16(task, tmp_path):
     import visualize_all
 
     data, model = write_split_dir(tmp_path / "data", n=16), tiny_classifier(tmp_path / "model")
     base = ["--model_path", str(model), "--data_dir", str(data), "--data_name", "dev", "--vis_task", task,
             "--max_seq_length", "64", "--no_plot", "--n_steps", "8"]
-    stem = {"attn": "atten_dev", "attr": "attributions_dev"}[task]
+    stem = {"attn": "atten_dev", "ism": "ism_summary_dev"}[task]
     visualize_all.main([*base, "--output_dir", str(tmp_path / "fp32")])
     visualize_all.main([*base, "--output_dir", str(tmp_path / "bf16"), "--bf16"])
     a, b = np.load(tmp_path / "fp32" / f"{stem}.npy"), np.load(tmp_path / "bf16" / f"{stem}.npy")

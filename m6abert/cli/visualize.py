@@ -122,6 +122,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.vis_task != "ism" and (args.ism_window is not None or args.plot_ids is not None):
         raise InputError("--ism_window and --plot_ids apply to --vis_task ism only")
     check_fp16(args)
+    if args.vis_task == "attr" and (args.bf16 or args.fp16):
+        raise InputError("--bf16/--fp16 with --vis_task attr: integrated gradients in half precision do not add up "
+                         "(measured relative completeness error about 1, benchmarks/bench_ig_steps.py); attributions "
+                         "run in float32, drop the flag")
     if not args.max_rel_delta > 0:
         raise InputError(f"--max_rel_delta must be > 0, not {args.max_rel_delta}")
     if args.dnabert_compat and args.attr_target != "prob":
