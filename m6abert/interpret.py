@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -67,6 +67,7 @@ class VisualizeSettings:
     ism_batch_size: int = ISM_BATCH_SIZE  # ism: mutants per forward pass
     attr_target: str = "prob"  # attr: "prob" (the original's) or "logodds" of the true label
     max_rel_delta: float = MAX_REL_DELTA  # attr: relative completeness error above which a row is unreliable
+    skip_unreliable: bool = False  # attr: leave the unreliable rows out of the heatmaps and profiles
     run_args: dict = field(default_factory=dict)
 
 
@@ -145,7 +146,7 @@ def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[
     common = dict(k=k, max_seq_length=s.max_seq_length, layer=s.layer, dnabert_compat=s.dnabert_compat,
                   batch_size=s.batch_size, device=device)
     with autocast(device, s.precision):
-        res, files = _scores(s, model, data, common)
+        res, files, shown = _scores(s, model, data, common)
     meta = {"m6abert_version": __version__, "vis_task": s.vis_task, "data_name": s.data_name,
             "model_path": s.model_path, "layer": s.layer, "rows": len(res.scores), "sources": sources,
             "precision": s.precision or "fp32", **({"attr_target": s.attr_target, "n_steps": s.n_steps}
@@ -153,7 +154,7 @@ def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[
     files[f"{stem}.npy"] = lambda p: io.save_npy(p, res.scores)
     files[f"{stem}.npy.json"] = lambda p: io.write_json(p, meta)
     if s.plot:
-        files.update(_plots(s, res, data.labels, stem))
+        files.update(_plots(s, shown, res.lengths, data.labels, stem))
     files["visualize_args.json"] = lambda p: io.write_run_args(p.parent, s.run_args, p.name)
     owned = [f"{stem}.npy", f"{stem}.npy.json", *(f"{stem}_{kind}.{fmt}" for kind in ("heatmap", "profile")
                                                   for fmt in ("png", "pdf")), "visualize_args.json"]
@@ -167,8 +168,10 @@ def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[
 
 
 def _scores(s: VisualizeSettings, model, data, common: dict):
-    """The attention or attribution scores, checked finite, and the writers of their extra outputs."""
+    """The attention or attribution scores, checked finite, the writers of their extra outputs, and the
+    scores the figures show (unreliable attribution rows blanked with ``skip_unreliable``)."""
     files: dict[str, io.Writer] = {}
+    shown = None
     if s.vis_task == "attn":
         from .attention import attention_scores
 
@@ -186,9 +189,21 @@ def _scores(s: VisualizeSettings, model, data, common: dict):
         stem = score_file_stem("attr", s.data_name, s.layer)
         qc = completeness_table(res, data.labels, s.attr_target, data.names)
         _report_completeness(qc, s, f"{stem}_qc.tsv")
+        if s.skip_unreliable:
+            shown = _without_unreliable(res.scores, np.asarray(qc["rel_error"]) > s.max_rel_delta)
         files[f"{signed_stem(stem)}.npy"] = lambda p: io.save_npy(p, res.signed)
         files[f"{stem}_qc.tsv"] = lambda p: io.write_predictions_tsv(p, qc)
-    return res, files
+    return res, files, res.scores if shown is None else shown
+
+
+def _without_unreliable(scores: np.ndarray, unreliable: np.ndarray) -> np.ndarray:
+    """The scores to plot with the unreliable rows blanked (NaN), so heatmaps and profiles leave them out;
+    the saved arrays keep every row."""
+    log.info("--skip_unreliable: %d of %d rows left out of the heatmaps and profiles", int(unreliable.sum()),
+             len(unreliable))
+    shown = scores.copy()
+    shown[unreliable] = np.nan
+    return shown
 
 
 def signed_stem(stem: str) -> str:
@@ -240,7 +255,8 @@ def _sources(s: VisualizeSettings) -> list[dict]:
     return [{"tsv": f"{n}.tsv", "sha256": io.file_sha256(Path(s.data_dir) / f"{n}.tsv")} for n in names]
 
 
-def _plots(s: VisualizeSettings, res, labels: np.ndarray | None, stem: str) -> dict[str, io.Writer]:
+def _plots(s: VisualizeSettings, scores: np.ndarray, lengths: np.ndarray, labels: np.ndarray | None,
+           stem: str) -> dict[str, io.Writer]:
     """Writers of the heatmap and profile figures (PNG and PDF); none without labels."""
     if labels is None:
         log.warning("no labels in %s: heatmap and profile plots are skipped", s.data_dir)
@@ -249,18 +265,13 @@ def _plots(s: VisualizeSettings, res, labels: np.ndarray | None, stem: str) -> d
     if s.layer is not None:
         what += f", layer {s.layer}"
     files = {}
-    for name, fig in plot_scores(res.scores, labels, res.lengths, stem, s.site_index, what).items():
+    for name, fig in plot_scores(scores, labels, lengths, stem, s.site_index, what).items():
         for fmt in ("png", "pdf"):
             files[f"{name}.{fmt}"] = lambda p, fig=fig, fmt=fmt: io.save_figure(fig, p.with_suffix(""), formats=(fmt,))
     return files
 
 
 # ---------------------------------------------------------------------------- --vis_task ism
-class _Shown(NamedTuple):
-    scores: np.ndarray  # (N, L) what the heatmap and profile show
-    lengths: np.ndarray  # (N,)
-
-
 def visualize_ism(s: VisualizeSettings, model, k: int, data, sources: list[dict],
                   device: str | torch.device = "cpu") -> dict[str, str]:
     """visualize_all.py ``--vis_task ism``: saturation mutagenesis of ``data`` (:mod:`m6abert.ism`).
@@ -302,7 +313,7 @@ def visualize_ism(s: VisualizeSettings, model, k: int, data, sources: list[dict]
     if s.plot:
         inside = (np.arange(res.summary.shape[1])[None, :] >= res.starts[:, None]) & (
             np.arange(res.summary.shape[1])[None, :] < res.ends[:, None])
-        files.update(_plots(s, _Shown(np.where(inside, res.summary, np.nan), res.lengths), data.labels, sstem))
+        files.update(_plots(s, np.where(inside, res.summary, np.nan), res.lengths, data.labels, sstem))
         files.update(_map_writers(res, seqs, plot_ids, stem, s.site_index))
     files["visualize_args.json"] = lambda p: io.write_run_args(p.parent, s.run_args, p.name)
     owned = [f"{stem}.npy", f"{stem}.npy.json", f"{sstem}.npy", f"{sstem}.npy.json", f"{stem}_map_*.png",
@@ -368,6 +379,8 @@ def find_motifs(
     do_plot: bool = False,
     verbose: bool = False,
     run_args: dict | None = None,
+    skip_unreliable: bool = False,
+    max_rel_delta: float = MAX_REL_DELTA,
 ) -> list[Motif]:
     """Run the motif search of ``find_motifs.py`` from score and TSV files to result files.
 
@@ -412,8 +425,11 @@ def find_motifs(
         raise InputError(f"--background must be one of {', '.join(BACKGROUNDS)}, not {background!r}")
     data = read_labelled_scores(data_dir, npy_dir, data_name, vis_task)
     is_target = data.labels == (1 if set_name == "pos" else 0)
+    if skip_unreliable:
+        is_target &= _reliable_rows(Path(npy_dir), data_name, vis_task, len(data.labels), max_rel_delta)
     if not is_target.any():
-        raise InputError(f"{data_dir}: no label-{int(set_name == 'pos')} rows in {data_name!r}, nothing to search")
+        reliable = " reliable" if skip_unreliable else ""
+        raise InputError(f"{data_dir}: no{reliable} label-{int(set_name == 'pos')} rows in {data_name!r}, nothing to search")
     target = [s for s, t in zip(data.seqs, is_target, strict=True) if t]
     other = [s for s, t in zip(data.seqs, is_target, strict=True) if not t]
     log.info("searching %d %s sequences against %d others (%s scores of %r)",
@@ -454,3 +470,20 @@ def _motif_writer(motifs: list[Motif], plotted, set_name: str, data_name: str, s
             io.write_run_args(folder / set_name, run_args, "find_motifs_args.json")
 
     return write_all
+
+
+def _reliable_rows(npy_dir: Path, data_name: str, vis_task: str, n: int, max_rel_delta: float) -> np.ndarray:
+    """Rows whose attributions add up (relative completeness error <= ``max_rel_delta``), from the
+    ``attributions_*_qc.tsv`` visualize_all.py wrote beside the scores (train, dev, test for "all")."""
+    if vis_task != "attr":
+        raise InputError("--skip_unreliable applies to --vis_task attr (the completeness of attributions)")
+    names = [data_name] if data_name != "all" or (npy_dir / "attributions_all_qc.tsv").exists() else [
+        "train", "dev", "test"]
+    rel = np.concatenate([np.asarray(io.read_columns(npy_dir / f"attributions_{name}_qc.tsv", "completeness table")
+                                     .get("rel_error", []), dtype=np.float64) for name in names])
+    if len(rel) != n:
+        raise InputError(f"{npy_dir}: the completeness tables of {data_name!r} have {len(rel)} rows, the scores {n}")
+    reliable = rel <= max_rel_delta
+    log.info("--skip_unreliable: %d of %d sequences left out (relative completeness error above %g)",
+             int((~reliable).sum()), n, max_rel_delta)
+    return reliable

@@ -477,3 +477,33 @@ def test_logodds_is_refused_with_dnabert_compat(planted, tmp_path, capsys):
     assert exc.value.code == 2 and "--dnabert_compat reproduces the original's probability target" in \
         capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_skip_unreliable_in_plots_and_motifs(planted, tmp_path, caplog, capsys):
+    """--skip_unreliable leaves rows above --max_rel_delta out of the figures and of the motif search."""
+    import logging
+
+    import find_motifs
+
+    out = tmp_path / "out"
+    base = ["--model_path", str(planted["model"]), "--data_dir", str(planted["data"]), "--data_name", "dev",
+            "--vis_task", "attr", "--output_dir", str(out), "--max_seq_length", "128", "--n_steps", "8",
+            "--attr_target", "logodds"]
+    with caplog.at_level(logging.INFO, logger="m6abert"):
+        visualize_all.main([*base, "--skip_unreliable", "--max_rel_delta", "0.5"])
+    rel = np.array([float(v) for v in io.read_columns(out / "attributions_dev_qc.tsv")["rel_error"]])
+    n_bad = int((rel > 0.5).sum())
+    assert f"--skip_unreliable: {n_bad} of 40 rows left out of the heatmaps and profiles" in caplog.text
+    assert (out / "attributions_dev_heatmap.png").exists() and np.load(out / "attributions_dev.npy").shape[0] == 40
+    motif_args = ["--data_dir", str(planted["data"]), "--npy_dir", str(out), "--data_name", "dev", "--vis_task",
+                  "attr", "--save_file_dir", str(tmp_path / "m"), "--skip_unreliable"]
+    labels = io.read_tsv(planted["data"] / "dev.tsv").labels
+    threshold = float(np.median(rel[labels == 1]))  # about half of the positives are kept
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="m6abert"):
+        find_motifs.main([*motif_args, "--max_rel_delta", repr(threshold)])
+    kept = int(((labels == 1) & (rel <= threshold)).sum())
+    assert kept > 0 and f"searching {kept} pos sequences" in caplog.text
+    with pytest.raises(SystemExit) as exc:
+        find_motifs.main([*motif_args, "--max_rel_delta", "1e-12"])
+    assert exc.value.code == 2 and "no reliable label-1 rows in 'dev'" in capsys.readouterr().err

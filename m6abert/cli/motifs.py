@@ -43,6 +43,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="sequence index of the m6A site; reported positions are relative to it")
     p.add_argument("--background", type=str, default="sequences", choices=["sequences", "motif_counts"],
                    help="hypergeometric background: sequences (DNABERT) or motif_counts (the m6A original)")
+    p.add_argument("--skip_unreliable", action="store_true",
+                   help="attr: leave out the target sequences whose attributions do not add up (relative "
+                        "completeness error above --max_rel_delta in visualize_all.py's attributions_*_qc.tsv)")
+    p.add_argument("--max_rel_delta", type=float, default=0.1, help="with --skip_unreliable: the threshold")
     compat_group(p, ("--return_idx", dict(action="store_true", help="it crashed the original")))
     args = p.parse_args(argv)
     # sanity checks: one-line errors (exit 2 through @cli)
@@ -50,6 +54,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise InputError("--window_size, --min_len and --min_n_motif must be >= 1")
     if not 0 < args.pval_cutoff <= 1:
         raise InputError("--pval_cutoff must be in (0, 1]")
+    if not args.max_rel_delta > 0:
+        raise InputError(f"--max_rel_delta must be > 0, not {args.max_rel_delta}")
+    if args.skip_unreliable and args.vis_task != "attr":
+        raise InputError("--skip_unreliable applies to --vis_task attr (the completeness of attributions)")
     return args
 
 
@@ -63,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
         set_name=args.set, window_size=args.window_size, min_len=args.min_len,
         pval_cutoff=args.pval_cutoff, min_n_motif=args.min_n_motif, align_all_ties=args.align_all_ties,
         background=args.background, site_index=args.site_index, do_plot=args.do_plot,
-        verbose=args.verbose, run_args=vars(args),
+        verbose=args.verbose, run_args=vars(args), skip_unreliable=args.skip_unreliable,
+        max_rel_delta=args.max_rel_delta,
     )
     print(f"{len(motifs)} {args.set} motifs written to {args.save_file_dir}")
 

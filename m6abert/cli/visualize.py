@@ -102,6 +102,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--attr_target", type=str, default="prob", choices=["prob", "logodds"],
                    help="attr: explain the true label's probability (the original's; saturates) or its "
                         "log-odds (logit difference; does not saturate)")
+    g.add_argument("--skip_unreliable", action="store_true",
+                   help="attr: leave the rows above --max_rel_delta out of the heatmaps and profiles")
     g.add_argument("--max_rel_delta", type=float, default=0.1,
                    help="attr: relative completeness error |delta| / |F(x) - F(baseline)| above which a "
                         "sequence's attributions are reported as unreliable (attributions_*_qc.tsv)")
@@ -146,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
         batch_size=args.batch_size, n_steps=args.n_steps, internal_batch_size=args.internal_batch_size,
         dnabert_compat=args.dnabert_compat, plot=not args.no_plot, site_index=args.site_index, run_args=vars(args),
         precision="bf16" if args.bf16 else "fp16" if args.fp16 else None,
-        attr_target=args.attr_target, max_rel_delta=args.max_rel_delta,
+        attr_target=args.attr_target, max_rel_delta=args.max_rel_delta, skip_unreliable=args.skip_unreliable,
         ism_window=args.ism_window, plot_ids=args.plot_ids, ism_batch_size=args.ism_batch_size,
     )
     with lock_run_dir(args.output_dir):  # released (and a folder made only for it removed) if the run is refused

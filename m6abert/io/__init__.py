@@ -39,6 +39,7 @@ from .files import (  # noqa: F401
     json_safe,
     load_npy,
     make_dirs,
+    read_columns,
     read_json,
     read_lines,
     read_text_file,

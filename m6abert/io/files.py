@@ -293,6 +293,17 @@ def write_lines(path: str | os.PathLike, lines: list[str]) -> None:
     write_text(path, "".join(line + "\n" for line in lines))
 
 
+def read_columns(path: str | os.PathLike, what: str = "table") -> dict[str, list[str]]:
+    """A tab-separated table with a header line (as :func:`write_predictions_tsv` writes it), by column."""
+    lines = [ln for ln in read_text_file(path, what).splitlines() if ln]
+    names = lines[0].split("\t")
+    rows = [ln.split("\t") for ln in lines[1:]]
+    bad = next((i for i, r in enumerate(rows, 2) if len(r) != len(names)), None)
+    if bad is not None:
+        raise InputError(f"{path}: line {bad}: expected {len(names)} tab-separated columns, found {len(rows[bad - 2])}")
+    return {name: [r[j] for r in rows] for j, name in enumerate(names)}
+
+
 def write_predictions_tsv(path: str | os.PathLike, columns: dict[str, list]) -> None:
     """Write a table of equal-length columns as a TSV with a header (LF endings)."""
     names = list(columns)
