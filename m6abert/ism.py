@@ -25,6 +25,7 @@ import torch
 from .constants import MAX_POSITIONS, SITE_INDEX
 from .data import Collator, KmerDataset
 from .kmer import encode_many, normalise
+from .metrics import log_odds
 from .predict import predict_logits
 from .utils import InputError
 
@@ -197,7 +198,7 @@ def saturation_mutagenesis(
     dataset = MutantDataset(seqs, k, starts, ends, max_seq_length)
     logits = predict_logits(model, dataset, Collator(max_seq_length, dnabert_compat), batch_size, device,
                             desc="ism", verbose=verbose)
-    logodds = logits[:, 1].astype(np.float64) - logits[:, 0]  # M
+    logodds = log_odds(logits)  # M
     width = int(lengths.max()) if len(lengths) else 0
     delta = np.zeros((len(seqs), width, 4), dtype=np.float32)
     for j in range(len(seqs)):

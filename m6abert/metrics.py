@@ -22,6 +22,15 @@ def softmax_p1(logits: np.ndarray) -> np.ndarray:
         return (e[:, 1] / e.sum(axis=1)).astype(np.float32)
 
 
+def log_odds(logits: np.ndarray) -> np.ndarray:
+    """log P(class 1) - log P(class 0) = logit1 - logit0 of (N, 2) logits, float64, shape (N,).
+
+    >>> log_odds(np.array([[0.5, 2.0]], dtype=np.float32)).tolist()
+    [1.5]
+    """
+    return logits[:, 1].astype(np.float64) - logits[:, 0]
+
+
 def classification_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, float]:
     """The original's six metrics (macro averages) plus ``aupr`` and ``*_pos`` positive-class scores.
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -239,16 +238,11 @@ def predict_files(
     dict
         The metrics (empty without labels).
     """
-    from .metrics import classification_metrics, softmax_p1
-    from .model import check_positions, load_model
+    from .metrics import classification_metrics
 
     if (tsv is None) == (fasta is None):
         raise ValueError("give exactly one of tsv and fasta")
-    model, model_k = load_model(str(model_dir), "classification",
-                                attn_implementation="eager" if dnabert_compat else "sdpa", fine_tuned=True)
-    if k is not None and k != model_k:
-        raise InputError(f"--tokenizer_name dna{k} does not match the model in {model_dir} (k={model_k})")
-    check_positions(model, max_seq_length, str(model_dir))
+    model, model_k = load_classifier(model_dir, k, max_seq_length, dnabert_compat)
     if fasta is not None:
         data = load_fasta_dataset(fasta, model_k, max_seq_length)
     else:
@@ -256,19 +250,43 @@ def predict_files(
     with autocast(device, precision):
         logits = predict(model, data.dataset, max_seq_length, dnabert_compat, batch_size, device)
     check_finite(logits, model_dir, data.names)
-    probs, preds = softmax_p1(logits), logits.argmax(axis=1)
     metrics = classification_metrics(data.labels, logits) if data.labels is not None else {}
-    out = Path(predict_dir)
-    columns = _prediction_columns(data, probs, preds, "id" if fasta is not None else "row")
-    files: dict[str, io.Writer] = {"pred_results.npy": lambda p: io.save_npy(p, probs),  # FASTA: record order
-                                   "predictions.tsv": lambda p: io.write_predictions_tsv(p, columns)}
     if metrics:
-        files["pred_metrics.json"] = lambda p: io.write_json(p, metrics)
         log.info("***** Pred results *****")
         for name in sorted(metrics):
             log.info("  %s = %s", name, metrics[name])
+    files = prediction_writers(data, logits, "id" if fasta is not None else "row", metrics, run_args)
+    io.write_output_set(predict_dir, files, PREDICTION_OUTPUTS, what="predictions")
+    print(f"predictions of {len(data.names)} sequences written to {predict_dir}")
+    return metrics
+
+
+def load_classifier(model_dir: str | os.PathLike, k: int | None, max_seq_length: int,
+                    dnabert_compat: bool = False) -> tuple[torch.nn.Module, int]:
+    """A fine-tuned classifier folder, checked against the caller's k and ``max_seq_length``."""
+    from .model import check_positions, load_model
+
+    model, model_k = load_model(str(model_dir), "classification",
+                                attn_implementation="eager" if dnabert_compat else "sdpa", fine_tuned=True)
+    if k is not None and k != model_k:
+        raise InputError(f"--tokenizer_name dna{k} does not match the model in {model_dir} (k={model_k})")
+    check_positions(model, max_seq_length, str(model_dir))
+    return model, model_k
+
+
+def prediction_writers(data: LabelledData, logits: np.ndarray, key: str, metrics: dict | None = None,
+                       run_args: dict | None = None) -> dict[str, io.Writer]:
+    """The writers of a prediction's files: ``pred_results.npy`` (P(class 1) in data order),
+    ``predictions.tsv`` (keyed by ``key``: ``row`` or ``id``), ``pred_metrics.json`` and
+    ``predict_args.json`` when given."""
+    from .metrics import softmax_p1
+
+    probs = softmax_p1(logits)
+    columns = _prediction_columns(data, probs, logits.argmax(axis=1), key)
+    files: dict[str, io.Writer] = {"pred_results.npy": lambda p: io.save_npy(p, probs),
+                                   "predictions.tsv": lambda p: io.write_predictions_tsv(p, columns)}
+    if metrics:
+        files["pred_metrics.json"] = lambda p: io.write_json(p, metrics)
     if run_args is not None:
         files["predict_args.json"] = lambda p: io.write_run_args(p.parent, run_args, p.name)
-    io.write_output_set(out, files, PREDICTION_OUTPUTS, what="predictions")
-    print(f"predictions of {len(probs)} sequences written to {out}")
-    return metrics
+    return files

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,10 +25,10 @@ import torch
 from . import io
 from .constants import MAX_POSITIONS, SITE_INDEX
 from .data import LabelledData, dataset_from_seqs
-from .predict import PREDICTION_OUTPUTS, autocast, check_finite, predict
+from .predict import PREDICTION_OUTPUTS, autocast, check_finite, load_classifier, predict, prediction_writers
 from .utils import InputError
 
-VARIANT_OUTPUT = "variant_effects.tsv"
+VARIANT_OUTPUT = "variant_effects.tsv"  # one of PREDICTION_OUTPUTS: a plain prediction run removes an old one
 EFFECT_COLUMNS = ("id", "pos", "ref", "alt", "p_ref", "p_alt", "delta_p", "delta_logodds")
 ALT_LETTERS = frozenset("ACGT")
 
@@ -135,11 +134,10 @@ def effect_rows(variants: Sequence[io.Variant], ref_logits: np.ndarray, alt_logi
 
     ``pos`` is as written in the table; ``ref`` and ``alt`` are upper-cased.
     """
-    from .metrics import softmax_p1
+    from .metrics import log_odds, softmax_p1
 
     p_ref, p_alt = softmax_p1(ref_logits).astype(np.float64), softmax_p1(alt_logits).astype(np.float64)
-    lo_ref = ref_logits[:, 1].astype(np.float64) - ref_logits[:, 0]
-    lo_alt = alt_logits[:, 1].astype(np.float64) - alt_logits[:, 0]
+    lo_ref, lo_alt = log_odds(ref_logits), log_odds(alt_logits)
     return [dict(id=v.id, pos=v.pos, ref=v.ref.upper(), alt=v.alt.upper(), p_ref=float(p_ref[i]),
                  p_alt=float(p_alt[i]), delta_p=float(p_alt[i] - p_ref[i]), delta_logodds=float(lo_alt[i] - lo_ref[i]))
             for i, v in enumerate(variants)]
@@ -249,14 +247,7 @@ def predict_variant_files(
     list of dict
         The rows of ``variant_effects.tsv``.
     """
-    from .metrics import softmax_p1
-    from .model import check_positions, load_model
-
-    model, model_k = load_model(str(model_dir), "classification",
-                                attn_implementation="eager" if dnabert_compat else "sdpa", fine_tuned=True)
-    if k is not None and k != model_k:
-        raise InputError(f"--tokenizer_name dna{k} does not match the model in {model_dir} (k={model_k})")
-    check_positions(model, max_seq_length, str(model_dir))
+    model, model_k = load_classifier(model_dir, k, max_seq_length, dnabert_compat)
     records = io.read_fasta(fasta)
     io.check_unique_ids((fasta, records))
     table = io.read_variants(variants)
@@ -270,20 +261,9 @@ def predict_variant_files(
                                          str(model_dir))
     ref_row = {r.seq: i for i, r in reversed(list(enumerate(records)))}
     rows = effect_rows(table, logits[[ref_row[s] for s, _ in pairs]], alt_logits[[alt_row[m] for _, m in pairs]])
-    probs = softmax_p1(logits)
-    _write(Path(predict_dir), data.names, probs, logits.argmax(axis=1), rows, run_args)
-    return rows
-
-
-def _write(out: Path, names: list[str], probs: np.ndarray, preds: np.ndarray, rows: list[dict],
-           run_args: dict | None) -> None:
-    """The prediction outputs of a FASTA and ``variant_effects.tsv``, as one output set."""
-    columns = {"id": names, "probability": probs.tolist(), "predicted_label": preds.tolist()}
     effects = {c: [r[c] for r in rows] for c in EFFECT_COLUMNS}
-    files: dict[str, io.Writer] = {"pred_results.npy": lambda p: io.save_npy(p, probs),
-                                   "predictions.tsv": lambda p: io.write_predictions_tsv(p, columns),
-                                   VARIANT_OUTPUT: lambda p: io.write_predictions_tsv(p, effects)}
-    if run_args is not None:
-        files["predict_args.json"] = lambda p: io.write_run_args(p.parent, run_args, p.name)
-    io.write_output_set(out, files, list(dict.fromkeys([*PREDICTION_OUTPUTS, VARIANT_OUTPUT])), what="predictions")
-    print(f"predictions of {len(names)} sequences and effects of {len(rows)} variants written to {out}")
+    files = {**prediction_writers(data, logits, "id", run_args=run_args),
+             VARIANT_OUTPUT: lambda p: io.write_predictions_tsv(p, effects)}
+    io.write_output_set(predict_dir, files, PREDICTION_OUTPUTS, what="predictions")
+    print(f"predictions of {len(data.names)} sequences and effects of {len(rows)} variants written to {predict_dir}")
+    return rows
