@@ -168,36 +168,16 @@ CASES = ([("run_predict_degradation.py", c) for c in PREDICT] + [("run_finetune_
          + [("find_motifs.py", c) for c in FIND_MOTIFS])
 
 
-def _ids(table):
-    return [pytest.param(c, id=c.id) for c in table]
+BUILDERS = {"run_predict_degradation": (PREDICT, build_predict), "run_finetune_degradation": (FINETUNE, build_finetune),
+            "visualize_all": (VISUALIZE, build_visualize), "find_motifs": (FIND_MOTIFS, build_find_motifs)}
 
 
-@pytest.mark.parametrize("case", _ids(PREDICT))
-def test_run_predict_degradation(case, tmp_path, capsys):
-    import run_predict_degradation
+@pytest.mark.parametrize("script, case", [pytest.param(script, c, id=f"{script}-{c.id}")
+                                          for script, (table, _) in BUILDERS.items() for c in table])
+def test_case(script, case, tmp_path, capsys):
+    import importlib
 
-    run_case(run_predict_degradation.main, build_predict, case, tmp_path, capsys)
-
-
-@pytest.mark.parametrize("case", _ids(FINETUNE))
-def test_run_finetune_degradation(case, tmp_path, capsys):
-    import run_finetune_degradation
-
-    run_case(run_finetune_degradation.main, build_finetune, case, tmp_path, capsys)
-
-
-@pytest.mark.parametrize("case", _ids(VISUALIZE))
-def test_visualize_all(case, tmp_path, capsys):
-    import visualize_all
-
-    run_case(visualize_all.main, build_visualize, case, tmp_path, capsys)
-
-
-@pytest.mark.parametrize("case", _ids(FIND_MOTIFS))
-def test_find_motifs(case, tmp_path, capsys):
-    import find_motifs
-
-    run_case(find_motifs.main, build_find_motifs, case, tmp_path, capsys)
+    run_case(importlib.import_module(script).main, BUILDERS[script][1], case, tmp_path, capsys)
 
 
 # ---------------------------------------------------------------------------- behaviour
