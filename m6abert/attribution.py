@@ -1,8 +1,11 @@
 """Integrated-gradients attribution (visualize_all.py ``--vis_task attr``) per nucleotide.
 
 Captum's ``LayerIntegratedGradients`` on the output of ``model.bert.embeddings`` (or of one
-encoder layer), explaining the softmax probability of each sequence's TRUE label against a
-baseline in which every k-mer is ``[PAD]`` and ``[CLS]``/``[SEP]`` stay in place; token
+encoder layer), explaining the softmax probability (or the log-odds) of each sequence's TRUE label against a
+baseline: the original's, in which every k-mer is ``[PAD]`` and ``[CLS]``/``[SEP]`` stay in place, or
+``n_baselines`` dinucleotide-shuffled copies of the sequence (tangermeme's ``dinucleotide_shuffle``),
+k-merised, the attributions averaged over them (integrated gradients over several references, as
+genomics tools explain a model against shuffled sequences); token
 attribution = |sum over the hidden dimension|, spread to nucleotides by averaging over the k-mers
 covering each base, each row L2-normalised. Batches of sequences go through one Captum call, in
 the one inference loop (:func:`m6abert.predict.run_batches`) with autograd on.
@@ -20,11 +23,12 @@ import torch
 
 from .constants import MAX_POSITIONS
 from .data import Collator, kmer_counts, real_token_mask
-from .kmer import CLS_ID, PAD_ID, SEP_ID, kmer_to_nucleotide, l2_normalise
+from .kmer import CLS_ID, PAD_ID, SEP_ID, SPECIAL_TOKENS, encode, kmer2seq, kmer_to_nucleotide, l2_normalise, vocab
 from .predict import run_batches
 from .utils import InputError
 
 METHODS = ("ig",)
+N_SPECIAL = len(SPECIAL_TOKENS)  # ids below are [PAD], [UNK], [CLS], [SEP], [MASK]
 
 # ---------------------------------------------------------------------------- integrated gradients
 class TokenAttributions(NamedTuple):
@@ -42,6 +46,7 @@ class AttributionScores(NamedTuple):
 
 
 TARGETS = ("prob", "logodds")
+BASELINES = ("pad", "shuffle")
 
 
 def baseline_ids(input_ids: torch.Tensor) -> torch.Tensor:
@@ -52,6 +57,61 @@ def baseline_ids(input_ids: torch.Tensor) -> torch.Tensor:
     """
     keep = (input_ids == CLS_ID) | (input_ids == SEP_ID)
     return torch.where(keep, input_ids, torch.full_like(input_ids, PAD_ID))
+
+
+def dinucleotide_shuffles(seq: str, n: int, seed: int) -> list[str]:
+    """``n`` dinucleotide-shuffled copies of ``seq`` (first and last base kept; every dinucleotide's
+    count kept), by tangermeme's ``dinucleotide_shuffle``; the same ``seq`` and ``seed`` give the same
+    copies whatever the batch.
+
+    >>> copies = dinucleotide_shuffles("ACGTTGCAACGT", 3, seed=0)
+    >>> len(copies), all(len(c) == 12 and c[0] == "A" and c[-1] == "T" for c in copies)
+    (3, True)
+    """
+    import hashlib
+
+    from tangermeme.ersatz import dinucleotide_shuffle
+    from tangermeme.utils import characters, one_hot_encode
+
+    alphabet = ["A", "C", "G", "T"]
+    digest = int.from_bytes(hashlib.sha256(f"{seed}:{seq}".encode()).digest()[:4], "little")
+    x = one_hot_encode(seq, alphabet=alphabet).unsqueeze(0)  # 1, 4, L
+    shuffled = dinucleotide_shuffle(x, n=n, random_state=digest)[0]  # n, 4, L
+    return [characters(one, alphabet=alphabet) for one in shuffled]
+
+
+def shuffled_baseline_ids(input_ids: torch.Tensor, attention_mask: torch.Tensor, k: int, n: int,
+                          seed: int = 0) -> torch.Tensor:
+    """``n`` dinucleotide-shuffled references of every sequence of a batch, k-merised in place of its
+    k-mers ([CLS], [SEP] and padding unchanged).
+
+    Parameters
+    ----------
+    input_ids, attention_mask: torch.Tensor, shape=(B, W)
+    k: int
+    n: int
+        References per sequence.
+    seed: int
+        Default is 0.
+
+    Returns
+    -------
+    torch.Tensor, shape=(B * n, W)
+        Row ``b * n + j`` is the ``j``-th reference of sequence ``b``.
+    """
+    words = vocab(k)
+    n_kmers = kmer_counts(real_token_mask(attention_mask))  # B
+    rows = []
+    for b in range(len(input_ids)):
+        ids = input_ids[b, 1 : 1 + n_kmers[b]].tolist()
+        if min(ids, default=N_SPECIAL) < N_SPECIAL:
+            raise InputError(f"sequence {b} of a batch has unknown k-mers ([UNK]): a shuffled baseline needs "
+                             "A/C/G/T sequences; use --baseline pad")
+        for copy in dinucleotide_shuffles(kmer2seq([words[i] for i in ids]), n, seed):
+            row = input_ids[b].clone()
+            row[1 : 1 + n_kmers[b]] = torch.from_numpy(encode(copy, k))
+            rows.append(row)
+    return torch.stack(rows)  # B * n, W
 
 
 def target_function(model: torch.nn.Module, target: str = "prob"):
@@ -82,12 +142,14 @@ def token_attributions(
     n_steps: int = 50,
     internal_batch_size: int | None = None,
     attr_target: str = "prob",
+    baselines: torch.Tensor | None = None,
 ) -> TokenAttributions:
     """Layer integrated gradients of P(``target``) for a batch, summed over the hidden dimension.
 
     ``LayerIntegratedGradients(softmax(model(...)), model.bert.embeddings)`` (or the output of
     ``model.bert.encoder.layer[layer]``), method Gauss-Legendre, multiplied by inputs; the baseline
-    is :func:`baseline_ids` and the attention mask is passed unchanged for input and baseline.
+    is :func:`baseline_ids` (or ``baselines``, n per sequence, the attributions and deltas averaged
+    over them) and the attention mask is passed unchanged for input and baseline.
 
     Parameters
     ----------
@@ -107,24 +169,30 @@ def token_attributions(
     attr_target: str
         ``"prob"`` (the original's probability) or ``"logodds"`` (see :func:`target_function`).
         Default is "prob".
+    baselines: torch.Tensor or None, shape=(B * n, W)
+        ``n`` references per sequence (row ``b * n + j``, as :func:`shuffled_baseline_ids`). Default is
+        None (:func:`baseline_ids`, one per sequence).
 
     Returns
     -------
     TokenAttributions
-        ``attributions`` (B, W) and ``delta`` (B,).
+        ``attributions`` (B, W) and ``delta`` (B,), averaged over the references.
     """
     from captum.attr import LayerIntegratedGradients
 
     target_layer = model.bert.embeddings if layer is None else model.bert.encoder.layer[layer].output
     lig = LayerIntegratedGradients(target_function(model, attr_target), target_layer, multiply_by_inputs=True)
+    n = 1 if baselines is None else len(baselines) // len(input_ids)
+    ids, mask, target = (t.repeat_interleave(n, dim=0) for t in (input_ids, attention_mask, target))  # B*n, ...
     if internal_batch_size is not None:
-        internal_batch_size = max(internal_batch_size, len(input_ids))
+        internal_batch_size = max(internal_batch_size, len(ids))
     attr, delta = lig.attribute(
-        inputs=input_ids, baselines=baseline_ids(input_ids), target=target,
-        additional_forward_args=(attention_mask,), n_steps=n_steps, method="gausslegendre",
+        inputs=ids, baselines=baseline_ids(ids) if baselines is None else baselines, target=target,
+        additional_forward_args=(mask,), n_steps=n_steps, method="gausslegendre",
         internal_batch_size=internal_batch_size, return_convergence_delta=True,
-    )  # B, W, H; B
-    return TokenAttributions(attr.sum(dim=-1).detach(), delta.detach())  # B, W
+    )  # B*n, W, H; B*n
+    attr = attr.sum(dim=-1).detach().view(len(input_ids), n, -1).mean(dim=1)  # B, W
+    return TokenAttributions(attr, delta.detach().view(len(input_ids), n).mean(dim=1))
 
 
 def attributions_to_nucleotides(
@@ -188,6 +256,9 @@ def attribution_scores(
     device: str | torch.device = "cpu",
     verbose: bool = True,
     attr_target: str = "prob",
+    baseline: str = "pad",
+    n_baselines: int = 1,
+    seed: int = 0,
 ) -> AttributionScores:
     """Integrated-gradients scores (visualize_all.py ``--vis_task attr``) of every labelled sequence.
 
@@ -221,6 +292,14 @@ def attribution_scores(
     attr_target: str
         ``"prob"`` (the original's) or ``"logodds"`` of the true label (:func:`target_function`).
         Default is "prob".
+    baseline: str
+        ``"pad"`` (the original's all-[PAD] sequence, :func:`baseline_ids`) or ``"shuffle"``
+        (``n_baselines`` dinucleotide shuffles of each sequence, :func:`shuffled_baseline_ids`; the
+        attributions are averaged and F(baseline) is their mean). Default is "pad".
+    n_baselines: int
+        References per sequence with ``baseline="shuffle"``. Default is 1.
+    seed: int
+        Seed of the shuffles. Default is 0.
 
     Returns
     -------
@@ -229,17 +308,16 @@ def attribution_scores(
         (like ``scores``, raw), ``f_input`` and ``f_baseline`` (N,).
     """
     ibs = internal_batch_size or batch_size
+    check_baseline(baseline, n_baselines, dnabert_compat)
 
     def step(m: torch.nn.Module, batch: dict) -> tuple[np.ndarray, ...]:
         if "labels" not in batch:
             raise InputError("attributions need labelled sequences (the target is the true label)")
         ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
-        res = token_attributions(m, ids, mask, labels, layer, n_steps, ibs, attr_target)
+        refs = shuffled_baseline_ids(ids, mask, k, n_baselines, seed) if baseline == "shuffle" else None
+        res = token_attributions(m, ids, mask, labels, layer, n_steps, ibs, attr_target, refs)
         real = real_token_mask(mask)
-        with torch.no_grad():  # the target at the input and at the baseline: what the attributions add up to
-            f = target_function(m, attr_target)
-            rows = torch.arange(len(labels))
-            f_in, f_base = (f(x, mask)[rows, labels].double().cpu().numpy() for x in (ids, baseline_ids(ids)))
+        f_in, f_base = _target_values(m, attr_target, ids, mask, labels, refs)
         signed = _spread(res.attributions.double().cpu().numpy(), real, k, max_seq_length, dnabert_compat, False)
         return (attributions_to_nucleotides(res.attributions, real, k, max_seq_length, dnabert_compat),
                 res.delta.double().cpu().numpy(), kmer_counts(real) + k - 1, signed, f_in, f_base)
@@ -252,6 +330,34 @@ def attribution_scores(
                                  np.zeros(0), np.zeros(0))
     scores, deltas, lengths, signed, f_in, f_base = (np.concatenate(parts) for parts in zip(*out, strict=True))
     return AttributionScores(scores, deltas, lengths.astype(np.int64), signed, f_in, f_base)
+
+
+def check_baseline(baseline: str, n_baselines: int, dnabert_compat: bool = False) -> None:
+    """The baseline settings, before any work: a known kind, at least one reference, one for ``pad``."""
+    if baseline not in BASELINES:
+        raise InputError(f"--baseline must be one of {', '.join(BASELINES)}, not {baseline!r}")
+    if n_baselines < 1:
+        raise InputError(f"--n_baselines must be >= 1, not {n_baselines}")
+    if baseline == "pad" and n_baselines != 1:
+        raise InputError(f"--n_baselines {n_baselines} needs --baseline shuffle (the [PAD] baseline is one sequence)")
+    if dnabert_compat and baseline != "pad":
+        raise InputError("--dnabert_compat reproduces the original's [PAD] baseline: drop --baseline shuffle")
+
+
+def _target_values(m: torch.nn.Module, attr_target: str, ids: torch.Tensor, mask: torch.Tensor,
+                   labels: torch.Tensor, refs: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray]:
+    """F(x) and F(baseline) of the true label (the mean over the references): what the attributions add up to."""
+    with torch.no_grad():
+        f = target_function(m, attr_target)
+        rows = torch.arange(len(labels))
+        f_in = f(ids, mask)[rows, labels].double()  # B
+        if refs is None:
+            f_base = f(baseline_ids(ids), mask)[rows, labels].double()
+        else:
+            n = len(refs) // len(ids)
+            per_ref = f(refs, mask.repeat_interleave(n, dim=0))[rows.repeat_interleave(n), labels.repeat_interleave(n)]
+            f_base = per_ref.double().view(len(ids), n).mean(dim=1)
+    return f_in.cpu().numpy(), f_base.cpu().numpy()
 
 
 def attribute(

@@ -66,6 +66,9 @@ class VisualizeSettings:
     plot_ids: tuple[int, ...] | None = None  # ism: rows whose mutation map is drawn; None: the first positive
     ism_batch_size: int = ISM_BATCH_SIZE  # ism: mutants per forward pass
     attr_target: str = "prob"  # attr: "prob" (the original's) or "logodds" of the true label
+    baseline: str = "pad"  # attr: "pad" (the original's all-[PAD] sequence) or "shuffle" (dinucleotide shuffles)
+    n_baselines: int = 1  # attr: shuffled references per sequence (baseline "shuffle")
+    seed: int = 42  # attr: seed of the shuffled references
     max_rel_delta: float = MAX_REL_DELTA  # attr: relative completeness error above which a row is unreliable
     skip_unreliable: bool = False  # attr: leave the unreliable rows out of the heatmaps and profiles
     run_args: dict = field(default_factory=dict)
@@ -149,7 +152,8 @@ def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[
         res, files, shown = _scores(s, model, data, common)
     meta = {"m6abert_version": __version__, "vis_task": s.vis_task, "data_name": s.data_name,
             "model_path": s.model_path, "layer": s.layer, "rows": len(res.scores), "sources": sources,
-            "precision": s.precision or "fp32", **({"attr_target": s.attr_target, "n_steps": s.n_steps}
+            "precision": s.precision or "fp32", **({"attr_target": s.attr_target, "n_steps": s.n_steps, "baseline": s.baseline,
+                                                      "n_baselines": s.n_baselines, "seed": s.seed}
                                                    if s.vis_task == "attr" else {})}
     files[f"{stem}.npy"] = lambda p: io.save_npy(p, res.scores)
     files[f"{stem}.npy.json"] = lambda p: io.write_json(p, meta)
@@ -184,7 +188,8 @@ def _scores(s: VisualizeSettings, model, data, common: dict):
         from .attribution import attribute
 
         res = attribute(model, data.dataset, method="ig", n_steps=s.n_steps,
-                        internal_batch_size=s.internal_batch_size, attr_target=s.attr_target, **common)
+                        internal_batch_size=s.internal_batch_size, attr_target=s.attr_target,
+                        baseline=s.baseline, n_baselines=s.n_baselines, seed=s.seed, **common)
         check_finite(np.stack([res.delta, res.scores.sum(axis=1)], 1), s.model_path, data.names, "attributions")
         stem = score_file_stem("attr", s.data_name, s.layer)
         qc = completeness_table(res, data.labels, s.attr_target, data.names)
@@ -233,12 +238,13 @@ def completeness_table(res, labels: np.ndarray, attr_target: str, names: list[st
 def _report_completeness(qc: dict[str, list], s: VisualizeSettings, name: str) -> None:
     rel = np.asarray(qc["rel_error"], dtype=np.float64)
     bad = int((rel > s.max_rel_delta).sum())
-    log.info("integrated gradients (%s target, %d steps): median relative completeness error %.3g over %d "
-             "sequences", s.attr_target, s.n_steps, float(np.median(rel)) if len(rel) else 0.0, len(rel))
+    log.info("integrated gradients (%s target, %s baseline x %d, %d steps): median relative completeness error "
+             "%.3g over %d sequences", s.attr_target, s.baseline, s.n_baselines, s.n_steps,
+             float(np.median(rel)) if len(rel) else 0.0, len(rel))
     if bad:
         log.warning("integrated gradients: %d of %d sequences (%.0f %%) have a relative completeness error above "
                     "%g: their attributions do not add up to F(input) - F(baseline) and are not to be trusted "
-                    "(see %s; try --attr_target logodds, which does not saturate, or more --n_steps)",
+                    "(see %s; try --attr_target logodds, which does not saturate, --baseline shuffle, or more --n_steps)",
                     bad, len(rel), 100.0 * bad / len(rel), s.max_rel_delta, name)
 
 

@@ -507,3 +507,104 @@ def test_skip_unreliable_in_plots_and_motifs(planted, tmp_path, caplog, capsys):
     with pytest.raises(SystemExit) as exc:
         find_motifs.main([*motif_args, "--max_rel_delta", "1e-12"])
     assert exc.value.code == 2 and "no reliable label-1 rows in 'dev'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- shuffled baselines
+def dinucleotide_counts(seq: str) -> dict[str, int]:
+    from collections import Counter
+
+    return dict(Counter(seq[i : i + 2] for i in range(len(seq) - 1)))
+
+
+def test_dinucleotide_shuffles_keep_counts_ends_and_are_seeded():
+    from m6abert.attribution import dinucleotide_shuffles
+
+    seq = random_seqs([120], seed=5)[0]
+    copies = dinucleotide_shuffles(seq, 6, seed=1)
+    assert len(copies) == 6 and len(set(copies)) == 6 and seq not in copies
+    for c in copies:
+        assert len(c) == len(seq) and c[0] == seq[0] and c[-1] == seq[-1]
+        assert dinucleotide_counts(c) == dinucleotide_counts(seq)
+    assert dinucleotide_shuffles(seq, 6, seed=1) == copies  # the same whatever the batch or call order
+    assert dinucleotide_shuffles(seq, 6, seed=2) != copies
+
+
+def test_shuffled_baseline_ids_replace_only_the_kmers():
+    from m6abert.attribution import dinucleotide_shuffles, shuffled_baseline_ids
+    from m6abert.kmer import encode
+
+    seqs = random_seqs([40, 31], seed=2)
+    b = batch_of(seqs, [1, 0])
+    refs = shuffled_baseline_ids(b["input_ids"], b["attention_mask"], 3, 3, seed=7)
+    assert refs.shape == (6, b["input_ids"].shape[1])
+    for i, seq in enumerate(seqs):
+        for j, copy in enumerate(dinucleotide_shuffles(seq, 3, seed=7)):
+            row, n = refs[i * 3 + j], len(seq) - 2
+            assert row[0] == 2 and row[n + 1] == 3 and not row[n + 2 :].any()  # [CLS], [SEP], padding kept
+            assert row[1 : n + 1].tolist() == encode(copy, 3).tolist()
+
+
+def test_unknown_kmers_refuse_the_shuffled_baseline():
+    from m6abert.attribution import shuffled_baseline_ids
+    from m6abert.utils import InputError
+
+    b = batch_of(["ACGTNACGTACGT"], [1])
+    with pytest.raises(InputError, match="unknown k-mers"):
+        shuffled_baseline_ids(b["input_ids"], b["attention_mask"], 3, 2)
+
+
+def test_shuffled_baselines_average_direct_captum_calls():
+    """n references: the attributions and deltas are the means of n separate integrated-gradients runs,
+    each against one shuffled reference, and they add up to F(x) - mean F(reference)."""
+    from m6abert.attribution import shuffled_baseline_ids, target_function
+
+    model = tiny_model("sdpa", seed=2)
+    b = batch_of(random_seqs([35, 28], seed=4), [1, 0])
+    ids, mask, y = b["input_ids"], b["attention_mask"], b["labels"]
+    refs = shuffled_baseline_ids(ids, mask, 3, 3, seed=0)
+    ours = token_attributions(model, ids, mask, y, n_steps=16, attr_target="logodds", baselines=refs)
+    f = target_function(model, "logodds")
+    for i in range(2):
+        singles = [token_attributions(model, ids[i : i + 1], mask[i : i + 1], y[i : i + 1], n_steps=16,
+                                      attr_target="logodds", baselines=refs[i * 3 + j : i * 3 + j + 1])
+                   for j in range(3)]
+        torch.testing.assert_close(ours.attributions[i], torch.stack([s.attributions[0] for s in singles]).mean(0),
+                                   atol=1e-5, rtol=1e-4)
+        with torch.no_grad():
+            gap = f(ids[i : i + 1], mask[i : i + 1])[0, y[i]] - torch.stack(
+                [f(refs[i * 3 + j : i * 3 + j + 1], mask[i : i + 1])[0, y[i]] for j in range(3)]).mean()
+        torch.testing.assert_close(ours.attributions[i].sum() - gap, ours.delta[i], atol=1e-5, rtol=0)
+
+
+def test_shuffle_baseline_completeness_on_the_planted_model(planted, tmp_path):
+    """logodds with shuffled references at the default steps: the median relative completeness error
+    is below 1 %, and the reliability table holds the mean over the references as F(baseline)."""
+    out = tmp_path / "out"
+    visualize_all.main(["--model_path", str(planted["model"]), "--data_dir", str(planted["data"]), "--data_name",
+                        "dev", "--vis_task", "attr", "--output_dir", str(out), "--max_seq_length", "128",
+                        "--no_plot", "--attr_target", "logodds", "--baseline", "shuffle", "--n_baselines", "4"])
+    qc = io.read_columns(out / "attributions_dev_qc.tsv")
+    rel = np.array([float(v) for v in qc["rel_error"]])
+    assert np.median(rel) < 0.01, np.median(rel)
+    meta = json.loads((out / "attributions_dev.npy.json").read_text())
+    assert (meta["baseline"], meta["n_baselines"], meta["attr_target"]) == ("shuffle", 4, "logodds")
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--baseline", "shuffle", "--dnabert_compat"], "--dnabert_compat reproduces the original's [PAD] baseline"),
+    (["--n_baselines", "3"], "--n_baselines 3 needs --baseline shuffle"),
+    (["--baseline", "shuffle", "--n_baselines", "0"], "--n_baselines must be >= 1"),
+])
+def test_baseline_flags_are_checked_first(planted, tmp_path, capsys, extra, message):
+    with pytest.raises(SystemExit) as exc:
+        visualize_all.main(["--model_path", str(planted["model"]), "--data_dir", str(planted["data"]), "--data_name",
+                            "dev", "--vis_task", "attr", "--output_dir", str(tmp_path / "o"), *extra])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_baseline_flags_need_attr(planted, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        visualize_all.main(["--model_path", str(planted["model"]), "--data_dir", str(planted["data"]), "--data_name",
+                            "dev", "--vis_task", "attn", "--output_dir", str(tmp_path / "o"), "--baseline", "shuffle"])
+    assert exc.value.code == 2 and "apply to --vis_task attr only" in capsys.readouterr().err

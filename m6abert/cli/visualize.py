@@ -102,6 +102,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--attr_target", type=str, default="prob", choices=["prob", "logodds"],
                    help="attr: explain the true label's probability (the original's; saturates) or its "
                         "log-odds (logit difference; does not saturate)")
+    g.add_argument("--baseline", type=str, default="pad", choices=["pad", "shuffle"],
+                   help="attr: the reference the attributions are measured from: pad (the original's all-[PAD] "
+                        "sequence) or shuffle (--n_baselines dinucleotide-shuffled copies of each sequence, "
+                        "attributions averaged)")
+    g.add_argument("--n_baselines", type=int, default=None,
+                   help="attr: shuffled references per sequence with --baseline shuffle (default 8)")
+    g.add_argument("--seed", type=int, default=42, help="attr: seed of the shuffled references")
     g.add_argument("--skip_unreliable", action="store_true",
                    help="attr: leave the rows above --max_rel_delta out of the heatmaps and profiles")
     g.add_argument("--max_rel_delta", type=float, default=0.1,
@@ -132,6 +139,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise InputError(f"--max_rel_delta must be > 0, not {args.max_rel_delta}")
     if args.dnabert_compat and args.attr_target != "prob":
         raise InputError("--dnabert_compat reproduces the original's probability target: drop --attr_target logodds")
+    if args.vis_task != "attr" and (args.baseline != "pad" or args.n_baselines is not None):
+        raise InputError("--baseline and --n_baselines apply to --vis_task attr only")
+    if args.n_baselines is None:
+        args.n_baselines = 8 if args.baseline == "shuffle" else 1
+    from ..attribution import check_baseline
+
+    check_baseline(args.baseline, args.n_baselines, args.dnabert_compat)
     return args
 
 
@@ -148,7 +162,8 @@ def main(argv: list[str] | None = None) -> dict:
         batch_size=args.batch_size, n_steps=args.n_steps, internal_batch_size=args.internal_batch_size,
         dnabert_compat=args.dnabert_compat, plot=not args.no_plot, site_index=args.site_index, run_args=vars(args),
         precision="bf16" if args.bf16 else "fp16" if args.fp16 else None,
-        attr_target=args.attr_target, max_rel_delta=args.max_rel_delta, skip_unreliable=args.skip_unreliable,
+        attr_target=args.attr_target, baseline=args.baseline, n_baselines=args.n_baselines, seed=args.seed,
+        max_rel_delta=args.max_rel_delta, skip_unreliable=args.skip_unreliable,
         ism_window=args.ism_window, plot_ids=args.plot_ids, ism_batch_size=args.ism_batch_size,
     )
     with lock_run_dir(args.output_dir):  # released (and a folder made only for it removed) if the run is refused
