@@ -159,9 +159,13 @@ def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[
     files[f"{stem}.npy.json"] = lambda p: io.write_json(p, meta)
     if s.plot:
         files.update(_plots(s, shown, res.lengths, data.labels, stem))
+        if s.vis_task == "attr" and data.labels is not None:
+            files.update(_signed_profile(s, res, shown, data.labels, stem))
     files["visualize_args.json"] = lambda p: io.write_run_args(p.parent, s.run_args, p.name)
     owned = [f"{stem}.npy", f"{stem}.npy.json", *(f"{stem}_{kind}.{fmt}" for kind in ("heatmap", "profile")
                                                   for fmt in ("png", "pdf")), "visualize_args.json"]
+    if s.vis_task == "attr":
+        owned += [f"{signed_stem(stem)}_profile.{fmt}" for fmt in ("png", "pdf")]
     if s.vis_task == "attn" and s.layer is None:
         owned.append(f"pred_results_{s.data_name}.npy")
     if s.vis_task == "attr":
@@ -275,6 +279,24 @@ def _plots(s: VisualizeSettings, scores: np.ndarray, lengths: np.ndarray, labels
         for fmt in ("png", "pdf"):
             files[f"{name}.{fmt}"] = lambda p, fig=fig, fmt=fmt: io.save_figure(fig, p.with_suffix(""), formats=(fmt,))
     return files
+
+
+def _signed_profile(s: VisualizeSettings, res, shown: np.ndarray, labels: np.ndarray, stem: str) -> dict[str, io.Writer]:
+    """Writers of the signed profile (PNG, PDF): mean signed attribution per nucleotide of each class,
+    oriented towards class 1 (the true label's attributions, sign-flipped for negatives: the target of
+    class 0 is minus that of class 1 for log-odds, one minus it for probabilities), so above 0 pushes
+    towards "degraded" and below towards "not degraded"; rows left out of ``shown`` are left out here."""
+    from .plots import score_profile
+
+    width = int(min(res.signed.shape[1], res.lengths.max())) if len(res.lengths) else res.signed.shape[1]
+    signed = res.signed[:, :width] * np.where(labels == 1, 1.0, -1.0)[:, None]  # towards class 1
+    signed[(np.arange(width)[None, :] >= res.lengths[:, None]) | np.isnan(shown[:, :width]).all(axis=1)[:, None]] = np.nan
+    what = f"signed attributions ({s.attr_target}; > 0: towards degraded), {s.data_name}"
+    fig = score_profile(signed[labels == 1], signed[labels == 0], s.site_index, title=what,
+                        ylabel="mean signed attribution (95 % CI)")
+    name = f"{signed_stem(stem)}_profile"
+    return {f"{name}.{fmt}": (lambda p, fmt=fmt: io.save_figure(fig, p.with_suffix(""), formats=(fmt,)))
+            for fmt in ("png", "pdf")}
 
 
 # ---------------------------------------------------------------------------- --vis_task ism

@@ -96,12 +96,15 @@ def score_heatmap(
 
 
 def score_profile(
-    pos_scores: np.ndarray, neg_scores: np.ndarray, site_index: int = SITE_INDEX, title: str = ""
+    pos_scores: np.ndarray, neg_scores: np.ndarray, site_index: int = SITE_INDEX, title: str = "",
+    ylabel: str = "mean score (95 % CI)",
 ):
     """Mean score per position of positives and negatives with 95 % confidence bands.
 
     The band is mean ± 1.96 standard errors (normal approximation; none for a group of one
-    sequence). Non-finite scores are ignored. A dashed line marks the m6A site at 0.
+    sequence). Non-finite scores are ignored. A dashed line marks the m6A site at 0; where scores
+    are signed (some negative), a grey line marks 0 on the y axis, so a region that pushes towards
+    "not degraded" (below) is told apart from one that pushes towards "degraded" (above).
 
     Parameters
     ----------
@@ -112,6 +115,8 @@ def score_profile(
         Column of the m6A site. Default is 250.
     title: str
         Figure title. Default is "".
+    ylabel: str
+        Default is "mean score (95 % CI)".
 
     Returns
     -------
@@ -136,8 +141,10 @@ def score_profile(
         ax.plot(x, mean, color=colour, linewidth=1.2, label=f"{name} (n = {g.shape[0]})")
         ax.fill_between(x, mean - half, mean + half, color=colour, alpha=0.25, linewidth=0)
     ax.axvline(0, color="black", linestyle="--", linewidth=0.8)
+    if (np.concatenate([pos.ravel(), neg.ravel()]) < 0).any():
+        ax.axhline(0, color="grey", linewidth=0.6)
     ax.set_xlabel("position relative to the m6A site (nt)")
-    ax.set_ylabel("mean score (95 % CI)")
+    ax.set_ylabel(ylabel)
     ax.legend(loc="upper right", frameon=False)
     ax.margins(x=0)
     if title:

@@ -608,3 +608,25 @@ def test_baseline_flags_need_attr(planted, tmp_path, capsys):
         visualize_all.main(["--model_path", str(planted["model"]), "--data_dir", str(planted["data"]), "--data_name",
                             "dev", "--vis_task", "attn", "--output_dir", str(tmp_path / "o"), "--baseline", "shuffle"])
     assert exc.value.code == 2 and "apply to --vis_task attr only" in capsys.readouterr().err
+
+
+def test_signed_profile_is_drawn_towards_class_1(planted, tmp_path):
+    """The signed profile figure is written next to the others; its curves are the class means of the
+    signed scores oriented towards class 1 (negatives flipped), positive on the motif for positives."""
+    from m6abert.plots import score_profile
+
+    out = tmp_path / "out"
+    visualize_all.main(["--model_path", str(planted["model"]), "--data_dir", str(planted["data"]), "--data_name",
+                        "dev", "--vis_task", "attr", "--output_dir", str(out), "--max_seq_length", "128",
+                        "--n_steps", "8", "--attr_target", "logodds", "--site_index", str(SITE)])
+    for fmt in ("png", "pdf"):
+        assert (out / f"attributions_signed_dev_profile.{fmt}").stat().st_size > 0
+    signed, labels = np.load(out / "attributions_signed_dev.npy"), io.read_tsv(planted["data"] / "dev.tsv").labels
+    towards_1 = signed * np.where(labels == 1, 1.0, -1.0)[:, None]
+    motif = slice(SITE + OFFSET, SITE + OFFSET + len(MOTIF))
+    assert towards_1[labels == 1, motif].mean() > 0
+    fig = score_profile(towards_1[labels == 1, :LENGTH], towards_1[labels == 0, :LENGTH], SITE)
+    ax = fig.axes[0]
+    curve = ax.lines[0].get_ydata()
+    np.testing.assert_allclose(curve, towards_1[labels == 1, :LENGTH].mean(axis=0))
+    assert any(list(line.get_ydata()) == [0, 0] for line in ax.lines)  # the zero line of signed scores
