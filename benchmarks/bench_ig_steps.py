@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, nargs="+", default=[4, 8, 16, 32, 50])
     p.add_argument("--max_seq_length", type=int, default=512)
     p.add_argument("--targets", nargs="+", default=["prob", "logodds"], choices=["prob", "logodds"])
+    p.add_argument("--baselines", nargs="+", default=["pad", "shuffle"], choices=["pad", "shuffle"],
+                   help="reference kinds (shuffle: --n_baselines dinucleotide shuffles, float32 only)")
+    p.add_argument("--n_baselines", type=int, default=8)
+    p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bench_ig_steps.json"))
     args = p.parse_args(argv)
     model, k = load_model(args.model, "classification", fine_tuned=True)
@@ -46,21 +50,25 @@ def main(argv: list[str] | None = None) -> int:
     subset = torch.utils.data.Subset(data.dataset, range(min(args.n, len(data.dataset))))
     rows = []
     print(f"{args.model}: {len(subset)} sequences of {args.data}")
-    print(f"{'target':<8} {'prec':<5} {'steps':>5} {'median rel. error':>18} {'90th pct':>9} {'seq/s':>7}")
+    print(f"{'target':<8} {'baseline':<10} {'prec':<5} {'steps':>5} {'median rel. error':>18} {'90th pct':>9} "
+          f"{'seq/s':>7}")
     gaps = {}  # the float32 gap of each target: the truth the attributions of either precision must add up to
-    for target, precision, n_steps in ((t, p, n) for t in args.targets for p in (None, "bf16") for n in args.steps):
+    runs = [(t, b, p, n) for t in args.targets for b in args.baselines for p in args.precisions for n in args.steps
+            if not (b == "shuffle" and p == "bf16")]
+    for target, baseline, precision, n_steps in runs:
+        n_refs = args.n_baselines if baseline == "shuffle" else 1
         t0 = time.perf_counter()
-        with autocast("cpu", precision):
+        with autocast("cpu", None if precision == "fp32" else precision):
             res = attribution_scores(model, subset, k, args.max_seq_length, n_steps=n_steps, batch_size=8,
-                                     verbose=False, attr_target=target)
+                                     verbose=False, attr_target=target, baseline=baseline, n_baselines=n_refs)
         rate = len(subset) / (time.perf_counter() - t0)
-        gap = gaps.setdefault(target, np.maximum(np.abs(res.f_input - res.f_baseline), 1e-12))
+        gap = gaps.setdefault((target, baseline), np.maximum(np.abs(res.f_input - res.f_baseline), 1e-12))
         rel = np.abs(res.delta) / gap
-        rows.append({"target": target, "precision": precision or "fp32", "n_steps": n_steps,
+        rows.append({"target": target, "baseline": f"{baseline} x {n_refs}", "precision": precision, "n_steps": n_steps,
                      "median_rel_error": float(np.median(rel)), "p90_rel_error": float(np.percentile(rel, 90)),
                      "seq_per_s": rate})
         r = rows[-1]
-        print(f"{target:<8} {r['precision']:<5} {n_steps:>5} {r['median_rel_error']:>18.4f} "
+        print(f"{target:<8} {r['baseline']:<10} {r['precision']:<5} {n_steps:>5} {r['median_rel_error']:>18.4f} "
               f"{r['p90_rel_error']:>9.4f} {rate:>7.2f}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"model": args.model, "data": args.data, "rows": rows}, indent=2) + "\n")

@@ -11,3 +11,7 @@ SITE_INDEX = 250  # the m6A "A" in the paper's 501-nt windows (site +- 250 nt)
 BASES = "ATCG"  # DNABERT's digit order A=0, T=1, C=2, G=3 (not alphabetical); U is read as T
 FASTA_LETTERS = frozenset("ACGTUN")  # letters a FASTA record may hold (upper-cased)
 KMER_LETTERS = "ACGTN"  # letters a k-mer sentence may hold (N k-mers are read as [UNK])
+
+# integrated gradients (visualize_all.py --vis_task attr): Gauss-Legendre steps per reference by default
+# and with --dnabert_compat (the original's), and dinucleotide-shuffled references per sequence
+IG_STEPS, IG_STEPS_COMPAT, N_BASELINES = 16, 50, 4

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import __version__, io
-from .constants import MAX_POSITIONS, SITE_INDEX
+from .constants import IG_STEPS, MAX_POSITIONS, N_BASELINES, SITE_INDEX
 from .data import concat_labelled, load_tsv_dataset, read_labelled_scores
 from .ism import BATCH_SIZE as ISM_BATCH_SIZE
 from .motifs import (
@@ -56,7 +56,7 @@ class VisualizeSettings:
     max_seq_length: int = MAX_POSITIONS
     layer: int | None = None
     batch_size: int = 50
-    n_steps: int = 50
+    n_steps: int = IG_STEPS  # attr: Gauss-Legendre steps per reference (the original's 50 with dnabert_compat)
     internal_batch_size: int | None = None
     dnabert_compat: bool = False
     plot: bool = True
@@ -65,9 +65,9 @@ class VisualizeSettings:
     ism_window: tuple[int, int] | None = None  # ism: (START, END) relative to the site, half-open; None: all
     plot_ids: tuple[int, ...] | None = None  # ism: rows whose mutation map is drawn; None: the first positive
     ism_batch_size: int = ISM_BATCH_SIZE  # ism: mutants per forward pass
-    attr_target: str = "prob"  # attr: "prob" (the original's) or "logodds" of the true label
-    baseline: str = "pad"  # attr: "pad" (the original's all-[PAD] sequence) or "shuffle" (dinucleotide shuffles)
-    n_baselines: int = 1  # attr: shuffled references per sequence (baseline "shuffle")
+    attr_target: str = "logodds"  # attr: "logodds" of the true label, or "prob" (the original's)
+    baseline: str = "shuffle"  # attr: "shuffle" (dinucleotide shuffles) or "pad" (the original's all-[PAD] sequence)
+    n_baselines: int = N_BASELINES  # attr: shuffled references per sequence (baseline "shuffle"; 1 for "pad")
     seed: int = 42  # attr: seed of the shuffled references
     max_rel_delta: float = MAX_REL_DELTA  # attr: relative completeness error above which a row is unreliable
     skip_unreliable: bool = False  # attr: leave the unreliable rows out of the heatmaps and profiles

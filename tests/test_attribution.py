@@ -607,7 +607,7 @@ def test_baseline_flags_need_attr(planted, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         visualize_all.main(["--model_path", str(planted["model"]), "--data_dir", str(planted["data"]), "--data_name",
                             "dev", "--vis_task", "attn", "--output_dir", str(tmp_path / "o"), "--baseline", "shuffle"])
-    assert exc.value.code == 2 and "apply to --vis_task attr only" in capsys.readouterr().err
+    assert exc.value.code == 2 and "applies to --vis_task attr only" in capsys.readouterr().err
 
 
 def test_signed_profile_is_drawn_towards_class_1(planted, tmp_path):

@@ -111,6 +111,13 @@ def test_library_defaults_are_the_commands_defaults(tmp_path):
     fields = interpret.VisualizeSettings.__dataclass_fields__
     for name in ("max_seq_length", "layer", "batch_size", "n_steps", "internal_batch_size", "site_index"):
         assert vis[name] == fields[name].default, name
+    attr = vars(visualize.parse_args(["--model_path", "m", "--data_dir", "d", "--data_name", "dev", "--vis_task",
+                                      "attr"]))
+    for name in ("n_steps", "attr_target", "baseline", "n_baselines", "seed", "max_rel_delta"):
+        assert attr[name] == fields[name].default, name
+    compat = vars(visualize.parse_args(["--model_path", "m", "--data_dir", "d", "--data_name", "dev", "--vis_task",
+                                        "attr", "--dnabert_compat"]))  # the original's choice
+    assert (compat["attr_target"], compat["baseline"], compat["n_baselines"], compat["n_steps"]) == ("prob", "pad", 1, 50)
 
 
 def test_prediction_batches_rows_of_similar_length_and_keeps_the_order():

@@ -18,7 +18,7 @@ import argparse
 import re
 import sys
 
-from ..constants import MAX_POSITIONS, SITE_INDEX
+from ..constants import IG_STEPS, IG_STEPS_COMPAT, MAX_POSITIONS, N_BASELINES, SITE_INDEX
 from ..utils import InputError
 from .common import check_common, check_fp16, command, compat_group, new_parser
 
@@ -83,7 +83,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                  ("--metric", dict(type=str, default="mean", help="unused, as in the original")),
                  ("--local_rank", dict(type=int, default=-1, help="one process")))
     g = p.add_argument_group("new in m6abert")
-    g.add_argument("--n_steps", type=int, default=50, help="attr: integration steps (Gauss-Legendre)")
+    g.add_argument("--n_steps", type=int, default=None,
+                   help=f"attr: integration steps (Gauss-Legendre) per reference (default {IG_STEPS}; "
+                        f"{IG_STEPS_COMPAT} with --dnabert_compat, the original's)")
     g.add_argument("--internal_batch_size", type=int, default=None,
                    help="attr: rows per forward pass inside Captum (default: --batch_size)")
     g.add_argument("--dnabert_compat", action="store_true",
@@ -99,15 +101,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="ism: rows (0-based) whose mutation map is drawn, e.g. 0,3,7, or none "
                         "(default: the first positive)")
     g.add_argument("--ism_batch_size", type=int, default=256, help="ism: mutants per forward pass")
-    g.add_argument("--attr_target", type=str, default="prob", choices=["prob", "logodds"],
+    g.add_argument("--attr_target", type=str, default=None, choices=["prob", "logodds"],
                    help="attr: explain the true label's probability (the original's; saturates) or its "
-                        "log-odds (logit difference; does not saturate)")
-    g.add_argument("--baseline", type=str, default="pad", choices=["pad", "shuffle"],
+                        "log-odds (logit difference; does not saturate). Default logodds; prob with "
+                        "--dnabert_compat")
+    g.add_argument("--baseline", type=str, default=None, choices=["pad", "shuffle"],
                    help="attr: the reference the attributions are measured from: pad (the original's all-[PAD] "
                         "sequence) or shuffle (--n_baselines dinucleotide-shuffled copies of each sequence, "
-                        "attributions averaged)")
+                        "attributions averaged). Default shuffle; pad with --dnabert_compat")
     g.add_argument("--n_baselines", type=int, default=None,
-                   help="attr: shuffled references per sequence with --baseline shuffle (default 8)")
+                   help=f"attr: shuffled references per sequence with --baseline shuffle (default {N_BASELINES})")
     g.add_argument("--seed", type=int, default=42, help="attr: seed of the shuffled references")
     g.add_argument("--skip_unreliable", action="store_true",
                    help="attr: leave the rows above --max_rel_delta out of the heatmaps and profiles")
@@ -121,6 +124,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.kmer is not None and args.kmer not in (3, 4, 5, 6):
         raise InputError(f"--kmer must be 3, 4, 5 or 6, not {args.kmer}")
     check_common(args)
+    _attr_defaults(args)
     if args.batch_size < 1 or args.n_steps < 1:
         raise InputError("--batch_size and --n_steps must be >= 1")
     if args.internal_batch_size is not None and args.internal_batch_size < 1:
@@ -139,14 +143,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise InputError(f"--max_rel_delta must be > 0, not {args.max_rel_delta}")
     if args.dnabert_compat and args.attr_target != "prob":
         raise InputError("--dnabert_compat reproduces the original's probability target: drop --attr_target logodds")
-    if args.vis_task != "attr" and (args.baseline != "pad" or args.n_baselines is not None):
-        raise InputError("--baseline and --n_baselines apply to --vis_task attr only")
-    if args.n_baselines is None:
-        args.n_baselines = 8 if args.baseline == "shuffle" else 1
     from ..attribution import check_baseline
 
     check_baseline(args.baseline, args.n_baselines, args.dnabert_compat)
     return args
+
+
+def _attr_defaults(args: argparse.Namespace) -> None:
+    """The attribution settings left unset: the original's with --dnabert_compat (probability, [PAD],
+    50 steps), otherwise log-odds against N_BASELINES dinucleotide shuffles at IG_STEPS steps."""
+    given = [f for f in ("attr_target", "baseline", "n_baselines") if getattr(args, f) is not None]
+    if args.vis_task != "attr" and given:
+        raise InputError(f"--{given[0]} applies to --vis_task attr only")
+    compat = args.dnabert_compat
+    if args.attr_target is None:
+        args.attr_target = "prob" if compat else "logodds"
+    if args.baseline is None:
+        args.baseline = "pad" if compat else "shuffle"
+    if args.n_baselines is None:
+        args.n_baselines = N_BASELINES if args.baseline == "shuffle" else 1
+    if args.n_steps is None:
+        args.n_steps = IG_STEPS_COMPAT if compat else IG_STEPS
 
 
 @command
