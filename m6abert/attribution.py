@@ -42,7 +42,8 @@ class AttributionScores(NamedTuple):
     lengths: np.ndarray  # (N,) int64, sequence length in nucleotides
     signed: np.ndarray | None = None  # (N, like scores) float64, signed attribution per nucleotide (raw units)
     f_input: np.ndarray | None = None  # (N,) the explained target at the input, F(x)
-    f_baseline: np.ndarray | None = None  # (N,) and at the baseline, F(baseline)
+    f_baseline: np.ndarray | None = None  # (N,) and at the baseline, F(baseline) (the mean over references)
+    gap: np.ndarray | None = None  # (N,) mean over references of |F(x) - F(reference)|: what the quadrature integrates
 
 
 TARGETS = ("prob", "logodds")
@@ -317,19 +318,19 @@ def attribution_scores(
         refs = shuffled_baseline_ids(ids, mask, k, n_baselines, seed) if baseline == "shuffle" else None
         res = token_attributions(m, ids, mask, labels, layer, n_steps, ibs, attr_target, refs)
         real = real_token_mask(mask)
-        f_in, f_base = _target_values(m, attr_target, ids, mask, labels, refs)
+        f_in, f_base, gap = _target_values(m, attr_target, ids, mask, labels, refs)
         signed = _spread(res.attributions.double().cpu().numpy(), real, k, max_seq_length, dnabert_compat, False)
         return (attributions_to_nucleotides(res.attributions, real, k, max_seq_length, dnabert_compat),
-                res.delta.double().cpu().numpy(), kmer_counts(real) + k - 1, signed, f_in, f_base)
+                res.delta.double().cpu().numpy(), kmer_counts(real) + k - 1, signed, f_in, f_base, gap)
 
     out = run_batches(model, dataset, Collator(max_seq_length, dnabert_compat), step, batch_size, device,
                       "attribution", verbose, grad=True)
     if not out:
         width = max_seq_length - 2 + k - 1
         return AttributionScores(np.zeros((0, width)), np.zeros(0), np.zeros(0, np.int64), np.zeros((0, width)),
-                                 np.zeros(0), np.zeros(0))
-    scores, deltas, lengths, signed, f_in, f_base = (np.concatenate(parts) for parts in zip(*out, strict=True))
-    return AttributionScores(scores, deltas, lengths.astype(np.int64), signed, f_in, f_base)
+                                 np.zeros(0), np.zeros(0), np.zeros(0))
+    scores, deltas, lengths, signed, f_in, f_base, gap = (np.concatenate(parts) for parts in zip(*out, strict=True))
+    return AttributionScores(scores, deltas, lengths.astype(np.int64), signed, f_in, f_base, gap)
 
 
 def check_baseline(baseline: str, n_baselines: int, dnabert_compat: bool = False) -> None:
@@ -345,19 +346,21 @@ def check_baseline(baseline: str, n_baselines: int, dnabert_compat: bool = False
 
 
 def _target_values(m: torch.nn.Module, attr_target: str, ids: torch.Tensor, mask: torch.Tensor,
-                   labels: torch.Tensor, refs: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray]:
-    """F(x) and F(baseline) of the true label (the mean over the references): what the attributions add up to."""
+                   labels: torch.Tensor, refs: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """F(x) and F(baseline) of the true label (the mean over the references): what the attributions add
+    up to; and the mean |F(x) - F(reference)|, the size of what each reference's quadrature integrates."""
     with torch.no_grad():
         f = target_function(m, attr_target)
         rows = torch.arange(len(labels))
         f_in = f(ids, mask)[rows, labels].double()  # B
         if refs is None:
-            f_base = f(baseline_ids(ids), mask)[rows, labels].double()
+            per_ref = f(baseline_ids(ids), mask)[rows, labels].double()[:, None]  # B, 1
         else:
             n = len(refs) // len(ids)
             per_ref = f(refs, mask.repeat_interleave(n, dim=0))[rows.repeat_interleave(n), labels.repeat_interleave(n)]
-            f_base = per_ref.double().view(len(ids), n).mean(dim=1)
-    return f_in.cpu().numpy(), f_base.cpu().numpy()
+            per_ref = per_ref.double().view(len(ids), n)  # B, n
+        gap = (f_in[:, None] - per_ref).abs().mean(dim=1)
+    return f_in.cpu().numpy(), per_ref.mean(dim=1).cpu().numpy(), gap.cpu().numpy()
 
 
 def attribute(

@@ -247,3 +247,66 @@ def motif_logo(pfm_counts: np.ndarray, title: str = ""):
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------- comparison table
+def roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], title: str = ""):
+    """ROC curves, one per model, with the chance diagonal.
+
+    Parameters
+    ----------
+    curves: dict
+        ``{model label: (false positive rates, true positive rates, AUC)}``, in legend order.
+    title: str
+        Figure title. Default is "".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = _agg_figure((4.8, 4.4))
+    ax = fig.add_subplot()
+    for label, (fpr, tpr, auc) in curves.items():
+        ax.plot(fpr, tpr, lw=1.5, label=f"{label} (AUC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="0.6")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.legend(loc="lower right", fontsize=7, frameon=False)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def fold_auc_figure(aucs: dict[str, list[float]], title: str = ""):
+    """Grouped bars of each model's AUC on each cross-validation fold.
+
+    Parameters
+    ----------
+    aucs: dict
+        ``{model label: [AUC of fold 0, fold 1, ...]}`` (the same number of folds for every model).
+    title: str
+        Figure title. Default is "".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    n_models, n_folds = len(aucs), max((len(v) for v in aucs.values()), default=0)
+    fig = _agg_figure((max(4.8, 1.0 + 0.9 * n_folds), 3.8))
+    ax = fig.add_subplot()
+    width = 0.8 / max(n_models, 1)
+    x = np.arange(n_folds)
+    for j, (label, values) in enumerate(aucs.items()):
+        ax.bar(x + (j - (n_models - 1) / 2) * width, np.asarray(values, dtype=np.float64), width, label=label)
+    ax.axhline(0.5, ls="--", lw=0.8, color="0.6")
+    ax.set_xticks(x, [f"fold {i}" for i in range(n_folds)])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("AUC")
+    ax.legend(fontsize=7, frameon=False, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig

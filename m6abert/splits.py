@@ -361,3 +361,24 @@ def _writer(kind: str, obj: object):
     if kind == "json":
         return lambda path: io.write_json(path, obj)
     return lambda path: io.write_lines(path, obj)
+
+
+def unused_negatives(pos: list[FastaRecord], neg: list[FastaRecord], seed: int = 52, neg_ratio: int = 1,
+                     neg_path: str = "neg.fa") -> list[FastaRecord]:
+    """The negatives that balanced sampling (:func:`sample_negatives`) leaves out, in file order.
+
+    With the paper's data (485 positives, 5,602 negatives) and ``neg_ratio`` 1 these are 5,117
+    records, none of which is in any fine-tuning split or cross-validation fold of the same seed:
+    a pretraining corpus that never sees a fine-tuning or test sequence.
+    """
+    used = {r.id for r in sample_negatives(neg, neg_ratio * len(pos), seed, neg_path)}
+    return [r for r in neg if r.id not in used]
+
+
+def fold_records(pos: list[FastaRecord], neg: list[FastaRecord], folds: list[dict[str, list[str]]]
+                 ) -> list[tuple[list[FastaRecord], list[int]]]:
+    """The records and labels of each fold of :func:`kfold_splits` (``folds`` as it returns them),
+    positives then negatives, in the fold's dev-set order; sequences normalised (upper case, U as T)."""
+    by_id = {r.id: FastaRecord(r.id, normalise(r.seq)) for r in (*pos, *neg)}
+    return [([by_id[i] for i in f["pos"]] + [by_id[i] for i in f["neg"]], [1] * len(f["pos"]) + [0] * len(f["neg"]))
+            for f in folds]

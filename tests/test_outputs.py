@@ -338,10 +338,19 @@ def test_demo_path_with_a_space(tmp_path):
     proc, calls = run_demo(tmp_path, out)
     assert proc.returncode == 0, proc.stderr
     assert calls[0][0] == "get_input.py" and calls[0][calls[0].index("--save_dir") + 1] == str(out / "data")
-    assert calls[2][calls[2].index("--train_data_file") + 1] == str(out / "data" / "pre" / "3_train.txt")
+    assert calls[2][calls[2].index("--train_data_file") + 1] == str(out / "data" / "pre" / "6_train.txt")
     assert [c[0] for c in calls] == ["get_input.py", "get_input.py", "run_pretrain.py", "run_finetune_degradation.py",
-                                     "run_predict_degradation.py", "visualize_all.py", "visualize_all.py",
-                                     "find_motifs.py", "-"]
+                                     "run_predict_degradation.py", "visualize_all.py", "visualize_all.py", "-",
+                                     "visualize_all.py", "find_motifs.py", "-", "-m", "-m", "-m"]
+    ism = calls[8]  # in-silico mutagenesis of a few test positives (written by the "-" step before it), in a window
+    assert calls[7][1:3] == [str(out / "data" / "test.tsv"), str(out / "data" / "ism" / "test.tsv")]
+    assert ism[ism.index("--vis_task") + 1] == "ism" and "--ism_window=-150:50" in ism
+    assert ism[ism.index("--data_dir") + 1] == str(out / "data" / "ism")
+    peaks = [(c[1], c[c.index("--vis_task") + 1], c[c.index("--data_dir") + 1]) for c in calls[-3:]]
+    assert peaks == [("m6abert.cli.profile_peak", "attn", str(out / "data")),
+                     ("m6abert.cli.profile_peak", "attr", str(out / "data")),
+                     ("m6abert.cli.profile_peak", "ism", str(out / "data" / "ism"))]
+    assert "planted motif: -120..-80" in proc.stdout
     assert (out / ".m6abert-demo").is_file() and not (tmp_path / "demo").exists()
 
 
@@ -351,7 +360,7 @@ def test_demo_replaces_an_earlier_demo_output(tmp_path):
     (out / "data" / "stale.tsv").write_text("from the earlier run")
     proc, calls = run_demo(tmp_path, out)
     assert proc.returncode == 0, proc.stderr
-    assert not (out / "data" / "stale.tsv").exists() and (out / ".m6abert-demo").is_file() and len(calls) == 9
+    assert not (out / "data" / "stale.tsv").exists() and (out / ".m6abert-demo").is_file() and len(calls) == 14
     (out / "my_notes.txt").write_text("mine")  # a demo output with a user's file in it is theirs now
     before = snapshot(out)
     proc, _ = run_demo(tmp_path, out)

@@ -1,0 +1,54 @@
+"""Print where the smoothed mean score profile of positives (or negatives) peaks, relative to the site.
+
+Reads DATA_DIR/{data_name}.tsv with NPY_DIR/atten_{data_name}.npy (--vis_task attn),
+attributions_{data_name}.npy (attr) or ism_summary_{data_name}.npy (ism), as written by
+visualize_all.py. Prints one line, e.g. "attribution profile of positives peaks at -98 nt".
+Usage: python -m m6abert.cli.profile_peak --data_dir DATA --npy_dir VIS --data_name all --vis_task attr
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..constants import SITE_INDEX
+from ..utils import InputError
+from .common import command, new_parser
+
+TASK_NAMES = {"attn": "attention", "attr": "attribution", "ism": "ISM"}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from ..profiles import SMOOTH
+
+    p = new_parser(__doc__, raw=True)
+    p.add_argument("--data_dir", type=str, required=True, help="folder of {data_name}.tsv")
+    p.add_argument("--npy_dir", type=str, required=True, help="folder of the score arrays")
+    p.add_argument("--data_name", type=str, required=True, help="train, dev, test (the TSV stem) or all")
+    p.add_argument("--vis_task", type=str, required=True, choices=sorted(TASK_NAMES),
+                   help="attn: atten_*.npy; attr: attributions_*.npy; ism: ism_summary_*.npy")
+    p.add_argument("--set", type=str, default="pos", choices=["pos", "neg"],
+                   help="pos: the label-1 rows; neg: the label-0 rows")
+    p.add_argument("--smooth", type=int, default=SMOOTH, help="width of the centred moving average (odd; 1: none)")
+    p.add_argument("--site_index", type=int, default=SITE_INDEX, help="sequence index of the m6A site")
+    args = p.parse_args(argv)
+    if args.smooth < 1 or args.smooth % 2 == 0:
+        raise InputError(f"--smooth must be an odd number >= 1, not {args.smooth}")
+    return args
+
+
+@command
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    from ..data import read_labelled_scores
+    from ..profiles import profile_peak
+
+    data = read_labelled_scores(args.data_dir, args.npy_dir, args.data_name, args.vis_task)
+    label = 1 if args.set == "pos" else 0
+    peak = profile_peak(data.scores, data.labels, label=label, site_index=args.site_index,
+                        length=max(len(s) for s in data.seqs), smooth=args.smooth)
+    who = "positives" if label else "negatives"
+    print(f"{TASK_NAMES[args.vis_task]} profile of {who} peaks at {peak:+d} nt")
+
+
+if __name__ == "__main__":
+    main()

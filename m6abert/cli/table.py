@@ -1,0 +1,130 @@
+"""Reproduce the paper's comparison table: m6A-BERT-Deg against four baselines on the same folds.
+
+Models (all on the stratified folds of get_input.py --n_folds, seed 52): m6A-BERT-Deg (pretrained
+once, then fine-tuned per fold), BERT-Deg without pretraining, CNN+LSTM-Deg, k-mer frequency
+logistic regression (k chosen by inner CV on the training folds) and GC-content logistic regression.
+The default pretraining corpus is the negatives that balanced sampling did not use, so no
+fine-tuning or test sequence is seen in pretraining. E.g. a reduced run on a CPU:
+  python reproduce_table.py --data_path $DATA_PATH --output_dir table_out --kmer 3 --config_name mini \\
+    --pretrain_steps 1000 --finetune_epochs 3 --cnn_epochs 10 --bf16
+Writes table.md, table.json, per_fold.tsv, oof_predictions.tsv, roc.png/.pdf, auc_per_fold.png/.pdf,
+table_args.json; every model/fold result goes to runs/ as it finishes (resume with --should_continue).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from ..utils import InputError
+from .common import SEED_RULE, check_n_folds, check_rules, command, new_parser
+
+MODEL_NAMES = ("m6a_bert_deg", "bert_scratch", "cnn_lstm", "kmer_lr", "gc_lr")  # m6abert.table.MODELS
+PRESETS = ("bert-base", "mini", "tiny")
+
+
+def _positive_finite(v: float) -> bool:
+    return math.isfinite(v) and v > 0
+
+
+RULES = (
+    SEED_RULE,
+    ("kmer", "in 3..6", lambda v: 3 <= v <= 6),
+    ("pretrain_steps", "at least 1", lambda v: v >= 1),
+    ("pretrain_batch_size", "at least 1", lambda v: v >= 1),
+    ("batch_size", "at least 1", lambda v: v >= 1),
+    ("pretrain_learning_rate", "a finite number > 0", _positive_finite),
+    ("learning_rate", "a finite number > 0", _positive_finite),
+    ("cnn_learning_rate", "a finite number > 0", _positive_finite),
+    ("finetune_epochs", "a finite number > 0", _positive_finite),
+    ("cnn_epochs", "a finite number > 0", _positive_finite),
+    ("max_lr_k", "in 1..6", lambda v: 1 <= v <= 6),
+    ("inner_folds", "at least 2", lambda v: v >= 2),
+    ("n_bootstrap", "at least 100", lambda v: v >= 100),
+    ("save_steps", ">= 0 (0: no checkpoints inside a fold)", lambda v: v >= 0),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = new_parser(__doc__, raw=True)
+    a = p.add_argument
+    a("--data_path", type=str, default="../shared/data/m6a_deg", help="folder with pos.fa and neg.fa")
+    a("--output_dir", type=str, required=True, help="where the table, figures and runs/ are written")
+    a("--kmer", type=int, default=3, help="k of the BERT models' k-mers (3..6)")
+    a("--config_name", type=str, default="mini",
+      help="BERT size: bert-base (12x768x12, the paper's), mini (4x256x4), tiny (2x64x2) or a config.json")
+    a("--models", type=str, default=",".join(MODEL_NAMES),
+      help=f"comma-separated subset of {','.join(MODEL_NAMES)} (default: all)")
+    a("--n_folds", type=int, default=5, help="stratified cross-validation folds (get_input.py --n_folds)")
+    a("--seed", type=int, default=52, help="seed of the folds, the sampling and every model (52: the paper's data)")
+    a("--pretrain_corpus", type=str, default=None,
+      help="FASTA to pretrain on (default: the negatives balanced sampling did not use)")
+    a("--pretrain_steps", type=int, default=1000, help="masked-LM optimisation steps")
+    a("--pretrain_batch_size", type=int, default=16)
+    a("--pretrain_learning_rate", type=float, default=4e-4)
+    a("--finetune_epochs", type=float, default=3.0, help="fine-tuning epochs of both BERTs")
+    a("--learning_rate", type=float, default=5e-5, help="fine-tuning learning rate of both BERTs")
+    a("--batch_size", type=int, default=16, help="fine-tuning and CNN+LSTM batch size (and prediction)")
+    a("--cnn_epochs", type=float, default=10.0, help="CNN+LSTM training epochs")
+    a("--cnn_learning_rate", type=float, default=1e-3)
+    a("--max_lr_k", type=int, default=6, help="the k-mer LR chooses k in 1..MAX_LR_K by inner CV")
+    a("--inner_folds", type=int, default=5, help="inner CV folds of the k-mer LR (training folds only)")
+    a("--n_bootstrap", type=int, default=2000, help="paired bootstrap resamples of the AUC differences")
+    a("--save_steps", type=int, default=0,
+      help="checkpoint BERT pretraining/fine-tuning every N steps (resume inside a fold); 0: resume per fold")
+    a("--bf16", action="store_true", help="bfloat16 autocast for the BERTs (the CNN+LSTM stays float32)")
+    a("--no_cuda", action="store_true")
+    a("--should_continue", action="store_true", help="resume a killed run in output_dir where it stopped")
+    a("--overwrite_output_dir", action="store_true", help="allow a non-empty output_dir (its earlier table run is removed)")
+    return p
+
+
+def _models(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    bad = [n for n in names if n not in MODEL_NAMES]
+    if bad or not names:
+        raise InputError(f"--models must be a comma-separated subset of {','.join(MODEL_NAMES)}, not {text!r}")
+    if len(set(names)) != len(names):
+        raise InputError(f"--models names a model twice: {text!r}")
+    return names
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Every flag's value, before any work: ranges, models, the BERT config, the data and corpus files."""
+    check_rules(args, RULES)
+    check_n_folds(args)
+    args.models = _models(args.models)
+    if args.config_name not in PRESETS and not Path(args.config_name).is_file():
+        raise InputError(f"--config_name must be bert-base, mini, tiny or a config.json file, not {args.config_name!r}")
+    for name in ("pos.fa", "neg.fa"):
+        if not (Path(args.data_path) / name).is_file():
+            raise InputError(f"--data_path {args.data_path}: no {name} there (the paper's pos.fa and neg.fa)")
+    if args.pretrain_corpus is not None and not Path(args.pretrain_corpus).is_file():
+        raise InputError(f"--pretrain_corpus {args.pretrain_corpus}: file not found")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    args = build_parser().parse_args(argv)
+    check_args(args)
+    return args
+
+
+def settings(args: argparse.Namespace):
+    """The library's :class:`~m6abert.table.TableSettings` of parsed flags."""
+    from ..table import TableSettings
+
+    flags = dict(vars(args))
+    fields = {f: flags[f] for f in TableSettings.__dataclass_fields__ if f in flags}
+    return TableSettings(k=args.kmer, kmer_ks=tuple(range(1, args.max_lr_k + 1)),
+                         run_args={**flags, "models": list(args.models)}, **fields)
+
+
+@command
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    from ..table import run_table
+    from ..utils import set_seed
+
+    set_seed(args.seed)
+    return run_table(settings(args))

@@ -1,0 +1,307 @@
+"""reproduce_table.py: the whole script on a small slice, its baselines, its statistics and resumption."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from toy import MOTIF, random_seq, write_fasta
+
+from m6abert import io
+from m6abert.baselines import (
+    CnnLstmConfig,
+    CnnLstmForSequenceClassification,
+    NucleotideCollator,
+    NucleotideDataset,
+    fit_kmer_lr,
+    kmer_frequencies,
+)
+from m6abert.cli import table as cli
+from m6abert.metrics import auc_of_resamples, paired_bootstrap_auc, paired_t_interval
+from m6abert.splits import fold_records, kfold_splits, unused_negatives
+from m6abert.table import TableSettings, prepare, summarise, table_markdown
+
+LENGTH = 101
+TINY = {"num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64,
+        "max_position_embeddings": 512}
+OUTPUTS = ("table.md", "table.json", "per_fold.tsv", "oof_predictions.tsv")
+
+
+def planted(n_pos: int, n_neg: int, length: int = LENGTH, seed: int = 0):
+    """Positives carry the motif at a random place; negatives are random."""
+    rng = np.random.RandomState(seed)
+    pos, neg = [], []
+    for i in range(n_pos):
+        s, at = random_seq(rng, length), rng.randint(10, length - 20)
+        pos.append(io.FastaRecord(f"p{i}", s[:at] + MOTIF + s[at + len(MOTIF):]))
+    neg = [io.FastaRecord(f"n{i}", random_seq(rng, length)) for i in range(n_neg)]
+    return pos, neg
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread (and a busy machine makes more threads much slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("table_data")
+    pos, neg = planted(12, 24)
+    write_fasta(folder / "pos.fa", pos)
+    write_fasta(folder / "neg.fa", neg)
+    (folder / "tiny.json").write_text(json.dumps(TINY))
+    return folder
+
+
+def argv(data: Path, out: Path, *extra: str) -> list[str]:
+    return ["--data_path", str(data), "--output_dir", str(out), "--config_name", str(data / "tiny.json"),
+            "--n_folds", "2", "--pretrain_steps", "2", "--pretrain_batch_size", "8", "--finetune_epochs", "1",
+            "--cnn_epochs", "1", "--batch_size", "8", "--max_lr_k", "3", "--inner_folds", "2", "--n_bootstrap", "200",
+            *extra]
+
+
+@pytest.fixture(scope="module")
+def full_run(data_dir, tmp_path_factory) -> Path:
+    """One uninterrupted run of every model."""
+    out = tmp_path_factory.mktemp("table_full") / "out"
+    cli.main(argv(data_dir, out))
+    return out
+
+
+# --- the whole script ---------------------------------------------------------------------------------------
+def test_smoke_every_output(full_run):
+    for name in (*OUTPUTS, "roc.png", "roc.pdf", "auc_per_fold.png", "auc_per_fold.pdf", "table_args.json"):
+        assert (full_run / name).stat().st_size > 0, name
+    assert (full_run / "roc.png").stat().st_size < 200_000
+    table = json.loads((full_run / "table.json").read_text())
+    assert list(table["models"]) == ["m6a_bert_deg", "bert_scratch", "cnn_lstm", "kmer_lr", "gc_lr"]
+    assert table["n_sequences"] == 24 and table["n_positives"] == 12
+    for m in table["models"].values():
+        assert len(m["per_fold"]) == 2
+        assert set(m["mean_sd"]) >= {"acc", "auc", "mcc", "f1", "precision", "recall", "aupr"}
+    assert set(table["differences"]) == {"bert_scratch", "cnn_lstm", "kmer_lr", "gc_lr"}
+    assert table["pretraining"]["overlap_with_folds"] == 0 and table["pretraining"]["n_sequences"] == 12
+    oof = io.read_columns(full_run / "oof_predictions.tsv")
+    assert list(oof) == ["id", "fold", "label", "p_m6a_bert_deg", "p_bert_scratch", "p_cnn_lstm", "p_kmer_lr", "p_gc_lr"]
+    assert len(set(oof["id"])) == 24 and {i for i in oof["id"] if i.startswith("p")} == {f"p{i}" for i in range(12)}
+    args = json.loads((full_run / "table_args.json").read_text())
+    assert args["m6abert_version"] and args["settings"]["n_folds"] == 2
+    # the CNN+LSTM and the BERTs are Hugging Face folders, never pickles
+    assert (full_run / "runs" / "cnn_lstm" / "fold_0" / "model.safetensors").exists()
+    assert not list(full_run.rglob("*.bin")) and not list(full_run.rglob("*.pkl"))
+
+
+def test_metrics_recomputed_from_oof(full_run):
+    """The per-fold AUCs follow from oof_predictions.tsv alone."""
+    from sklearn.metrics import roc_auc_score
+
+    oof = io.read_columns(full_run / "oof_predictions.tsv")
+    table = json.loads((full_run / "table.json").read_text())
+    folds, labels = np.array(oof["fold"], dtype=int), np.array(oof["label"], dtype=int)
+    for name, m in table["models"].items():
+        p = np.array(oof[f"p_{name}"], dtype=np.float64)
+        for f in m["per_fold"]:
+            sel = folds == f["fold"]
+            assert roc_auc_score(labels[sel], p[sel]) == pytest.approx(f["auc"], abs=1e-9)
+
+
+def test_resume_equals_uninterrupted(data_dir, full_run, tmp_path):
+    """Killed after some models and inside one (a fold record missing): --should_continue ends with the same table."""
+    out = tmp_path / "out"
+    cli.main(argv(data_dir, out, "--models", "m6a_bert_deg,kmer_lr"))
+    (out / "runs" / "m6a_bert_deg" / "fold_1.json").unlink()  # killed while fine-tuning fold 1
+    cli.main(argv(data_dir, out, "--should_continue"))
+    for name in OUTPUTS:
+        assert (out / name).read_bytes() == (full_run / name).read_bytes(), name
+
+
+# --- the CNN+LSTM -------------------------------------------------------------------------------------------
+def test_cnn_lstm_shapes_padding_and_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = CnnLstmForSequenceClassification(CnnLstmConfig(n_filters=8, lstm_hidden=6)).eval()
+    seqs = ["ACGT" * 30, "GGCAU" * 11, "ACGTNACGTA" * 5]
+    data = NucleotideDataset(seqs, [1, 0, 1])
+    batch = NucleotideCollator()([data[i] for i in range(3)])
+    assert batch["input_ids"].shape == (3, 120)
+    out = model(**batch)
+    assert out.logits.shape == (3, 2) and out.loss.ndim == 0 and torch.isfinite(out.loss)
+    alone = model(**NucleotideCollator()([data[1]])).logits
+    assert torch.allclose(alone, out.logits[1:2], atol=1e-5)  # padding does not change a row
+    model.save_pretrained(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
+    again = CnnLstmForSequenceClassification.from_pretrained(tmp_path / "m").eval()
+    assert again.config.n_filters == 8 and again.config.lstm_hidden == 6
+    assert torch.equal(again(**batch).logits, out.logits)
+
+
+def test_cnn_lstm_learns_with_the_training_loop(tmp_path):
+    """The toolkit's loop (which needs only ``.loss``) trains it: the training loss falls."""
+    from m6abert.train import TrainArgs, train
+
+    pos, neg = planted(16, 16, length=40, seed=3)
+    torch.manual_seed(0)
+    model = CnnLstmForSequenceClassification(CnnLstmConfig(n_filters=16, kernel_size=7, pool_size=2, lstm_hidden=8))
+    data = NucleotideDataset([r.seq for r in pos + neg], [1] * 16 + [0] * 16)
+    batch = NucleotideCollator()([data[i] for i in range(len(data))])
+    before = model.eval()(**batch).loss.item()
+    res = train(model, data, NucleotideCollator(), TrainArgs(per_gpu_train_batch_size=32, learning_rate=3e-2,
+                                                             num_train_epochs=12, logging_steps=0, save_steps=0),
+                tmp_path, 3)
+    assert res.global_step == 12 and model.eval()(**batch).loss.item() < before
+
+
+# --- the k-mer regression -----------------------------------------------------------------------------------
+def test_kmer_lr_fits_on_training_folds_only(data_dir, tmp_path, monkeypatch):
+    """Every sequence the k-mer LR is fitted on (its inner CV included) is of the training folds."""
+    import m6abert.baselines as baselines
+    from m6abert.table import _lr_fold
+
+    s = TableSettings(data_path=str(data_dir), output_dir=str(tmp_path / "o"), n_folds=3, models=("kmer_lr",),
+                      kmer_ks=(1, 2, 3), inner_folds=2)
+    plan = prepare(s)
+    seen: list[str] = []
+    real_fit, real_freq = baselines.fit_kmer_lr, baselines.kmer_frequencies
+    fitting = []
+
+    def spy_fit(seqs, *a, **kw):
+        fitting.append(True)
+        try:
+            return real_fit(seqs, *a, **kw)
+        finally:
+            fitting.pop()
+
+    def spy_freq(seqs, k):
+        if fitting:
+            seen.extend(seqs)
+        return real_freq(seqs, k)
+
+    monkeypatch.setattr(baselines, "fit_kmer_lr", spy_fit)
+    monkeypatch.setattr(baselines, "kmer_frequencies", spy_freq)
+    for i in range(3):
+        seen.clear()
+        logp, extra = _lr_fold(s, plan, i, "kmer_lr")
+        test = {r.seq for r in plan.folds[i][0]}
+        assert seen and not test & set(seen)
+        assert set(seen) == {r.seq for j, (recs, _) in enumerate(plan.folds) if j != i for r in recs}
+        assert logp.shape == (len(test), 2) and extra["k"] in (1, 2, 3) and set(extra["inner_auc"]) == {"1", "2", "3"}
+
+
+def test_kmer_lr_inner_cv_chooses_the_best_k():
+    """Positives differ from negatives only in dinucleotides: inner CV prefers k >= 2 over k = 1."""
+    rng = np.random.RandomState(1)
+    pos = ["".join(rng.choice(["AT", "TA", "CG", "GC"], 60)) for _ in range(40)]  # no AA/TT/CC/GG steps
+    neg = [random_seq(rng, 120) for _ in range(40)]
+    fit = fit_kmer_lr(pos + neg, [1] * 40 + [0] * 40, ks=(1, 2), inner_folds=4, seed=0)
+    assert fit.k == max(fit.inner_auc, key=fit.inner_auc.get) == 2
+    assert kmer_frequencies(["ACGT"], 2).sum() == pytest.approx(1.0)
+
+
+# --- the pretraining corpus ---------------------------------------------------------------------------------
+def _check_disjoint(pos, neg, n_folds=5):
+    _, folds = kfold_splits(pos, neg, 3, n_folds, 52)
+    corpus = unused_negatives(pos, neg, 52)
+    dev_ids = {i for f in folds for i in (*f["pos"], *f["neg"])}
+    dev_seqs = {r.seq for recs, _ in fold_records(pos, neg, folds) for r in recs}
+    assert not dev_ids & {r.id for r in corpus}
+    assert not dev_seqs & {r.seq.upper().replace("U", "T") for r in corpus}
+    assert len(corpus) == len(neg) - len(pos) and len(dev_ids) == 2 * len(pos)
+    return corpus
+
+
+def test_corpus_is_disjoint_from_every_fold(data_dir, tmp_path):
+    pos, neg = io.read_fasta(data_dir / "pos.fa"), io.read_fasta(data_dir / "neg.fa")
+    _check_disjoint(pos, neg, 3)
+    plan = prepare(TableSettings(data_path=str(data_dir), output_dir=str(tmp_path / "o"), n_folds=3))
+    from m6abert.kmer import seq2kmer
+
+    dev = {seq2kmer(r.seq, 3) for recs, _ in plan.folds for r in recs}
+    assert not dev & {s for lines in plan.corpus.values() for s in lines}
+    assert plan.corpus_info["overlap_with_folds"] == 0
+
+
+def test_corpus_is_disjoint_from_every_fold_real_data(real_data_dir):
+    pos, neg = io.read_fasta(real_data_dir / "pos.fa"), io.read_fasta(real_data_dir / "neg.fa")
+    assert len(_check_disjoint(pos, neg)) == 5117
+
+
+# --- statistics and the table writer --------------------------------------------------------------------------
+def test_paired_intervals():
+    from scipy import stats
+    from sklearn.metrics import roc_auc_score
+
+    d = np.array([0.02, -0.01, 0.03, 0.00, 0.01])
+    t = paired_t_interval(d)
+    assert t["p"] == pytest.approx(stats.ttest_1samp(d, 0).pvalue) and t["contains_zero"]
+    rng = np.random.default_rng(0)
+    y, s = rng.integers(0, 2, 50), np.round(rng.random(50), 1)
+    rows = rng.integers(0, 50, (4, 50))
+    assert auc_of_resamples(y, s, rows) == pytest.approx([roc_auc_score(y[r], s[r]) for r in rows])
+    same = paired_bootstrap_auc(y, s, s, 200)
+    assert same["diff"] == 0 and same["ci"] == [0, 0] and same["contains_zero"]
+
+
+def _records(aucs: dict[str, list[float]]) -> dict[str, list[dict]]:
+    """Fake per-fold records: scores that give each fold a prescribed metric set."""
+    out = {}
+    rng = np.random.default_rng(1)
+    for name, values in aucs.items():
+        out[name] = []
+        for i, auc in enumerate(values):
+            labels = [1] * 10 + [0] * 10
+            metrics = {"acc": auc, "f1": auc, "mcc": auc - 0.5, "auc": auc, "precision": auc, "recall": auc,
+                       "aupr": auc}
+            out[name].append({"fold": i, "ids": [f"{i}_{j}" for j in range(20)], "labels": labels,
+                              "p1": rng.random(20).tolist(), "metrics": metrics, "extra": {}})
+    return out
+
+
+def test_table_writer_bolds_the_best_per_column():
+    table = summarise(_records({"m6a_bert_deg": [0.5, 0.75], "kmer_lr": [0.75, 0.875], "gc_lr": [0.8125, 0.8125]}),
+                      200)
+    md = table_markdown(table)
+    main, _, rest = md.partition("\n\n")
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[1:] for line in main.splitlines()[2:]}
+    # columns ACC, AUC, MCC, F1, precision, recall, AUPR: a tie for the best mean, both bold
+    for j in range(7):
+        assert rows["k-mer frequency LR"][j].startswith("**0.") and rows["GC-content LR"][j].startswith("**0.")
+        assert "**" not in rows["m6A-BERT-Deg"][j]
+    assert rows["GC-content LR"][1] == "**0.812 ± 0.000**" and rows["k-mer frequency LR"][1] == "**0.812 ± 0.088**"
+    assert "AUC difference from m6A-BERT-Deg" in rest and "| k-mer frequency LR | +0.188 [" in rest
+    assert table["differences"]["kmer_lr"]["paired_t"]["mean"] == pytest.approx(0.1875)
+    assert "(contains 0)" in rest  # 2 folds: a wide t interval
+
+
+# --- bad input ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("extra", [
+    ["--kmer", "7"], ["--n_folds", "1"], ["--models", "m6a_bert_deg,svm"], ["--models", "gc_lr,gc_lr"],
+    ["--learning_rate", "nan"], ["--config_name", "huge"], ["--pretrain_steps", "0"], ["--seed", "-1"],
+    ["--n_bootstrap", "5"], ["--pretrain_corpus", "/nonexistent.fa"], ["--data_path", "/nonexistent"],
+])
+def test_bad_flags_exit_2_with_one_line(data_dir, tmp_path, capsys, extra):
+    with pytest.raises(SystemExit) as err:
+        cli.main(argv(data_dir, tmp_path / "out") + extra)
+    assert err.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "error:" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_non_empty_output_dir_and_changed_settings_are_refused(data_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("x")
+    with pytest.raises(SystemExit) as err:
+        cli.main(argv(data_dir, out, "--models", "gc_lr"))
+    assert err.value.code == 2 and "not empty" in capsys.readouterr().err
+    cli.main(argv(data_dir, out, "--models", "gc_lr", "--overwrite_output_dir"))
+    assert (out / "mine.txt").exists() and (out / "table.md").exists()
+    with pytest.raises(SystemExit) as err:
+        cli.main(argv(data_dir, out, "--models", "gc_lr", "--should_continue", "--seed", "7"))
+    assert err.value.code == 2 and "seed" in capsys.readouterr().err
