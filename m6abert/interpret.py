@@ -33,6 +33,7 @@ from .motifs import (
     position_frequency_matrix,
 )
 from .predict import autocast, check_finite
+from .sharded import check_shard, shard_range
 from .utils import InputError, log
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ class VisualizeSettings:
     seed: int = 42  # attr: seed of the shuffled references
     max_rel_delta: float = MAX_REL_DELTA  # attr: relative completeness error above which a row is unreliable
     skip_unreliable: bool = False  # attr: leave the unreliable rows out of the heatmaps and profiles
+    shard: int | None = None  # score only shard ``shard`` (0-based) of ``num_shards``: a block of the rows
+    num_shards: int | None = None
     run_args: dict = field(default_factory=dict)
 
 
@@ -134,6 +137,11 @@ def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[
     ``ism_{data_name}_map_{row}.png`` of the ``plot_ids`` rows (see :func:`visualize_ism`).
     Everything is read and checked before anything is written.
 
+    With ``shard`` and ``num_shards`` only a contiguous block of the rows is scored (attn and attr:
+    cut in whole ``batch_size`` batches, so a shard computes exactly the batches of an unsharded run
+    and the merged arrays are bit-identical to its; ism: cut in rows) and each ``.npy.json``
+    records the block and the files a merge joins (:func:`~m6abert.sharded.merge_score_shards`).
+
     Returns
     -------
     dict
@@ -141,10 +149,13 @@ def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[
     """
     if s.vis_task not in VIS_TASKS:
         raise InputError(f"--vis_task must be attn, attr or ism, not {s.vis_task!r}")
-    model, k, data = _load(s)
+    check_shard(s.shard, s.num_shards)
+    model, k, full = _load(s)
     sources = _sources(s)
+    block = shard_range(len(full.names), s.shard, s.num_shards, unit=1 if s.vis_task == "ism" else s.batch_size)
     if s.vis_task == "ism":
-        return visualize_ism(s, model, k, data, sources, device)
+        return visualize_ism(s, model, k, full, sources, device, block)
+    data = shard_rows(full, block)
     out, stem = Path(s.output_dir), score_file_stem(s.vis_task, s.data_name, s.layer)
     common = dict(k=k, max_seq_length=s.max_seq_length, layer=s.layer, dnabert_compat=s.dnabert_compat,
                   batch_size=s.batch_size, device=device)
@@ -155,11 +166,13 @@ def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[
             "precision": s.precision or "fp32", **({"attr_target": s.attr_target, "n_steps": s.n_steps, "baseline": s.baseline,
                                                       "n_baselines": s.n_baselines, "seed": s.seed}
                                                    if s.vis_task == "attr" else {})}
+    if s.shard is not None:
+        meta["shard"] = shard_record(s, block, len(full.names), *_merged_names(s, stem))
     files[f"{stem}.npy"] = lambda p: io.save_npy(p, res.scores)
     files[f"{stem}.npy.json"] = lambda p: io.write_json(p, meta)
     if s.plot:
         files.update(_plots(s, shown, res.lengths, data.labels, stem))
-        if s.vis_task == "attr" and data.labels is not None:
+        if s.vis_task == "attr" and data.labels is not None and len(data.labels):
             files.update(_signed_profile(s, res, shown, data.labels, stem))
     files["visualize_args.json"] = lambda p: io.write_run_args(p.parent, s.run_args, p.name)
     owned = [f"{stem}.npy", f"{stem}.npy.json", *(f"{stem}_{kind}.{fmt}" for kind in ("heatmap", "profile")
@@ -173,6 +186,30 @@ def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[
     io.write_output_set(out, files, owned, what=f"{s.vis_task} scores of {s.data_name}")
     print(f"{s.vis_task} scores of {len(res.scores)} sequences written to {out}")
     return {_key(name, stem, s.data_name): str(out / name) for name in files}
+
+
+def shard_rows(data, block: range):
+    """The rows ``block`` of a labelled data set (all of it for the full range); names stay the global rows."""
+    if len(block) == len(data.names):
+        return data
+    import torch
+
+    labels = data.labels[block.start : block.stop] if data.labels is not None else None
+    return type(data)(torch.utils.data.Subset(data.dataset, block), labels, data.names[block.start : block.stop])
+
+
+def shard_record(s: VisualizeSettings, block: range, n_rows: int, arrays: list[str], tables: list[str]) -> dict:
+    """The ``shard`` entry of a sharded run's ``.npy.json``: which rows it scored and the files that
+    ``merge_shards.py`` joins (arrays concatenated along the rows, tables one after the other)."""
+    return {"shard": s.shard, "num_shards": s.num_shards, "rows": [block.start, block.stop], "n_rows": n_rows,
+            "arrays": arrays, "tables": tables}
+
+
+def _merged_names(s: VisualizeSettings, stem: str) -> tuple[list[str], list[str]]:
+    """The arrays and tables of an attn or attr run that a merge of its shards joins."""
+    if s.vis_task == "attr":
+        return [f"{stem}.npy", f"{signed_stem(stem)}.npy"], [f"{stem}_qc.tsv"]
+    return [f"{stem}.npy", *([f"pred_results_{s.data_name}.npy"] if s.layer is None else [])], []
 
 
 def _scores(s: VisualizeSettings, model, data, common: dict):
@@ -225,18 +262,22 @@ def signed_stem(stem: str) -> str:
 
 
 def completeness_table(res, labels: np.ndarray, attr_target: str, names: list[str]) -> dict[str, list]:
-    """Per sequence: label, P(class 1), the explained target at input and baseline, Captum's delta and the
-    relative completeness error |delta| / |F(x) - F(baseline)| (inf where F(x) = F(baseline))."""
+    """Per sequence: label, P(class 1), the explained target at input and baseline (the mean over the
+    references), Captum's delta (the mean over the references), the relative completeness error
+    |delta| / gap (inf where the gap is 0) and the gap: |F(x) - F(baseline)| for the [PAD] baseline,
+    the mean over the references of |F(x) - F(reference)| for shuffled ones (each reference's
+    integral is checked against its own size; the signed gaps of several references can cancel)."""
     f_in, f_base = res.f_input, res.f_baseline
     if attr_target == "prob":
         p1 = np.where(labels == 1, f_in, 1.0 - f_in)
     else:
         p1 = 1.0 / (1.0 + np.exp(-np.where(labels == 1, f_in, -f_in)))
-    gap = np.abs(f_in - f_base)
+    gap = np.abs(f_in - f_base) if res.gap is None else res.gap
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(gap > 0, np.abs(res.delta) / gap, np.inf)
     return {"row": names, "label": labels.tolist(), "p_class1": p1.tolist(), "target_input": f_in.tolist(),
-            "target_baseline": f_base.tolist(), "delta": res.delta.tolist(), "rel_error": rel.tolist()}
+            "target_baseline": f_base.tolist(), "delta": res.delta.tolist(), "rel_error": rel.tolist(),
+            "gap": gap.tolist()}
 
 
 def _report_completeness(qc: dict[str, list], s: VisualizeSettings, name: str) -> None:
@@ -271,6 +312,9 @@ def _plots(s: VisualizeSettings, scores: np.ndarray, lengths: np.ndarray, labels
     if labels is None:
         log.warning("no labels in %s: heatmap and profile plots are skipped", s.data_dir)
         return {}
+    if not len(scores):  # an empty shard
+        log.info("no rows to draw: heatmap and profile plots are skipped")
+        return {}
     what = f"{WHAT[s.vis_task]}, {s.data_name}"
     if s.layer is not None:
         what += f", layer {s.layer}"
@@ -301,7 +345,7 @@ def _signed_profile(s: VisualizeSettings, res, shown: np.ndarray, labels: np.nda
 
 # ---------------------------------------------------------------------------- --vis_task ism
 def visualize_ism(s: VisualizeSettings, model, k: int, data, sources: list[dict],
-                  device: str | torch.device = "cpu") -> dict[str, str]:
+                  device: str | torch.device = "cpu", block: range | None = None) -> dict[str, str]:
     """visualize_all.py ``--vis_task ism``: saturation mutagenesis of ``data`` (:mod:`m6abert.ism`).
 
     Sequences are rebuilt from the TSV k-mers; every position of ``s.ism_window`` (every position
@@ -309,6 +353,8 @@ def visualize_ism(s: VisualizeSettings, model, k: int, data, sources: list[dict]
     Δ log-odds (A, C, G, T), ``ism_summary_{data_name}.npy`` (N, L) float64 mean |Δ| over the three
     substitutions, a ``.npy.json`` beside each, with ``plot`` the summary's heatmap and profile and
     ``ism_{data_name}_map_{row}.png`` for the ``s.plot_ids`` rows, and ``visualize_args.json``.
+    With ``block`` (a shard) only those rows are mutated, the arrays keep the width of the whole
+    data set (the longest sequence) and only the maps of rows in the block are drawn.
 
     Returns
     -------
@@ -319,10 +365,13 @@ def visualize_ism(s: VisualizeSettings, model, k: int, data, sources: list[dict]
 
     seqs = _rebuilt_sequences(s)
     check_rebuilt(seqs, data.dataset, k, str(Path(s.data_dir) / f"{s.data_name}.tsv"))
-    plot_ids = _plot_rows(s.plot_ids, data.labels, len(seqs)) if s.plot else ()
+    block = range(len(seqs)) if block is None else block
+    plot_ids = [i for i in _plot_rows(s.plot_ids, data.labels, len(seqs)) if i in block] if s.plot else ()
+    width, n_rows = max(map(len, seqs), default=0), len(seqs)
+    seqs, data = seqs[block.start : block.stop], shard_rows(data, block)
     with autocast(device, s.precision):
-        res = saturation_mutagenesis(model, seqs, k, s.ism_window, s.site_index, s.max_seq_length,
-                                     s.dnabert_compat, s.ism_batch_size, device)
+        res = _padded(saturation_mutagenesis(model, seqs, k, s.ism_window, s.site_index, s.max_seq_length,
+                                             s.dnabert_compat, s.ism_batch_size, device), width)
     check_finite(res.ref_logodds, s.model_path, data.names, "log-odds")
     check_finite(res.delta, s.model_path, data.names, "mutant log-odds")
     stem, sstem = f"ism_{s.data_name}", score_file_stem("ism", s.data_name)
@@ -332,17 +381,19 @@ def visualize_ism(s: VisualizeSettings, model, k: int, data, sources: list[dict]
             "ism_window": list(s.ism_window) if s.ism_window is not None else None,
             "delta": "mutant - reference log-odds (logit1 - logit0), columns A, C, G, T",
             "summary": "mean |delta| over the three substitutions of each position"}
+    shard = {} if s.shard is None else {name: {"shard": shard_record(s, block, n_rows, [f"{name}.npy"], [])}
+                                        for name in (stem, sstem)}
     files: dict[str, io.Writer] = {
         f"{stem}.npy": lambda p: io.save_npy(p, res.delta),
-        f"{stem}.npy.json": lambda p: io.write_json(p, {**meta, "array": "delta"}),
+        f"{stem}.npy.json": lambda p: io.write_json(p, {**meta, "array": "delta", **shard.get(stem, {})}),
         f"{sstem}.npy": lambda p: io.save_npy(p, res.summary),
-        f"{sstem}.npy.json": lambda p: io.write_json(p, {**meta, "array": "summary"}),
+        f"{sstem}.npy.json": lambda p: io.write_json(p, {**meta, "array": "summary", **shard.get(sstem, {})}),
     }
     if s.plot:
         inside = (np.arange(res.summary.shape[1])[None, :] >= res.starts[:, None]) & (
             np.arange(res.summary.shape[1])[None, :] < res.ends[:, None])
         files.update(_plots(s, np.where(inside, res.summary, np.nan), res.lengths, data.labels, sstem))
-        files.update(_map_writers(res, seqs, plot_ids, stem, s.site_index))
+        files.update(_map_writers(res, seqs, plot_ids, stem, s.site_index, block.start))
     files["visualize_args.json"] = lambda p: io.write_run_args(p.parent, s.run_args, p.name)
     owned = [f"{stem}.npy", f"{stem}.npy.json", f"{sstem}.npy", f"{sstem}.npy.json", f"{stem}_map_*.png",
              *(f"{sstem}_{kind}.{fmt}" for kind in ("heatmap", "profile") for fmt in ("png", "pdf")),
@@ -351,6 +402,16 @@ def visualize_ism(s: VisualizeSettings, model, k: int, data, sources: list[dict]
     io.write_output_set(out, files, owned, what=f"ism scores of {s.data_name}")
     print(f"ism scores of {len(seqs)} sequences written to {out}")
     return {_key(name, stem, s.data_name): str(out / name) for name in files}
+
+
+def _padded(res, width: int):
+    """An ISM result with its arrays widened to ``width`` positions (zeros: past every sequence's end), so a
+    shard's arrays have the width of the whole data set's."""
+    extra = width - res.delta.shape[1]
+    if extra <= 0:
+        return res
+    return res._replace(delta=np.pad(res.delta, ((0, 0), (0, extra), (0, 0))),
+                        summary=np.pad(res.summary, ((0, 0), (0, extra))))
 
 
 def _rebuilt_sequences(s: VisualizeSettings) -> list[str]:
@@ -375,15 +436,18 @@ def _plot_rows(plot_ids: tuple[int, ...] | None, labels: np.ndarray | None, n: i
     return tuple(dict.fromkeys(plot_ids))
 
 
-def _map_writers(res, seqs: list[str], rows: tuple[int, ...], stem: str, site_index: int) -> dict[str, io.Writer]:
-    """Writers of the mutation maps ``{stem}_map_{row}.png`` of ``rows`` (their mutated range)."""
+def _map_writers(res, seqs: list[str], rows: tuple[int, ...], stem: str, site_index: int,
+                 first: int = 0) -> dict[str, io.Writer]:
+    """Writers of the mutation maps ``{stem}_map_{row}.png`` of ``rows`` (their mutated range); ``res`` and
+    ``seqs`` hold the rows from ``first`` on (a shard)."""
     from .plots import mutation_map
 
     files: dict[str, io.Writer] = {}
     for row in rows:
-        a, b = int(res.starts[row]), int(res.ends[row])
-        title = f"row {row}: Δ log-odds of each substitution (reference log-odds {res.ref_logodds[row]:.2f})"
-        fig = mutation_map(res.delta[row, a:b], seqs[row][a:b], a - site_index, title)
+        i = row - first
+        a, b = int(res.starts[i]), int(res.ends[i])
+        title = f"row {row}: Δ log-odds of each substitution (reference log-odds {res.ref_logodds[i]:.2f})"
+        fig = mutation_map(res.delta[i, a:b], seqs[i][a:b], a - site_index, title)
         files[f"{stem}_map_{row}.png"] = lambda p, fig=fig: io.save_figure(fig, p.with_suffix(""), formats=("png",))
     return files
 

@@ -27,7 +27,7 @@ from .data import Collator, LabelledData, load_fasta_dataset, load_tsv_dataset
 from .utils import InputError, log
 
 PREDICTION_OUTPUTS = ("pred_results.npy", "predictions.tsv", "pred_metrics.json", "predict_args.json",
-                      "variant_effects.tsv")
+                      "variant_effects.tsv", "shard.json")
 
 
 @contextlib.contextmanager

@@ -4,7 +4,7 @@ AdamW without decay on biases and LayerNorm weights, a linear schedule with warm
 accumulation and clipping, evaluation every ``logging_steps``, ``checkpoint-{step}`` folders every
 ``save_steps`` with optimizer, scheduler, RNG and loop state, rotation by ``save_total_limit``,
 early stopping on a falling metric, exact resumption, DistributedDataParallel under ``torchrun``
-and autocast mixed precision.
+(the process group and its helpers are :mod:`m6abert.distributed`) and autocast mixed precision.
 
 Resumption is exact because the data order of every epoch comes from a generator seeded with
 ``(seed, epoch)``, and the global RNG state (dropout) is saved in each checkpoint and restored.
@@ -12,12 +12,10 @@ Resumption is exact because the data order of every epoch comes from a generator
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import NamedTuple
@@ -27,6 +25,8 @@ import torch
 from tqdm.auto import tqdm
 
 from . import io
+from .distributed import Dist, barrier, locked_run_dir, setup_distributed, weights_in_sync  # noqa: F401 (re-exported)
+from .preempt import EXIT_PREEMPTED, Preempted, StopSignals, signal_name
 from .utils import InputError, log
 
 
@@ -58,6 +58,7 @@ class TrainArgs:
     early_stop: int = 0
     fp16: bool = False
     bf16: bool = False
+    logging_dir: str | None = None  # TensorBoard event files (loss, learning rate, dev metrics, throughput)
 
     @property
     def precision(self) -> str | None:
@@ -76,61 +77,6 @@ class TrainResult(NamedTuple):
     best: dict | None  # {"checkpoint", "step", "metric", "metrics"} or None
     stopped_early: bool
     ranks_in_sync: bool | None  # under DDP: every rank ended with identical weights
-
-
-# ---------------------------------------------------------------------------- distributed
-class Dist(NamedTuple):
-    rank: int
-    world_size: int
-    local_rank: int
-    device: torch.device
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed(local_rank: int = -1, no_cuda: bool = False) -> Dist:
-    """Initialise torch.distributed when launched by ``torchrun`` (gloo on CPU, nccl on GPU)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", local_rank))
-    use_cuda = torch.cuda.is_available() and not no_cuda
-    if world > 1 or local_rank != -1:
-        if not torch.distributed.is_initialized():
-            torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo")
-        if use_cuda:
-            torch.cuda.set_device(max(local_rank, 0))
-        device = torch.device("cuda", max(local_rank, 0)) if use_cuda else torch.device("cpu")
-        return Dist(torch.distributed.get_rank(), torch.distributed.get_world_size(), local_rank, device)
-    return Dist(0, 1, -1, torch.device("cuda" if use_cuda else "cpu"))
-
-
-def barrier(dist: Dist) -> None:
-    if dist.world_size > 1:
-        torch.distributed.barrier()
-
-
-@contextlib.contextmanager
-def locked_run_dir(out: str | Path, dist: Dist) -> Iterator[None]:
-    """Hold the lock of the run folder ``out`` (:func:`m6abert.io.lock_run_dir`) while the block runs.
-
-    Only rank 0 takes it (the other ranks of the run are not refused by it); whether it got it is
-    broadcast, so a refused run stops every rank with the same ``InputError`` (none is left waiting).
-    """
-    with contextlib.ExitStack() as stack:
-        error = None
-        if dist.is_main:
-            try:
-                stack.enter_context(io.lock_run_dir(out))
-            except InputError as err:
-                error = str(err)
-        if dist.world_size > 1:
-            box = [error]
-            torch.distributed.broadcast_object_list(box, src=0)
-            error = box[0]
-        if error is not None:
-            raise InputError(error)
-        yield
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -292,6 +238,8 @@ class Run:
     stats: Callable[[dict], dict] | None
     tokens: int = 0
     t0: float = 0.0
+    stop: StopSignals | None = None  # SIGTERM / SIGUSR1 caught while the loop runs
+    tb: object | None = None  # TensorBoard SummaryWriter (rank 0, --logging_dir)
 
 
 def _start(model, dataset, a: TrainArgs, out: Path, k: int, evaluate, metric, dist: Dist, stats) -> tuple[Run, Schedule]:
@@ -305,6 +253,8 @@ def _start(model, dataset, a: TrainArgs, out: Path, k: int, evaluate, metric, di
     scheduler = get_linear_schedule_with_warmup(optimizer, sched.warmup, sched.t_total)
     scaler = torch.amp.GradScaler("cuda", enabled=a.fp16 and dist.device.type == "cuda")
     run = Run(model, ddp, optimizer, scheduler, scaler, a, dist, out, k, sched.t_total, evaluate, metric, stats)
+    if a.logging_dir and dist.is_main:
+        run.tb = io.summary_writer(a.logging_dir)
     return run, sched
 
 
@@ -390,10 +340,13 @@ def train(
     model.train()
     done, stopped_early = state.global_step >= run.t_total, False
     try:
-        while not done and state.epoch < sched.n_epochs:
-            done, stopped_early = _run_epoch(run, state, dataset, collate, bar)
+        with StopSignals() as run.stop:  # a stop signal ends the loop at a step, with a checkpoint
+            while not done and state.epoch < sched.n_epochs:
+                done, stopped_early = _run_epoch(run, state, dataset, collate, bar)
     finally:  # also before an error's line (a failed save), which then starts a line of its own
         bar.close()
+        if run.tb is not None:
+            run.tb.close()
     avg = state.tr_loss / max(state.global_step, 1)
     log.info(" global_step = %d, average loss = %s", state.global_step, avg)
     return TrainResult(state.global_step, avg, state.best, stopped_early, weights_in_sync(model, dist))
@@ -418,7 +371,9 @@ def _run_epoch(run: Run, state: LoopState, dataset, collate, bar) -> tuple[bool,
         elapsed = max(time.perf_counter() - run.t0, 1e-9)
         bar.set_postfix(loss=f"{loss * a.gradient_accumulation_steps:.4f}",
                         tok_s=f"{run.tokens * run.dist.world_size / elapsed:.0f}")
-        stopped = _after_step(run, state)
+        stopped, saved = _after_step(run, state)
+        if not stopped:
+            _stop_if_signalled(run, state, saved, bar)
         if stopped or state.global_step >= run.t_total:
             return True, stopped
     state.epoch += 1
@@ -458,15 +413,42 @@ def _optimizer_step(run: Run) -> None:
     run.optimizer.zero_grad(set_to_none=True)
 
 
-def _after_step(run: Run, state: LoopState) -> bool:
-    """Log and evaluate every ``logging_steps``, save every ``save_steps`` or at a new best; True = stop."""
+def _after_step(run: Run, state: LoopState) -> tuple[bool, bool]:
+    """Log and evaluate every ``logging_steps``, save every ``save_steps`` or at a new best.
+
+    Returns (stop early, a checkpoint of this step was saved).
+    """
     a, step = run.args, state.global_step
-    stop = new_best = False
+    stop = new_best = saved = False
     if a.logging_steps > 0 and step % a.logging_steps == 0:
         stop, new_best = _log_and_evaluate(run, state)
     if not stop and ((a.save_steps > 0 and step % a.save_steps == 0) or new_best):
         _save(run, state, step)
-    return stop
+        saved = True
+    return stop, saved
+
+
+def _stop_if_signalled(run: Run, state: LoopState, saved: bool, bar) -> None:
+    """After a step: if any rank caught a stop signal, save this step's checkpoint and raise ``Preempted``.
+
+    The ranks agree through an all_reduce of the signal number, so all stop at the same step.
+    """
+    signum = torch.tensor([run.stop.signum if run.stop is not None else 0], dtype=torch.int64, device=run.dist.device)
+    if run.dist.world_size > 1:
+        torch.distributed.all_reduce(signum, op=torch.distributed.ReduceOp.MAX)
+    if not signum.item():
+        return
+    step, sig = state.global_step, int(signum.item())
+    if not saved:
+        _save(run, state, step)
+    if run.stop is not None:
+        run.stop.consume()
+    checkpoint = run.out / f"checkpoint-{step}"
+    bar.close()  # the line below starts a line of its own
+    if run.dist.is_main:
+        log.warning("%s: stopped after step %d of %d; %s written; resume with --should_continue (exit status %d)",
+                    signal_name(sig), step, run.t_total, checkpoint, EXIT_PREEMPTED)
+    raise Preempted(sig, step, str(checkpoint))
 
 
 def _save(run: Run, state: LoopState, step: int) -> None:
@@ -489,21 +471,10 @@ def _save(run: Run, state: LoopState, step: int) -> None:
     barrier(dist)
 
 
-def weights_in_sync(model: torch.nn.Module, dist: Dist) -> bool | None:
-    """Under DDP, whether every rank holds bit-identical weights (None in a single process)."""
-    if dist.world_size == 1:
-        return None
-    import hashlib
-
-    h = hashlib.sha256()
-    for p in model.state_dict().values():
-        h.update(p.detach().cpu().contiguous().numpy().tobytes())
-    mine = torch.tensor(list(h.digest()), dtype=torch.int64, device=dist.device)
-    gathered = [torch.zeros_like(mine) for _ in range(dist.world_size)]
-    torch.distributed.all_gather(gathered, mine)
-    same = all(torch.equal(g, gathered[0]) for g in gathered)
-    log.info("DDP: weights of all %d ranks identical: %s", dist.world_size, same)
-    return same
+def _tensorboard(run: Run, scalars: dict, step: int) -> None:
+    """Scalars to TensorBoard; with the loss, the throughput since the start (tokens/s, all ranks)."""
+    rate = run.tokens * run.dist.world_size / max(time.perf_counter() - run.t0, 1e-9) if "loss" in scalars else None
+    io.log_scalars(run.tb, scalars, step, rate)
 
 
 def _json(obj: dict) -> str:
@@ -537,6 +508,8 @@ def _log_and_evaluate(run: Run, state: LoopState) -> tuple[bool, bool]:
     state.logging_loss = state.tr_loss
     stop = new_best = False
     evaluating = a.evaluate_during_training and run.evaluate is not None
+    if run.tb is not None:
+        _tensorboard(run, logs, step)
     if dist.is_main and not evaluating:
         print(_json({**logs, "step": step}))  # as DNABERT: loss and lr at every logging step
     if evaluating and dist.is_main:
@@ -549,6 +522,8 @@ def _log_and_evaluate(run: Run, state: LoopState) -> tuple[bool, bool]:
         io.append_line(run.out / "eval_results.txt", line)
         io.append_line(run.out / "eval_results.jsonl", _json(record))
         print(_json(record))
+        if run.tb is not None:
+            _tensorboard(run, {f"eval_{key}": v for key, v in metrics.items()}, step)
         stop, new_best = _track_metric(run, state, metrics)
     if dist.world_size > 1:
         flags = torch.tensor([int(stop), int(new_best)], device=dist.device)

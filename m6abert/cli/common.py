@@ -1,4 +1,16 @@
-"""What every command shares: the error guard, ``--version``, the compatibility group, flag checks."""
+"""What every command shares: the error guard, ``--version``, the compatibility group, flag checks.
+
+Exit statuses of every command:
+
+* ``0`` (:data:`EXIT_OK`): done.
+* ``2`` (:data:`EXIT_INPUT`): bad input or flags; one line on stderr, nothing written.
+* ``143`` (:data:`EXIT_PREEMPTED`): training was stopped by SIGTERM or SIGUSR1 (a batch system's
+  preemption or time limit) after the current optimisation step, and a complete ``checkpoint-N``
+  was written: run the same command with ``--should_continue`` to resume exactly (a job script
+  requeues on it). A command stopped by one of those signals outside the training loop (while
+  reading its data, evaluating or predicting) also ends with 128 + the signal number (143 for
+  SIGTERM, 138 for SIGUSR1) after releasing its run lock, without a new checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +24,10 @@ from collections.abc import Callable
 
 from .. import __version__
 from ..constants import MAX_POSITIONS
+from ..preempt import EXIT_PREEMPTED, Preempted
 from ..utils import InputError
 
+EXIT_OK, EXIT_INPUT = 0, 2  # EXIT_PREEMPTED (143) is m6abert.preempt's
 TOKENIZERS = ("dna3", "dna4", "dna5", "dna6")
 COMPAT_TITLE = "accepted for compatibility with the original and ignored"
 SEED_MAX = 2**32 - 1  # NumPy's seeds
@@ -49,7 +63,8 @@ TRAINING_RULES = (
 
 
 def command(func: Callable[..., object]) -> Callable[..., object]:
-    """Decorate a command's ``main``: an ``InputError`` ends the process with one line, status 2."""
+    """Decorate a command's ``main``: an ``InputError`` ends the process with one line, status 2;
+    a preempted training run (a checkpoint to resume from is written) with status 143."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -64,7 +79,9 @@ def command(func: Callable[..., object]) -> Callable[..., object]:
             prog = os.path.basename(sys.argv[0]) or "m6abert"
             msg = " ".join(str(err).split())  # exactly one line
             print(f"{prog}: error: {msg}", file=sys.stderr)
-            raise SystemExit(2) from None
+            raise SystemExit(EXIT_INPUT) from None
+        except Preempted:  # the training loop logged its one line (checkpoint written)
+            raise SystemExit(EXIT_PREEMPTED) from None
 
     return wrapper
 
@@ -115,6 +132,14 @@ def check_common(args: argparse.Namespace) -> None:
         raise InputError("choose one of --fp16 and --bf16")
 
 
+def check_logging_dir(args: argparse.Namespace) -> None:
+    """``--logging_dir`` needs the optional tensorboard package (checked before any work)."""
+    if getattr(args, "logging_dir", None):
+        from ..io import summary_writer_class
+
+        summary_writer_class()
+
+
 def check_fp16(args: argparse.Namespace) -> None:
     """``--fp16`` needs CUDA (imports torch: call after the cheap checks)."""
     if getattr(args, "fp16", False):
@@ -134,13 +159,48 @@ def settings_of(cls, args: argparse.Namespace):
     return cls(train=TrainArgs.from_flags(flags), k=tokenizer_k(args.tokenizer_name), run_args=dict(flags), **fields)
 
 
+def runtime_record(device, world_size: int = 1, precision: str | None = None) -> dict:
+    """Where a command runs: device (with the GPU's name), precision, world size, the
+    ``CUDA_VISIBLE_DEVICES`` it found (never set by the toolkit), host, torch and SLURM job ids."""
+    import socket
+
+    import torch
+
+    device = torch.device(device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    slurm = {key.lower(): os.environ[key] for key in ("SLURM_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT")
+             if key in os.environ}
+    return {"device": str(device), "device_name": name, "precision": {"bf16": "bfloat16", "fp16": "float16"}.get(
+                precision or "", "float32"), "world_size": world_size,
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "host": socket.gethostname(),
+            "torch": torch.__version__, **slurm}
+
+
+def log_start(args: argparse.Namespace, device, world_size: int = 1, precision: str | None = None,
+              rank: int = 0) -> dict:
+    """Log the device, precision, world size and resolved arguments at a command's start (rank 0);
+    returns :func:`runtime_record`, which the command records as ``runtime`` in its run JSON."""
+    from ..utils import log
+
+    record = runtime_record(device, world_size, precision)
+    if rank == 0:
+        where = record["device"] + (f" ({record['device_name']})" if record["device_name"] else "")
+        log.info("device %s, precision %s, world size %d, CUDA_VISIBLE_DEVICES=%s", where, record["precision"],
+                 world_size, record["cuda_visible_devices"] if record["cuda_visible_devices"] is not None else "unset")
+        log.info("arguments: %s", " ".join(f"--{k}={v}" for k, v in sorted(vars(args).items()) if k != "runtime"))
+    return record
+
+
 def run_training(args: argparse.Namespace, run: Callable[..., dict], settings) -> dict:
-    """Seed, set up the device (and the process group under torchrun), then make the one library call."""
+    """Seed, set up the device (and the process group under torchrun), log them, then make the one library call."""
     from ..train import setup_distributed
     from ..utils import set_seed
 
     set_seed(args.seed)
-    return run(settings, setup_distributed(args.local_rank, args.no_cuda))
+    dist = setup_distributed(args.local_rank, args.no_cuda)
+    precision = "fp16" if getattr(args, "fp16", False) else "bf16" if getattr(args, "bf16", False) else None
+    settings.run_args["runtime"] = log_start(args, dist.device, dist.world_size, precision, dist.rank)
+    return run(settings, dist)
 
 
 def tokenizer_k(name: str | None) -> int | None:

@@ -18,6 +18,7 @@ from .common import (
     check_at_least_one,
     check_common,
     check_fp16,
+    check_logging_dir,
     check_n_folds,
     check_optimizer_args,
     command,
@@ -103,7 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no pretraining: a random model of --config_name (the no-pretraining baseline)")
     g.add_argument("--n_folds", type=int, default=None,
                    help="cross-validation over DATA_DIR/fold_{i}/ (get_input.py --n_folds)")
+    g.add_argument("--fold", type=int, default=None,
+                   help="with --n_folds: train only fold I (0-based) into OUTPUT_DIR/fold_I (one task of a job "
+                        "array); a later --n_folds N --should_continue run keeps the finished folds and writes "
+                        "cv_results.json")
     g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU or GPU)")
+    g.add_argument("--logging_dir", type=str, default=None,
+                   help="write TensorBoard logs here (loss, learning rate, dev metrics, throughput); needs the "
+                        "tensorboard package; off by default")
     g.add_argument("--dnabert_compat", action="store_true",
                    help="reproduce the original's unmasked padding (pad to max_seq_length, +1/0 mask, eager)")
     return p
@@ -119,9 +127,13 @@ def check_args(args: argparse.Namespace) -> None:
         raise InputError("--do_lower_case would map every k-mer to [UNK]; the vocabulary is upper-case")
     check_optimizer_args(args)
     check_n_folds(args)
+    if args.fold is not None and (args.n_folds is None or not 0 <= args.fold < args.n_folds):
+        raise InputError(f"--fold needs --n_folds N and must be in 0..N-1, not {args.fold}"
+                         + ("" if args.n_folds is None else f" (--n_folds {args.n_folds})"))
     check_at_least_one(args, ("per_gpu_train_batch_size", "per_gpu_eval_batch_size", "per_gpu_pred_batch_size",
                               "gradient_accumulation_steps"))
     check_fp16(args)
+    check_logging_dir(args)
     if args.early_stop and args.do_train and not args.evaluate_during_training:
         raise InputError("--early_stop needs --evaluate_during_training (it watches the dev AUC)")
 
@@ -135,6 +147,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 @command
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    import dataclasses
+    from pathlib import Path
+
     from ..finetune import FinetuneSettings, finetune
 
-    return run_training(args, finetune, settings_of(FinetuneSettings, args))
+    settings = settings_of(FinetuneSettings, args)
+    if args.fold is not None:  # one fold of the cross-validation, as cross_validate runs it
+        settings = dataclasses.replace(settings, data_dir=str(Path(args.data_dir) / f"fold_{args.fold}"),
+                                       output_dir=str(Path(args.output_dir) / f"fold_{args.fold}"), n_folds=None)
+    return run_training(args, finetune, settings)

@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--pos_relative_to_site", action="store_true",
                    help="--variants positions count from the m6A site at index 250 (0: the site, negative: "
                         "upstream) instead of 1-based from the record's start")
+    g.add_argument("--shard", type=int, default=None,
+                   help="with --predict_fasta: predict only shard I (0-based) of --num_shards, a contiguous block of "
+                        "the FASTA's records in whole --chunk_records chunks; join the shards with merge_shards.py")
+    g.add_argument("--num_shards", type=int, default=None, help="the number of shards (with --shard)")
+    g.add_argument("--chunk_records", type=int, default=4096,
+                   help="--predict_fasta is streamed in chunks of this many records (the unit shards are cut in; "
+                        "give the same value to every shard)")
     g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU or GPU)")
     g.add_argument("--dnabert_compat", action="store_true",
                    help="reproduce the original's unmasked padding (pad to max_seq_length, +1/0 mask, eager)")
@@ -76,6 +83,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise InputError("--variants needs --predict_fasta (the FASTA whose records the variants refer to)")
     if args.pos_relative_to_site and args.variants is None:
         raise InputError("--pos_relative_to_site needs --variants")
+    from ..sharded import check_shard
+
+    check_shard(args.shard, args.num_shards)
+    if args.shard is not None and not args.predict_fasta:
+        raise InputError("--shard needs --predict_fasta (test.tsv is not sharded)")
+    check_at_least_one(args, ("chunk_records",))
     check_fp16(args)
     return args
 
@@ -86,15 +99,15 @@ def main(argv: list[str] | None = None) -> dict | list[dict]:
     from ..io import lock_run_dir
     from ..predict import predict_files
     from ..utils import resolve_device
-    from .common import tokenizer_k
+    from .common import log_start, tokenizer_k
 
+    args.runtime = log_start(args, resolve_device(args.no_cuda), 1, "bf16" if args.bf16 else "fp16" if args.fp16 else None)
     predict_dir = args.predict_dir or args.output_dir
     with lock_run_dir(predict_dir):  # released (and a folder made only for it removed) if the run is refused
-        if args.variants is not None:
-            return _predict_variants(args, predict_dir)
+        if args.predict_fasta:
+            return _predict_fasta(args, predict_dir)
         return predict_files(
-            args.output_dir, predict_dir,
-            tsv=None if args.predict_fasta else Path(args.data_dir) / "test.tsv", fasta=args.predict_fasta,
+            args.output_dir, predict_dir, tsv=Path(args.data_dir) / "test.tsv",
             k=tokenizer_k(args.tokenizer_name), max_seq_length=args.max_seq_length,
             batch_size=args.per_gpu_pred_batch_size, dnabert_compat=args.dnabert_compat,
             device=resolve_device(args.no_cuda), precision="bf16" if args.bf16 else "fp16" if args.fp16 else None,
@@ -102,14 +115,16 @@ def main(argv: list[str] | None = None) -> dict | list[dict]:
         )
 
 
-def _predict_variants(args: argparse.Namespace, predict_dir: str) -> list[dict]:
-    """``--predict_fasta FILE --variants TSV``: the FASTA's predictions and variant_effects.tsv, one set."""
+def _predict_fasta(args: argparse.Namespace, predict_dir: str) -> dict:
+    """``--predict_fasta FILE`` (``--variants``, ``--shard``): streamed in chunks, one output set."""
+    from ..sharded import fixed_mmap_threshold, predict_fasta_files
     from ..utils import resolve_device
-    from ..variants import predict_variant_files
     from .common import tokenizer_k
 
-    return predict_variant_files(
-        args.output_dir, predict_dir, args.predict_fasta, args.variants, k=tokenizer_k(args.tokenizer_name),
+    fixed_mmap_threshold()  # peak memory flat in the number of records (glibc; see its docstring)
+    return predict_fasta_files(
+        args.output_dir, predict_dir, args.predict_fasta, args.variants, shard=args.shard,
+        num_shards=args.num_shards, chunk_records=args.chunk_records, k=tokenizer_k(args.tokenizer_name),
         max_seq_length=args.max_seq_length, batch_size=args.per_gpu_pred_batch_size,
         dnabert_compat=args.dnabert_compat, device=resolve_device(args.no_cuda),
         precision="bf16" if args.bf16 else "fp16" if args.fp16 else None,

@@ -20,6 +20,7 @@ from ..utils import InputError
 from .common import (
     add_optimizer_args,
     check_common,
+    check_logging_dir,
     check_optimizer_args,
     command,
     compat_group,
@@ -82,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--train_fasta", type=str, default=None, help="train on the records of this FASTA (needs k)")
     g.add_argument("--eval_fasta", type=str, default=None, help="evaluate on the records of this FASTA")
     g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU or GPU)")
+    g.add_argument("--logging_dir", type=str, default=None,
+                   help="write TensorBoard logs here (loss, learning rate, dev metrics, throughput); needs the "
+                        "tensorboard package; off by default")
     g.add_argument("--dnabert_compat", action="store_true",
                    help="pass no attention mask, so padding is attended to, as DNABERT's pretraining did")
     return p
@@ -105,6 +109,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.per_gpu_train_batch_size < 1 or args.per_gpu_eval_batch_size < 1 or args.gradient_accumulation_steps < 1:
         raise InputError("batch sizes and --gradient_accumulation_steps must be at least 1")
     check_optimizer_args(args)
+    check_logging_dir(args)
     return args
 
 

@@ -7,7 +7,8 @@ Takes the original visualize_all.py flags unchanged, e.g.
 Writes OUTPUT_DIR/atten_{data_name}.npy and pred_results_{data_name}.npy (attn) or
 OUTPUT_DIR/attributions_{data_name}.npy (attr), heatmap and profile figures (PNG, PDF) and
 visualize_args.json. New: --data_name all, --n_steps, --internal_batch_size, --dnabert_compat,
---no_plot, --site_index, --no_cuda, and --vis_task ism (OUTPUT_DIR/ism_{data_name}.npy, N x L x 4
+--no_plot, --site_index, --no_cuda, --shard I --num_shards N (a block of the rows; merge_shards.py joins
+the shards), and --vis_task ism (OUTPUT_DIR/ism_{data_name}.npy, N x L x 4
 Δ log-odds of every substitution, ism_summary_{data_name}.npy, N x L mean |Δ|, and mutation maps
 ism_{data_name}_map_{row}.png), with --ism_window, --plot_ids and --ism_batch_size.
 """
@@ -119,11 +120,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "sequence's attributions are reported as unreliable (attributions_*_qc.tsv)")
     g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU or GPU)")
     g.add_argument("--fp16", action="store_true", help="float16 autocast on CUDA")
+    g.add_argument("--shard", type=int, default=None,
+                   help="score only shard I (0-based) of --num_shards: a contiguous block of the rows of "
+                        "DATA_DIR/{data_name}.tsv; join the shards' arrays and tables with merge_shards.py")
+    g.add_argument("--num_shards", type=int, default=None, help="the number of shards (with --shard)")
     args = p.parse_args(_glue_window(argv))
     # sanity checks: one-line errors (exit 2 through @cli)
     if args.kmer is not None and args.kmer not in (3, 4, 5, 6):
         raise InputError(f"--kmer must be 3, 4, 5 or 6, not {args.kmer}")
     check_common(args)
+    from ..sharded import check_shard
+
+    check_shard(args.shard, args.num_shards)
     _attr_defaults(args)
     if args.batch_size < 1 or args.n_steps < 1:
         raise InputError("--batch_size and --n_steps must be >= 1")
@@ -172,7 +180,10 @@ def main(argv: list[str] | None = None) -> dict:
     from ..interpret import VisualizeSettings, visualize
     from ..io import lock_run_dir
     from ..utils import resolve_device
+    from .common import log_start
 
+    device = resolve_device(args.no_cuda)
+    args.runtime = log_start(args, device, 1, "bf16" if args.bf16 else "fp16" if args.fp16 else None)
     s = VisualizeSettings(
         model_path=args.model_path, data_dir=args.data_dir, data_name=args.data_name, vis_task=args.vis_task,
         output_dir=args.output_dir, k=args.kmer, max_seq_length=args.max_seq_length, layer=args.layer,
@@ -182,6 +193,7 @@ def main(argv: list[str] | None = None) -> dict:
         attr_target=args.attr_target, baseline=args.baseline, n_baselines=args.n_baselines, seed=args.seed,
         max_rel_delta=args.max_rel_delta, skip_unreliable=args.skip_unreliable,
         ism_window=args.ism_window, plot_ids=args.plot_ids, ism_batch_size=args.ism_batch_size,
+        shard=args.shard, num_shards=args.num_shards,
     )
     with lock_run_dir(args.output_dir):  # released (and a folder made only for it removed) if the run is refused
-        return visualize(s, resolve_device(args.no_cuda))
+        return visualize(s, device)

@@ -8,8 +8,8 @@ leaves a half-written file that looks complete. Readers check the format and rai
 :class:`~m6abert.utils.InputError` naming the file, record and problem; what the data mean
 (k-mer lengths, letters, sequence lengths) is checked by :mod:`m6abert.data`.
 
-The functions live in six modules (``files``, ``sequences``, ``checkpoints``, ``results``,
-``rundir``, ``outputs``) and are all available as ``m6abert.io.<name>``.
+The functions live in seven modules (``files``, ``sequences``, ``checkpoints``, ``results``,
+``rundir``, ``outputs``, ``table``) and are all available as ``m6abert.io.<name>``.
 """
 
 from .checkpoints import (  # noqa: F401
@@ -96,3 +96,17 @@ from .sequences import (  # noqa: F401
     tsv_text,
     write_tsv,
 )
+from .shards import (  # noqa: F401
+    SHARD_RECORD,
+    Spool,
+    concat_tables,
+    read_shard_record,
+    sorted_table,
+    table_lines,
+)
+from .table import (  # noqa: F401
+    clear_table_dir,
+    save_model_folder,
+    write_table_tsv,
+)
+from .tensorboard import log_scalars, summary_writer, summary_writer_class  # noqa: F401

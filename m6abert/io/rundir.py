@@ -305,22 +305,30 @@ def _missing_dirs(out: Path) -> list[Path]:
     return missing
 
 
+EXIT_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)  # a batch system's stop (SLURM sends SIGUSR1 ahead of time)
+
+
 @contextlib.contextmanager
 def _sigterm_exits() -> Iterator[None]:
-    """While the block runs, SIGTERM (a batch system's stop) ends the process through ``SystemExit``
-    so that the lock is released; only where SIGTERM still has its default action."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+    """While the block runs, SIGTERM or SIGUSR1 (a batch system's stop) ends the process through
+    ``SystemExit(128 + signal)`` so that the lock is released; only for a signal that still has its
+    default action. The training loop defers both to the end of its current step
+    (:mod:`m6abert.preempt`) and restores these handlers afterwards."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def stop(signum, frame):
         raise SystemExit(128 + signum)
 
-    signal.signal(signal.SIGTERM, stop)
+    installed = [sig for sig in EXIT_SIGNALS if signal.getsignal(sig) == signal.SIG_DFL]
+    for sig in installed:
+        signal.signal(sig, stop)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for sig in installed:
+            signal.signal(sig, signal.SIG_DFL)
 
 
 @contextlib.contextmanager

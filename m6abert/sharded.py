@@ -1,0 +1,408 @@
+"""Streamed and sharded prediction of a FASTA file (with variant effects), and the merge of shards.
+
+``run_predict_degradation.py --predict_fasta F`` reads the FASTA in chunks of ``chunk_records``
+records (:func:`predict_fasta_files`): each chunk is k-merised, predicted and appended to the
+outputs, so memory holds one chunk, not the file. A first, streamed pass (:func:`survey_fasta`)
+checks every record (letters, duplicate ids, k and length) and the variants against their records
+before the first prediction, so bad input still ends before any work with one line.
+
+Shards (``--shard I --num_shards N``) are **contiguous blocks of input order**, cut in whole chunks
+(:func:`shard_range`): the file is counted cheaply by the survey, and a shard computes exactly the
+batches an unsharded run computes for its records, so :func:`merge_shards`, which concatenates the
+shards in order, gives files byte-identical to an unsharded run's (with the same
+``chunk_records``). With fewer chunks than shards, the last shards are empty (their files have
+no rows). ``shard_range`` also serves any other command that splits N items into shards:
+``visualize_all.py --shard I --num_shards N`` scores a block of its TSV rows, and
+:func:`merge_shards` joins those shards' score arrays and tables too (:func:`merge_score_shards`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from . import io
+from .constants import MAX_POSITIONS
+from .data import dataset_from_seqs
+from .io.shards import read_score_shards
+from .predict import PREDICTION_OUTPUTS, _prediction_columns, autocast, check_finite, load_classifier, predict
+from .utils import InputError, log
+from .variants import (
+    EFFECT_COLUMNS,
+    VARIANT_OUTPUT,
+    _indexed,
+    _variant_name,
+    effect_rows,
+    mutate,
+    score_parts,
+)
+
+CHUNK_RECORDS = 4096  # records per streamed chunk: the unit of streaming and of shards
+MERGE_RECORD = "merge_args.json"
+MMAP_THRESHOLD = 128 * 1024  # bytes: glibc's initial threshold, kept fixed by fixed_mmap_threshold
+
+
+def fixed_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
+    """Keep glibc's malloc from serving large blocks from its heap, so a long streamed run's memory stays flat.
+
+    glibc raises its mmap threshold (up to 32 MiB) each time a large mmapped block is freed; the
+    chunk-sized arrays and activations of the following chunks then come from the heap, which
+    fragments and is not given back: peak RSS of ``--predict_fasta`` (tiny model, batch 64,
+    chunks of 4096) went from 0.55 GB to 1.25 GB over the first chunks. A fixed threshold
+    (``mallopt(M_MMAP_THRESHOLD)``, as ``MALLOC_MMAP_THRESHOLD_=131072``) keeps every block above it
+    in its own mapping, returned when freed. Returns whether it was set (not glibc: nothing to do).
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(-3, int(threshold)))  # M_MMAP_THRESHOLD
+
+
+def shard_range(n: int, shard: int | None = None, num_shards: int | None = None, unit: int = 1) -> range:
+    """The indices of shard ``shard`` of ``num_shards`` over ``n`` items: a contiguous block in whole units.
+
+    The ``ceil(n / unit)`` units are split as evenly as possible (shard ``I`` gets units
+    ``I * m // N`` up to ``(I + 1) * m // N``); shards in order cover ``range(n)`` exactly once.
+    Without a shard, ``range(n)``.
+
+    >>> [list(shard_range(7, i, 3)) for i in range(3)]
+    [[0, 1], [2, 3], [4, 5, 6]]
+    >>> [shard_range(10, i, 2, unit=4) for i in range(2)]
+    [range(0, 4), range(4, 10)]
+    """
+    if shard is None:
+        return range(n)
+    check_shard(shard, num_shards)
+    units = -(-n // unit)
+    return range(min(n, shard * units // num_shards * unit), min(n, (shard + 1) * units // num_shards * unit))
+
+
+def check_shard(shard: int | None, num_shards: int | None) -> None:
+    """Both or neither of ``--shard I --num_shards N``, with ``N >= 1`` and ``0 <= I < N``."""
+    if (shard is None) != (num_shards is None):
+        raise InputError("give --shard and --num_shards together (--shard I --num_shards N, 0 <= I < N)")
+    if shard is None:
+        return
+    if num_shards < 1:
+        raise InputError(f"--num_shards must be at least 1, not {num_shards}")
+    if not 0 <= shard < num_shards:
+        raise InputError(f"--shard must be in 0..{num_shards - 1} (0-based, below --num_shards), not {shard}")
+
+
+class Survey(NamedTuple):
+    """What the checking pass over a FASTA found: its size and the records the variants name."""
+
+    n_records: int
+    wanted: dict[str, tuple[int, io.FastaRecord]]  # id -> (0-based record number, record)
+
+
+def survey_fasta(fasta: str | os.PathLike, k: int, max_seq_length: int, wanted: set[str] | frozenset = frozenset(),
+                 chunk_records: int = CHUNK_RECORDS) -> Survey:
+    """Stream ``fasta`` once and check every record as the prediction will read it.
+
+    Letters and empty records (the FASTA parser), record ids unique (compared by a 64-bit hash,
+    then exactly), at least ``k`` nt and at most ``max_seq_length`` tokens with [CLS]/[SEP].
+    Memory: 8 bytes per record, plus the records named in ``wanted``.
+    """
+    hashes, found, n = [], {}, 0
+    for chunk in io.iter_fasta_chunks(fasta, chunk_records):
+        hashes.append(np.fromiter((hash(r.id) for r in chunk), dtype=np.int64, count=len(chunk)))
+        for i, r in enumerate(chunk, n):
+            if len(r.seq) < k or len(r.seq) - k + 3 > max_seq_length:
+                dataset_from_seqs([r.seq], k, None, max_seq_length, [r.id], str(fasta))  # raises its message
+            if r.id in wanted:
+                found.setdefault(r.id, (i, r))
+        n += len(chunk)
+    ids = np.concatenate(hashes) if hashes else np.zeros(0, np.int64)
+    ordered = np.sort(ids)
+    clash = ordered[1:][ordered[1:] == ordered[:-1]]
+    if len(clash):
+        _exact_duplicates(fasta, set(clash.tolist()), chunk_records)
+    return Survey(n, found)
+
+
+def _exact_duplicates(fasta: str | os.PathLike, clashing: set[int], chunk_records: int) -> None:
+    """Raise for the first duplicate id among the records whose id hash clashes (none: a hash collision)."""
+    by_id: dict[str, int] = {}
+    number = 0
+    for chunk in io.iter_fasta_chunks(fasta, chunk_records):
+        for r in chunk:
+            number += 1
+            if hash(r.id) not in clashing:
+                continue
+            if r.id in by_id:
+                raise InputError(f"{fasta}: duplicate record id {r.id} (records {by_id[r.id]} and {number}); "
+                                 "record ids must be unique")
+            by_id[r.id] = number
+
+
+class _Run(NamedTuple):
+    """What every chunk of a streamed prediction needs."""
+
+    model: torch.nn.Module
+    k: int
+    fasta: str
+    variants: str | None
+    max_seq_length: int
+    batch_size: int
+    dnabert_compat: bool
+    device: str | torch.device
+    relative: bool
+
+
+def _predict_chunk(run: _Run, records: list[io.FastaRecord], table: list[tuple[int, io.Variant]]):
+    """Logits of one chunk's records and the effect rows of the variants in them (one batched pass)."""
+    data = dataset_from_seqs([r.seq for r in records], run.k, None, run.max_seq_length, [r.id for r in records],
+                             run.fasta)
+    if not table:
+        logits = predict(run.model, data.dataset, run.max_seq_length, run.dnabert_compat, run.batch_size, run.device)
+        check_finite(logits, "the model", data.names)
+        return data, logits, []
+    variants = [v for _, v in table]
+    pairs = mutate(records, variants, run.relative, run.variants, run.fasta)
+    alts, alt_row = _indexed([m for _, m in pairs], [_variant_name(v) for v in variants], run.k,
+                             run.max_seq_length, run.variants)
+    logits, alt_logits = score_parts(run.model, [data, alts], run.max_seq_length, run.dnabert_compat,
+                                     run.batch_size, run.device, "the model")
+    ref_row = {r.seq: i for i, r in reversed(list(enumerate(records)))}
+    rows = effect_rows(variants, logits[[ref_row[s] for s, _ in pairs]], alt_logits[[alt_row[m] for _, m in pairs]])
+    effects = io.table_lines({c: [r[c] for r in rows] for c in EFFECT_COLUMNS})
+    return data, logits, list(zip((i for i, _ in table), effects, rows, strict=True))
+
+
+def _variant_table(variants: str | os.PathLike | None) -> list[io.Variant]:
+    return io.read_variants(variants) if variants is not None else []
+
+
+def _by_chunk(table: list[io.Variant], survey: Survey, chunk_records: int) -> dict[int, list[tuple[int, io.Variant]]]:
+    """The variants (with their table row) of each chunk of records."""
+    out: dict[int, list[tuple[int, io.Variant]]] = {}
+    for row, v in enumerate(table):
+        out.setdefault(survey.wanted[v.id][0] // chunk_records, []).append((row, v))
+    return out
+
+
+def predict_fasta_files(
+    model_dir: str | os.PathLike,
+    predict_dir: str | os.PathLike,
+    fasta: str | os.PathLike,
+    variants: str | os.PathLike | None = None,
+    shard: int | None = None,
+    num_shards: int | None = None,
+    chunk_records: int = CHUNK_RECORDS,
+    k: int | None = None,
+    max_seq_length: int = MAX_POSITIONS,
+    batch_size: int = 8,
+    dnabert_compat: bool = False,
+    device: str | torch.device = "cpu",
+    precision: str | None = None,
+    pos_relative_to_site: bool = False,
+    run_args: dict | None = None,
+) -> dict:
+    """run_predict_degradation.py ``--predict_fasta``: stream a FASTA (one shard of it) through the model.
+
+    Writes, as one output set, ``pred_results.npy``, ``predictions.tsv`` (by record id),
+    ``predict_args.json`` and with ``variants`` ``variant_effects.tsv`` (the rows of the variants
+    whose records are in the shard, in table order), plus ``shard.json`` for a shard. Everything is
+    checked by :func:`survey_fasta` and :func:`~m6abert.variants.mutate` before the first
+    prediction; memory holds one chunk of ``chunk_records`` records.
+
+    Returns
+    -------
+    dict or list of dict
+        ``n_records`` predicted and ``records`` (first, stop) of the shard; with ``variants`` the rows
+        of ``variant_effects.tsv`` (as :func:`~m6abert.variants.predict_variant_files`).
+    """
+    check_shard(shard, num_shards)
+    model, model_k = load_classifier(model_dir, k, max_seq_length, dnabert_compat)
+    table = _variant_table(variants)
+    survey = survey_fasta(fasta, model_k, max_seq_length, {v.id for v in table}, chunk_records)
+    if table:  # every variant checked against its record (unknown ids too) before any work
+        mutate([r for _, r in survey.wanted.values()], table, pos_relative_to_site, str(variants), str(fasta))
+    block = shard_range(survey.n_records, shard, num_shards, chunk_records)
+    run = _Run(model, model_k, str(fasta), str(variants) if variants else None, max_seq_length, batch_size,
+               dnabert_compat, device, pos_relative_to_site)
+    with io.Spool(predict_dir, "predictions.tsv", "id\tprobability\tpredicted_label") as spool:
+        probs, effects = _stream(run, spool, block, _by_chunk(table, survey, chunk_records), chunk_records, precision)
+        files = _writers(spool, probs, effects, variants is not None, run_args)
+        if shard is not None:
+            record = {"shard": shard, "num_shards": num_shards, "fasta": os.path.abspath(fasta),
+                      "n_records": survey.n_records, "records": [block.start, block.stop],
+                      "chunk_records": chunk_records, "variants": os.path.abspath(variants) if variants else None,
+                      "variant_rows": [e[0] for e in effects]}
+            files[io.SHARD_RECORD] = lambda p: io.write_json(p, record)
+        io.write_output_set(predict_dir, files, PREDICTION_OUTPUTS, what="predictions")
+    what = f" and effects of {len(effects)} variants" if variants is not None else ""
+    print(f"predictions of {len(probs)} sequences{what} written to {predict_dir}")
+    if variants is not None:  # as predict_variant_files: the rows of variant_effects.tsv
+        return [e[2] for e in effects]
+    return {"n_records": len(probs), "records": [block.start, block.stop]}
+
+
+def _stream(run: _Run, spool: io.Spool, block: range, variants_of: dict, chunk_records: int,
+            precision: str | None) -> tuple[np.ndarray, list[tuple[int, str, dict]]]:
+    """Predict the chunks of ``block``, appending each one's rows to ``spool``; (P(class 1), effect rows)."""
+    from .metrics import softmax_p1
+
+    probs, effects = [], []
+    first, last = block.start // chunk_records, -(-block.stop // chunk_records)
+    for c, records in enumerate(io.iter_fasta_chunks(run.fasta, chunk_records)):
+        if c < first:
+            continue
+        if c >= last:
+            break
+        with autocast(run.device, precision):
+            data, logits, rows = _predict_chunk(run, records, variants_of.get(c, []))
+        p = softmax_p1(logits)
+        spool.write(io.table_lines(_prediction_columns(data, p, logits.argmax(axis=1), "id")))
+        probs.append(p.astype(np.float32))
+        effects.extend(rows)
+        log.info("predicted records %d..%d of %s", c * chunk_records + 1, c * chunk_records + len(records), run.fasta)
+    effects.sort(key=lambda e: e[0])
+    return (np.concatenate(probs) if probs else np.zeros(0, np.float32)), effects
+
+
+def _writers(spool: io.Spool, probs: np.ndarray, effects: list[tuple[int, str]], with_variants: bool,
+             run_args: dict | None) -> dict[str, io.Writer]:
+    files: dict[str, io.Writer] = {"pred_results.npy": lambda p: io.save_npy(p, probs),
+                                   "predictions.tsv": spool.move_to}
+    if run_args is not None:
+        files["predict_args.json"] = lambda p: io.write_run_args(p.parent, run_args, p.name)
+    if with_variants:
+        header = "\t".join(EFFECT_COLUMNS)
+        files[VARIANT_OUTPUT] = lambda p: io.write_text(p, "".join(f"{x}\n" for x in [header, *(e[1] for e in effects)]))
+    return files
+
+
+def _check_shards(dirs: Sequence[Path], records: list[dict]) -> list[tuple[Path, dict]]:
+    """The shards in order, checked to be every shard of one run, exactly once, covering the FASTA."""
+    key = [(r["fasta"], r["n_records"], r["chunk_records"], r["variants"], r["num_shards"]) for r in records]
+    for d, kk in zip(dirs, key, strict=True):
+        if kk != key[0]:
+            raise InputError(f"{d}: a shard of another run than {dirs[0]} (FASTA, variants, --num_shards or "
+                             "--chunk_records differ)")
+    return _in_order(dirs, records, "records", "n_records")
+
+
+def _in_order(dirs: Sequence[Path], records: list[dict], rows: str, total: str) -> list[tuple[Path, dict]]:
+    """The shards sorted by number, checked to be every shard once, their blocks ``rows`` covering ``total``."""
+    n = records[0]["num_shards"]
+    shards = sorted(zip(dirs, records, strict=True), key=lambda x: x[1]["shard"])
+    numbers = [r["shard"] for _, r in shards]
+    if numbers != list(range(n)):
+        missing = sorted(set(range(n)) - set(numbers))
+        twice = sorted({i for i in numbers if numbers.count(i) > 1})
+        raise InputError(f"{len(dirs)} shard folders for --num_shards {n}: "
+                         + (f"shard(s) {twice} given twice" if twice else f"missing shard(s) {missing}"))
+    stop = 0
+    for d, r in shards:
+        if r[rows][0] != stop:
+            raise InputError(f"{d}: {rows} {r[rows]} do not follow the previous shard's (up to {stop})")
+        stop = r[rows][1]
+    if stop != records[0][total]:
+        raise InputError(f"the shards cover {stop} of the {records[0][total]} {rows}")
+    return shards
+
+
+def merge_shards(shard_dirs: Sequence[str | os.PathLike], output_dir: str | os.PathLike) -> dict:
+    """Join the outputs of every shard of a sharded prediction into ``output_dir``, in input order.
+
+    ``pred_results.npy`` and ``predictions.tsv`` are concatenated in shard order,
+    ``variant_effects.tsv`` rows are put back in variants-table order: the files equal an unsharded
+    run's byte for byte. ``merge_args.json`` names the shards. Everything is checked first (every
+    shard of one run, exactly once, complete); then the files are written as one set.
+    """
+    dirs = [Path(d) for d in shard_dirs]
+    if not dirs:
+        raise InputError("no shard folders given")
+    if not any((d / io.SHARD_RECORD).exists() for d in dirs) and any(read_score_shards(d) for d in dirs):
+        return merge_score_shards(dirs, output_dir)
+    shards = _check_shards(dirs, [io.read_shard_record(d) for d in dirs])
+    arrays = []
+    for d, r in shards:
+        a = io.load_npy(d / "pred_results.npy")
+        if a.shape != (r["records"][1] - r["records"][0],):
+            raise InputError(f"{d / 'pred_results.npy'}: shape {a.shape}, but the shard holds records {r['records']}")
+        arrays.append(a)
+    probs = np.concatenate(arrays)
+    first = shards[0][1]
+    files: dict[str, io.Writer] = {
+        "pred_results.npy": lambda p: io.save_npy(p, probs),
+        "predictions.tsv": lambda p: io.concat_tables([d / "predictions.tsv" for d, _ in shards], p),
+        MERGE_RECORD: lambda p: io.write_json(p, {"fasta": first["fasta"], "n_records": first["n_records"],
+                                                  "shards": [str(d) for d, _ in shards]}),
+    }
+    if first["variants"] is not None:
+        files[VARIANT_OUTPUT] = lambda p: io.sorted_table([(d / VARIANT_OUTPUT, r["variant_rows"]) for d, r in shards], p)
+    io.write_output_set(output_dir, files, (*PREDICTION_OUTPUTS, MERGE_RECORD), what="merged predictions")
+    print(f"{len(shards)} shards, {len(probs)} predictions merged into {output_dir}")
+    return {"n_shards": len(shards), "n_records": int(len(probs))}
+
+
+def merge_score_shards(shard_dirs: Sequence[str | os.PathLike], output_dir: str | os.PathLike) -> dict:
+    """Join the shards of ``visualize_all.py --shard I --num_shards N`` into ``output_dir``, in row order.
+
+    Every ``*.npy.json`` with a ``shard`` entry names its arrays (concatenated along the rows) and
+    tables (``attributions_*_qc.tsv``, one after the other); the merged files equal an unsharded
+    run's, and each ``.npy.json`` is the unsharded one (no ``shard``, all ``rows``). Figures are not
+    merged (each shard drew its own rows'; ``--no_plot`` in the shards skips them).
+    ``merge_args.json`` names the shards. Everything is checked before anything is written.
+    """
+    dirs = [Path(d) for d in shard_dirs]
+    found = [read_score_shards(d) for d in dirs]
+    names = sorted(set().union(*found))
+    for d, records in zip(dirs, found, strict=True):
+        missing = [n for n in names if n not in records]
+        if missing:
+            raise InputError(f"{d}: no sharded {missing[0]} (not a shard of visualize_all.py --shard, or of "
+                             "another task than the other folders)")
+    files: dict[str, io.Writer] = {}
+    for name in names:
+        files.update(_score_writers(name, dirs, [records[name] for records in found]))
+    first = found[0][names[0]]["shard"]
+    files[MERGE_RECORD] = lambda p: io.write_json(p, {"n_rows": first["n_rows"], "shards": [str(d) for d in dirs]})
+    io.write_output_set(output_dir, files, [*files], what="merged scores")
+    print(f"{first['num_shards']} shards, scores of {first['n_rows']} rows merged into {output_dir}")
+    return {"n_shards": first["num_shards"], "n_rows": first["n_rows"], "files": sorted(files)}
+
+
+def _score_writers(name: str, dirs: Sequence[Path], metas: list[dict]) -> dict[str, io.Writer]:
+    """The merged arrays, tables and ``.npy.json`` of one sharded score record ``name``, checked."""
+    def run_key(m: dict) -> dict:
+        return {**{k: v for k, v in m.items() if k not in ("shard", "rows")},
+                **{k: m["shard"][k] for k in ("num_shards", "n_rows", "arrays", "tables")}}
+
+    for d, m in zip(dirs, metas, strict=True):
+        if run_key(m) != run_key(metas[0]):
+            raise InputError(f"{d / name}: a shard of another run than {dirs[0]} (model, data, settings or "
+                             "--num_shards differ)")
+    shards = _in_order(dirs, [m["shard"] for m in metas], "rows", "n_rows")
+    spec = metas[0]["shard"]
+    merged = {a: _joined_array(a, shards) for a in spec["arrays"]}
+    meta = {k: v for k, v in metas[0].items() if k != "shard"} | {"rows": spec["n_rows"]}
+    files: dict[str, io.Writer] = {a: (lambda p, x=x: io.save_npy(p, x)) for a, x in merged.items()}
+    files.update({t: (lambda p, t=t: io.concat_tables([d / t for d, _ in shards], p)) for t in spec["tables"]})
+    files[name] = lambda p: io.write_json(p, meta)
+    return files
+
+
+def _joined_array(name: str, shards: list[tuple[Path, dict]]) -> np.ndarray:
+    """The shards' arrays ``name`` one after the other along the rows (each checked against its block)."""
+    parts = []
+    for d, r in shards:
+        a = io.load_npy(d / name)
+        if len(a) != r["rows"][1] - r["rows"][0] or (parts and a.shape[1:] != parts[0].shape[1:]):
+            raise InputError(f"{d / name}: shape {a.shape} does not fit the shard's rows {r['rows']} and the "
+                             "other shards' arrays")
+        parts.append(a)
+    return np.concatenate(parts)
