@@ -287,10 +287,13 @@ def _report_completeness(qc: dict[str, list], s: VisualizeSettings, name: str) -
              "%.3g over %d sequences", s.attr_target, s.baseline, s.n_baselines, s.n_steps,
              float(np.median(rel)) if len(rel) else 0.0, len(rel))
     if bad:
+        tips = [f"more --n_steps (now {s.n_steps})"]
+        if s.attr_target == "prob":
+            tips.insert(0, "--attr_target logodds, which does not saturate")
+        tips.append("or --skip_unreliable to leave them out of the figures and motifs")
         log.warning("integrated gradients: %d of %d sequences (%.0f %%) have a relative completeness error above "
                     "%g: their attributions do not add up to F(input) - F(baseline) and are not to be trusted "
-                    "(see %s; try --attr_target logodds, which does not saturate, --baseline shuffle, or more --n_steps)",
-                    bad, len(rel), 100.0 * bad / len(rel), s.max_rel_delta, name)
+                    "(see %s; try %s)", bad, len(rel), 100.0 * bad / len(rel), s.max_rel_delta, name, ", ".join(tips))
 
 
 def _key(name: str, stem: str, data_name: str) -> str:
