@@ -24,7 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from m6abert.attribution import attribution_scores  # noqa: E402
+from m6abert.attribution import attribution_scores, relative_error  # noqa: E402
 from m6abert.data import load_tsv_dataset  # noqa: E402
 from m6abert.model import load_model  # noqa: E402
 from m6abert.predict import autocast  # noqa: E402
@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
             res = attribution_scores(model, subset, k, args.max_seq_length, n_steps=n_steps, batch_size=8,
                                      verbose=False, attr_target=target, baseline=baseline, n_baselines=n_refs)
         rate = len(subset) / (time.perf_counter() - t0)
-        gap = gaps.setdefault((target, baseline), np.maximum(np.abs(res.f_input - res.f_baseline), 1e-12))
-        rel = np.abs(res.delta) / gap
+        truth = gaps.setdefault((target, baseline), res)  # float32's F(x) and F(reference): what bf16 must add up to
+        rel = relative_error(res._replace(f_input=truth.f_input, f_baseline=truth.f_baseline, gap=truth.gap))
         rows.append({"target": target, "baseline": f"{baseline} x {n_refs}", "precision": precision, "n_steps": n_steps,
                      "median_rel_error": float(np.median(rel)), "p90_rel_error": float(np.percentile(rel, 90)),
                      "seq_per_s": rate})

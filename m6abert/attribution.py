@@ -34,16 +34,18 @@ N_SPECIAL = len(SPECIAL_TOKENS)  # ids below are [PAD], [UNK], [CLS], [SEP], [MA
 class TokenAttributions(NamedTuple):
     attributions: torch.Tensor  # (B, W) signed, summed over the hidden dimension
     delta: torch.Tensor  # (B,) Captum's convergence delta: sum(attributions) - (F(x) - F(baseline))
+    abs_delta: torch.Tensor | None = None  # (B,) mean over the references of |delta| (signed deltas can cancel)
 
 
 class AttributionScores(NamedTuple):
     scores: np.ndarray  # (N, max_seq_length-2+k-1) float64, |attribution| per nucleotide, L2-normalised rows
-    delta: np.ndarray  # (N,) Captum's convergence deltas
+    delta: np.ndarray  # (N,) Captum's convergence deltas (the mean over the references)
     lengths: np.ndarray  # (N,) int64, sequence length in nucleotides
     signed: np.ndarray | None = None  # (N, like scores) float64, signed attribution per nucleotide (raw units)
     f_input: np.ndarray | None = None  # (N,) the explained target at the input, F(x)
     f_baseline: np.ndarray | None = None  # (N,) and at the baseline, F(baseline) (the mean over references)
     gap: np.ndarray | None = None  # (N,) mean over references of |F(x) - F(reference)|: what the quadrature integrates
+    abs_delta: np.ndarray | None = None  # (N,) mean over references of |delta|: the quadrature's error
 
 
 TARGETS = ("prob", "logodds")
@@ -177,7 +179,8 @@ def token_attributions(
     Returns
     -------
     TokenAttributions
-        ``attributions`` (B, W) and ``delta`` (B,), averaged over the references.
+        ``attributions`` (B, W) and ``delta`` (B,), averaged over the references, and ``abs_delta``
+        (B,), the mean of the references' |delta| (their signed deltas can cancel in ``delta``).
     """
     from captum.attr import LayerIntegratedGradients
 
@@ -193,7 +196,8 @@ def token_attributions(
         internal_batch_size=internal_batch_size, return_convergence_delta=True,
     )  # B*n, W, H; B*n
     attr = attr.sum(dim=-1).detach().view(len(input_ids), n, -1).mean(dim=1)  # B, W
-    return TokenAttributions(attr, delta.detach().view(len(input_ids), n).mean(dim=1))
+    delta = delta.detach().view(len(input_ids), n)  # B, n
+    return TokenAttributions(attr, delta.mean(dim=1), delta.abs().mean(dim=1))
 
 
 def attributions_to_nucleotides(
@@ -321,16 +325,17 @@ def attribution_scores(
         f_in, f_base, gap = _target_values(m, attr_target, ids, mask, labels, refs)
         signed = _spread(res.attributions.double().cpu().numpy(), real, k, max_seq_length, dnabert_compat, False)
         return (attributions_to_nucleotides(res.attributions, real, k, max_seq_length, dnabert_compat),
-                res.delta.double().cpu().numpy(), kmer_counts(real) + k - 1, signed, f_in, f_base, gap)
+                res.delta.double().cpu().numpy(), kmer_counts(real) + k - 1, signed, f_in, f_base, gap,
+                res.abs_delta.double().cpu().numpy())
 
     out = run_batches(model, dataset, Collator(max_seq_length, dnabert_compat), step, batch_size, device,
                       "attribution", verbose, grad=True)
     if not out:
         width = max_seq_length - 2 + k - 1
         return AttributionScores(np.zeros((0, width)), np.zeros(0), np.zeros(0, np.int64), np.zeros((0, width)),
-                                 np.zeros(0), np.zeros(0), np.zeros(0))
-    scores, deltas, lengths, signed, f_in, f_base, gap = (np.concatenate(parts) for parts in zip(*out, strict=True))
-    return AttributionScores(scores, deltas, lengths.astype(np.int64), signed, f_in, f_base, gap)
+                                 np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
+    scores, deltas, lengths, signed, f_in, f_base, gap, abs_delta = (np.concatenate(parts) for parts in zip(*out, strict=True))
+    return AttributionScores(scores, deltas, lengths.astype(np.int64), signed, f_in, f_base, gap, abs_delta)
 
 
 def check_baseline(baseline: str, n_baselines: int, dnabert_compat: bool = False) -> None:
@@ -378,3 +383,14 @@ def attribute(
     if method not in METHODS:
         raise InputError(f"attribution method must be one of {', '.join(METHODS)}, not {method!r}")
     return attribution_scores(model, dataset, k, **kwargs)
+
+
+def relative_error(res: AttributionScores) -> np.ndarray:
+    """Per sequence, the quadrature's relative completeness error: the mean over the references of
+    |delta| over the mean over the references of |F(x) - F(reference)| (inf where that is 0); for one
+    reference (the [PAD] baseline) |delta| / |F(x) - F(baseline)|. Each reference's integral is checked
+    against its own size, and neither the signed deltas nor the signed gaps can cancel."""
+    gap = np.abs(res.f_input - res.f_baseline) if res.gap is None else res.gap
+    err = np.abs(res.delta) if res.abs_delta is None else res.abs_delta
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(gap > 0, err / gap, np.inf)

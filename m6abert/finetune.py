@@ -284,8 +284,10 @@ def _cross_validate(s: FinetuneSettings, dist: Dist) -> dict:
             res = io.read_json(fold_out / "all_results.json")
         else:
             log.info("===== fold %d / %d =====", i + 1, s.n_folds)
+            train = s.train if not s.train.logging_dir else dataclasses.replace(  # one TensorBoard run per fold
+                s.train, logging_dir=str(Path(s.train.logging_dir) / f"fold_{i}"))
             fold = dataclasses.replace(s, data_dir=str(data / f"fold_{i}"), output_dir=str(fold_out),
-                                       overwrite_output_dir=True, n_folds=None)
+                                       overwrite_output_dir=True, n_folds=None, train=train)
             res = run_finetune(fold, dist)
         if dist.is_main:  # rank 0 evaluates and summarises
             per_fold.append(_fold_record(i, fold_out, res))

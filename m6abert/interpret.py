@@ -264,20 +264,20 @@ def signed_stem(stem: str) -> str:
 def completeness_table(res, labels: np.ndarray, attr_target: str, names: list[str]) -> dict[str, list]:
     """Per sequence: label, P(class 1), the explained target at input and baseline (the mean over the
     references), Captum's delta (the mean over the references), the relative completeness error
-    |delta| / gap (inf where the gap is 0) and the gap: |F(x) - F(baseline)| for the [PAD] baseline,
-    the mean over the references of |F(x) - F(reference)| for shuffled ones (each reference's
-    integral is checked against its own size; the signed gaps of several references can cancel)."""
+    (:func:`~m6abert.attribution.relative_error`: abs_delta / gap, inf where the gap is 0), the gap
+    (the mean over the references of |F(x) - F(reference)|) and abs_delta (the mean of their |delta|)."""
     f_in, f_base = res.f_input, res.f_baseline
     if attr_target == "prob":
         p1 = np.where(labels == 1, f_in, 1.0 - f_in)
     else:
         p1 = 1.0 / (1.0 + np.exp(-np.where(labels == 1, f_in, -f_in)))
+    from .attribution import relative_error
+
     gap = np.abs(f_in - f_base) if res.gap is None else res.gap
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(gap > 0, np.abs(res.delta) / gap, np.inf)
+    abs_delta = np.abs(res.delta) if res.abs_delta is None else res.abs_delta
     return {"row": names, "label": labels.tolist(), "p_class1": p1.tolist(), "target_input": f_in.tolist(),
-            "target_baseline": f_base.tolist(), "delta": res.delta.tolist(), "rel_error": rel.tolist(),
-            "gap": gap.tolist()}
+            "target_baseline": f_base.tolist(), "delta": res.delta.tolist(), "rel_error": relative_error(res).tolist(),
+            "gap": gap.tolist(), "abs_delta": abs_delta.tolist()}
 
 
 def _report_completeness(qc: dict[str, list], s: VisualizeSettings, name: str) -> None:

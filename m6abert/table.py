@@ -162,10 +162,12 @@ def _corpus(s: TableSettings, pos, neg, folds) -> tuple[dict[str, list[str]], di
     else:
         records, what = unused_negatives(pos, neg, s.seed, neg_path=str(Path(s.data_path) / "neg.fa")), \
             "the negatives balanced sampling did not use"
-    fold_seqs = {r.seq for recs, _ in folds for r in recs}
-    overlap = sum(normalise(r.seq) in fold_seqs for r in records)
-    if overlap:
-        log.warning("%d of the %d pretraining sequences are fine-tuning sequences of the folds", overlap, len(records))
+    fold_seqs = {normalise(r.seq) for recs, _ in folds for r in recs}
+    shared = [r.id for r in records if normalise(r.seq) in fold_seqs]
+    overlap = len(shared)
+    if overlap:  # a model pretrained on its test folds would be judged on sequences it has seen
+        raise InputError(f"{what}: {overlap} of its {len(records)} sequences are fine-tuning sequences of the folds "
+                         f"(first: record {shared[0]!r}); pretraining must not see them: remove them from the corpus")
     longest = max((len(r.seq) for r in records), default=0)
     if longest - s.k + 3 > MAX_SEQ_LENGTH:
         raise InputError(f"{what}: a sequence of {longest} nt gives more than {MAX_SEQ_LENGTH} tokens at k={s.k}")
@@ -173,6 +175,19 @@ def _corpus(s: TableSettings, pos, neg, folds) -> tuple[dict[str, list[str]], di
     info = {"source": what, "n_sequences": len(records), "n_train": len(corpus[f"{s.k}_train"]),
             "n_val": len(corpus[f"{s.k}_val"]), "overlap_with_folds": int(overlap)}
     return corpus, info
+
+
+def _check_inner_folds(s: TableSettings, folds) -> None:
+    """--inner_folds against the smallest class of any training set (the k-mer LR's inner CV is stratified)."""
+    if "kmer_lr" not in s.models:
+        return
+    labels = [np.array(lab) for _, lab in folds]
+    for i in range(len(folds)):
+        train = np.concatenate([lab for j, lab in enumerate(labels) if j != i])
+        smallest = int(min((train == 1).sum(), (train == 0).sum()))
+        if smallest < s.inner_folds:
+            raise InputError(f"--inner_folds {s.inner_folds}: the training set of fold {i} has only {smallest} "
+                             f"sequences of one class; use at most {smallest}")
 
 
 def prepare(s: TableSettings) -> Plan:
@@ -187,6 +202,7 @@ def prepare(s: TableSettings) -> Plan:
     folds = fold_records(pos, neg, folds_ids)
     fingerprint = _fingerprint(s, data)
     _check_output_dir(s, fingerprint)
+    _check_inner_folds(s, folds)
     corpus, info = _corpus(s, pos, neg, folds) if REFERENCE in s.models else (None, {})
     if any(m in s.models for m in ("m6a_bert_deg", "bert_scratch")):
         from .model import build_config
@@ -389,7 +405,7 @@ def _difference(ref: list[dict], other: list[dict], n_boot: int, seed: int) -> d
     diffs = np.array([o["metrics"]["auc"] - r["metrics"]["auc"] for r, o in zip(ref, other, strict=True)])
     _, _, labels, p_ref = _pooled(ref)
     p_other = _pooled(other)[3]
-    t = paired_t_interval(diffs)
+    t = paired_t_interval(diffs, test_train_ratio=1.0 / (len(diffs) - 1))  # Nadeau-Bengio: folds share training data
     boot = paired_bootstrap_auc(labels, p_other, p_ref, n_boot, seed)
     if t["contains_zero"] and boot["contains_zero"]:
         verdict = "no difference shown (both intervals contain 0)"
@@ -426,8 +442,9 @@ def summarise(records: dict[str, list[dict]], n_boot: int = 2000, seed: int = 52
             "reference": REFERENCE if REFERENCE in records else None, "models": models, "differences": diffs,
             "notes": ["metrics of each fold's final model on its held-out fold (no checkpoint is chosen on it)",
                       "mean and sample standard deviation over folds; pooled = all out-of-fold predictions together",
-                      "differences are model - m6A-BERT-Deg in AUC, with 95 % intervals: paired t over folds and a "
-                      "paired, class-stratified bootstrap over pooled sequences"]}
+                      "differences are model - m6A-BERT-Deg in AUC, with 95 % intervals: paired t over folds with "
+                      "Nadeau and Bengio's corrected variance (the folds share training data) and a paired, "
+                      "class-stratified bootstrap over pooled sequences"]}
 
 
 def _bold_best(values: list[float], texts: list[str]) -> list[str]:
@@ -464,7 +481,7 @@ def table_markdown(table: dict) -> str:
     if table["differences"]:
         any_d = next(iter(table["differences"].values()))
         lines += ["", f"| AUC difference from {LABELS[REFERENCE]} | mean over folds, 95 % CI (paired t, "
-                  f"{any_d['paired_t']['n']} folds) | pooled, 95 % CI (paired bootstrap, {any_d['bootstrap']['n_boot']} "
+                  f"{any_d['paired_t']['n']} folds, Nadeau-Bengio corrected) | pooled, 95 % CI (paired bootstrap, {any_d['bootstrap']['n_boot']} "
                   f"resamples of {any_d['bootstrap']['n']} sequences) | verdict |", "|---|---|---|---|"]
         for n, d in table["differences"].items():
             lines.append(f"| {LABELS[n]} | {_interval(d['paired_t'], 'mean')} | {_interval(d['bootstrap'], 'diff')} | "
@@ -487,8 +504,12 @@ def _columns(table: dict, records: dict[str, list[dict]]) -> tuple[dict, dict]:
     return per_fold, oof
 
 
-def _figures(out: Path, table: dict, records: dict[str, list[dict]]) -> None:
-    """``roc.png``/``.pdf`` (pooled out-of-fold ROC, one curve per model) and ``auc_per_fold.png``/``.pdf``."""
+TABLE_OUTPUTS = ("table.md", "table.json", "per_fold.tsv", "oof_predictions.tsv", "roc.png", "roc.pdf",
+                 "auc_per_fold.png", "auc_per_fold.pdf", "table_args.json", "timings.json")
+
+
+def _figures(table: dict, records: dict[str, list[dict]]) -> dict[str, io.Writer]:
+    """Writers of ``roc.png``/``.pdf`` (pooled out-of-fold ROC, one curve per model) and ``auc_per_fold.png``/``.pdf``."""
     from sklearn.metrics import roc_curve
 
     from .plots import fold_auc_figure, roc_figure
@@ -499,30 +520,38 @@ def _figures(out: Path, table: dict, records: dict[str, list[dict]]) -> None:
         fpr, tpr, _ = roc_curve(labels, p1)
         curves[LABELS[name]] = (fpr, tpr, table["models"][name]["pooled"]["auc"])
     what = f"{table['n_folds']}-fold CV, {table['n_sequences']} sequences"
-    io.save_figure(roc_figure(curves, f"pooled out-of-fold ROC ({what})"), out / "roc", ("png", "pdf"), dpi=110)
     aucs = {LABELS[n]: [f["auc"] for f in m["per_fold"]] for n, m in table["models"].items()}
-    io.save_figure(fold_auc_figure(aucs, f"AUC per fold ({what})"), out / "auc_per_fold", ("png", "pdf"), dpi=110)
+    figures = {"roc": roc_figure(curves, f"pooled out-of-fold ROC ({what})"),
+               "auc_per_fold": fold_auc_figure(aucs, f"AUC per fold ({what})")}
+    return {f"{stem}.{fmt}": (lambda path, fig=fig, fmt=fmt: io.save_figure(fig, path.with_suffix(""), (fmt,), dpi=110))
+            for stem, fig in figures.items() for fmt in ("png", "pdf")}
+
+
+def _run_record(s: TableSettings) -> dict:
+    """``table_args.json``: the command's arguments, the resolved settings and every model's training settings."""
+    from .baselines import CNN_SIZES, CnnLstmConfig
+
+    settings = {key: v for key, v in dataclasses.asdict(s).items() if key != "run_args"}
+    train = {"pretrain": pretrain_args(s), "finetune": finetune_args(s), "cnn_lstm": cnn_args(s)}
+    cnn = CnnLstmConfig()
+    return {**s.run_args, "settings": settings, "train_args": {key: dataclasses.asdict(v) for key, v in train.items()},
+            "cnn_lstm_config": {key: getattr(cnn, key) for key in CNN_SIZES}, "max_seq_length": MAX_SEQ_LENGTH}
 
 
 def write_outputs(s: TableSettings, out: Path, table: dict, records: dict[str, list[dict]], pretraining: dict | None,
                   seconds: float) -> None:
-    """Every file of the table: ``table.md``, ``table.json``, ``per_fold.tsv``, ``oof_predictions.tsv``,
-    the two figures, ``table_args.json`` (resolved settings and version) and ``timings.json``."""
-    io.write_text(out / "table.md", table_markdown(table))
-    io.write_json(out / "table.json", table)
+    """Every file of the table, replaced as one set (:func:`m6abert.io.write_output_set`): ``table.md``,
+    ``table.json``, ``per_fold.tsv``, ``oof_predictions.tsv``, the two figures, ``table_args.json``
+    (resolved settings and version) and ``timings.json``."""
     per_fold, oof = _columns(table, records)
-    io.write_table_tsv(out / "per_fold.tsv", per_fold)
-    io.write_table_tsv(out / "oof_predictions.tsv", oof)
-    _figures(out, table, records)
-    settings = {key: v for key, v in dataclasses.asdict(s).items() if key != "run_args"}
-    train = {"pretrain": pretrain_args(s), "finetune": finetune_args(s), "cnn_lstm": cnn_args(s)}
-    from .baselines import CNN_SIZES, CnnLstmConfig
-
-    cnn = CnnLstmConfig()
-    io.write_run_args(out, {**s.run_args, "settings": settings,
-                            "train_args": {key: dataclasses.asdict(v) for key, v in train.items()},
-                            "cnn_lstm_config": {key: getattr(cnn, key) for key in CNN_SIZES},
-                            "max_seq_length": MAX_SEQ_LENGTH}, "table_args.json")
-    timings = {name: [r["seconds"] for r in recs] for name, recs in records.items()}
-    io.write_json(out / "timings.json", {"pretrain_seconds": (pretraining or {}).get("seconds"),
-                                         "fold_seconds": timings, "this_invocation_seconds": seconds})
+    timings = {"pretrain_seconds": (pretraining or {}).get("seconds"),
+               "fold_seconds": {name: [r["seconds"] for r in recs] for name, recs in records.items()},
+               "this_invocation_seconds": seconds}
+    files = {"table.md": lambda path: io.write_text(path, table_markdown(table)),
+             "table.json": lambda path: io.write_json(path, table),
+             "per_fold.tsv": lambda path: io.write_table_tsv(path, per_fold),
+             "oof_predictions.tsv": lambda path: io.write_table_tsv(path, oof),
+             **_figures(table, records),
+             "table_args.json": lambda path: io.write_run_args(path.parent, _run_record(s), path.name),
+             "timings.json": lambda path: io.write_json(path, timings)}
+    io.write_output_set(out, files, TABLE_OUTPUTS, what="comparison table")

@@ -440,7 +440,7 @@ def test_completeness_table_signed_scores_and_logodds(planted, tmp_path, caplog)
     with open(out / "attributions_dev_qc.tsv") as fh:
         qc = list(csv.DictReader(fh, delimiter="\t"))
     assert list(qc[0]) == ["row", "label", "p_class1", "target_input", "target_baseline", "delta", "rel_error",
-                           "gap"]
+                           "gap", "abs_delta"]
     t_in, t_base, delta, rel = (np.array([float(r[c]) for r in qc]) for c in
                                 ("target_input", "target_baseline", "delta", "rel_error"))
     wide = np.abs(t_in - t_base) > 0.1  # the TSV keeps 6 significant digits: compare where the gap is wide
@@ -575,12 +575,15 @@ def test_shuffled_baselines_average_direct_captum_calls():
             gap = f(ids[i : i + 1], mask[i : i + 1])[0, y[i]] - torch.stack(
                 [f(refs[i * 3 + j : i * 3 + j + 1], mask[i : i + 1])[0, y[i]] for j in range(3)]).mean()
         torch.testing.assert_close(ours.attributions[i].sum() - gap, ours.delta[i], atol=1e-5, rtol=0)
+        torch.testing.assert_close(ours.abs_delta[i], torch.stack([s.delta[0].abs() for s in singles]).mean(),
+                                   atol=1e-6, rtol=1e-4)
 
 
 def test_shuffle_baseline_completeness_on_the_planted_model(planted, tmp_path):
-    """logodds with shuffled references: the median relative completeness error (against the mean
-    |F(x) - F(reference)|) is below 1 % at 50 steps on this sharper planted model (the demo model's
-    0.2 % at the default 32 steps is benchmarks/bench_ig_steps.py's); the table holds the mean F(reference)."""
+    """logodds with shuffled references: the relative completeness error (the references' mean |delta| over
+    their mean |F(x) - F(reference)|) is small on this saturated planted model (median below 5 % at 50 steps;
+    the demo model's median below 1 % at the default 32 steps is checked by test_demo.py's slow demo test and
+    benchmarks/bench_ig_steps.py); the table holds the mean F(reference)."""
     out = tmp_path / "out"
     visualize_all.main(["--model_path", str(planted["model"]), "--data_dir", str(planted["data"]), "--data_name",
                         "dev", "--vis_task", "attr", "--output_dir", str(out), "--max_seq_length", "128",
@@ -589,11 +592,13 @@ def test_shuffle_baseline_completeness_on_the_planted_model(planted, tmp_path):
     qc = io.read_columns(out / "attributions_dev_qc.tsv")
     rel, delta, gap, t_in, t_base = (np.array([float(v) for v in qc[c]]) for c in
                                      ("rel_error", "delta", "gap", "target_input", "target_baseline"))
-    assert np.median(rel) < 0.01, np.median(rel)
+    assert np.median(rel) < 0.05, np.median(rel)
     # the error is measured against each reference's own gap: mean |F(x) - F(ref)| >= |F(x) - mean F(ref)|
     assert (gap >= np.abs(t_in - t_base) - 1e-4).all()  # the TSV keeps 6 significant digits
+    abs_delta = np.array([float(v) for v in qc["abs_delta"]])
+    assert (abs_delta >= np.abs(delta) - 1e-6).all()  # the references' |delta| cannot cancel
     wide = gap > 0.1
-    np.testing.assert_allclose(rel[wide], np.abs(delta[wide]) / gap[wide], rtol=1e-3)
+    np.testing.assert_allclose(rel[wide], abs_delta[wide] / gap[wide], rtol=1e-3)
     meta = json.loads((out / "attributions_dev.npy.json").read_text())
     assert (meta["baseline"], meta["n_baselines"], meta["attr_target"]) == ("shuffle", 4, "logodds")
 
@@ -638,3 +643,15 @@ def test_signed_profile_is_drawn_towards_class_1(planted, tmp_path):
     curve = ax.lines[0].get_ydata()
     np.testing.assert_allclose(curve, towards_1[labels == 1, :LENGTH].mean(axis=0))
     assert any(list(line.get_ydata()) == [0, 0] for line in ax.lines)  # the zero line of signed scores
+
+
+@pytest.mark.parametrize("flag", [["--n_steps", "8"], ["--seed", "1"], ["--max_rel_delta", "0.2"], ["--skip_unreliable"],
+                                  ["--internal_batch_size", "4"], ["--n_baselines", "2"]])
+def test_attr_flags_are_refused_for_other_tasks(planted, tmp_path, capsys, flag):
+    """An attribution flag given with --vis_task attn or ism would be silently ignored: refused instead."""
+    for task in ("attn", "ism"):
+        with pytest.raises(SystemExit) as exc:
+            visualize_all.main(["--model_path", str(planted["model"]), "--data_dir", str(planted["data"]),
+                                "--data_name", "dev", "--vis_task", task, "--output_dir", str(tmp_path / "o"), *flag])
+        assert exc.value.code == 2 and f"{flag[0]} applies to --vis_task attr only" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

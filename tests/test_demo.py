@@ -136,3 +136,29 @@ def test_profile_peak_command(tmp_path, capsys):
         main(["--data_dir", str(tmp_path), "--npy_dir", str(tmp_path), "--data_name", "test", "--vis_task", "attr",
               "--smooth", "4"])
     assert err.value.code == 2 and "--smooth must be an odd number" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_make_demo_finds_the_planted_motif(tmp_path):
+    """The whole demo with its default settings (about 5 CPU minutes): a model well above GC content alone,
+    the positives' mean attribution and ISM profiles peaking inside -125..-75 (the planted -120..-80,
+    widened by the 25-nt smoothing), the planted motif found first, most attributions reliable."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "demo"
+    proc = subprocess.run(["bash", str(root / "examples" / "demo" / "run_demo.sh"), str(out)], capture_output=True,
+                          text=True, timeout=3600, env={**__import__("os").environ, "PYTHON": sys.executable})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    auc = float(re.search(r"auc=([0-9.]+)", proc.stdout).group(1))
+    assert auc > 0.85  # GC content alone: 0.70
+    for what in ("attribution", "ISM"):
+        peak = int(re.search(rf"{what} profile of positives peaks at (-?\d+) nt", proc.stdout).group(1))
+        assert -125 <= peak <= -75, (what, peak)
+    first = io.read_columns(out / "motifs" / "motifs_pos.tsv")
+    assert "TAAAT" in first["consensus"][0] or "GTAAA" in first["consensus"][0]
+    rel = np.array([float(v) for v in io.read_columns(out / "visualize" / "attributions_test_qc.tsv")["rel_error"]])
+    assert np.median(rel) < 0.01 and (rel > 0.1).mean() < 0.25

@@ -111,7 +111,7 @@ def build_visualize(case: str, tmp: Path) -> list[str]:
     if case in ("inf-attn", "inf-attr"):
         inf_classifier(model)
         argv[7] = case[4:]
-        argv += ["--n_steps", "4"]
+        argv += ["--n_steps", "4"] if case == "inf-attr" else []
     elif case == "under-a-file":
         out.write_text("a file\n")
         argv[9] = str(out / "sub")

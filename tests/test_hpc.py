@@ -558,3 +558,18 @@ def test_pretrain_multinode_script_two_local_nodes(tmp_path, fake_slurm):
     res = json.loads((tmp_path / "pre" / "all_results.json").read_text())
     assert res["world_size"] == 2 and res["ddp_weights_identical"] is True and res["global_step"] == 4
     assert "requeue" not in ((state / "log").read_text() if (state / "log").exists() else "")
+
+
+@pytest.mark.gpu
+def test_ddp_on_cuda_with_bf16(trained, tmp_path):
+    """The same DDP fine-tuning on CUDA (nccl, one process per visible GPU, at most 2) under bf16 autocast:
+    it finishes and every rank ends with the same weights. Skipped without a CUDA device."""
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    n = min(2, torch.cuda.device_count())
+    out = tmp_path / "cuda"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(n), "--master_port", "29561",
+           "run_finetune_degradation.py", *_ft_argv(trained, out, "--bf16")]
+    _run(cmd, env={k: v for k, v in ENV.items() if k != "OMP_NUM_THREADS"})
+    assert json.loads((out / "all_results.json").read_text())["ddp_weights_identical"] is True
+    assert json.loads((out / "finetune_args.json").read_text())["runtime"]["device"].startswith("cuda")

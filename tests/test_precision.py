@@ -52,7 +52,7 @@ def test_visualize_bf16(task, tmp_path):
 
     data, model = write_split_dir(tmp_path / "data", n=16), tiny_classifier(tmp_path / "model")
     base = ["--model_path", str(model), "--data_dir", str(data), "--data_name", "dev", "--vis_task", task,
-            "--max_seq_length", "64", "--no_plot", "--n_steps", "8"]
+            "--max_seq_length", "64", "--no_plot"]
     stem = {"attn": "atten_dev", "ism": "ism_summary_dev"}[task]
     visualize_all.main([*base, "--output_dir", str(tmp_path / "fp32")])
     visualize_all.main([*base, "--output_dir", str(tmp_path / "bf16"), "--bf16"])

@@ -245,6 +245,14 @@ def test_paired_intervals():
     assert auc_of_resamples(y, s, rows) == pytest.approx([roc_auc_score(y[r], s[r]) for r in rows])
     same = paired_bootstrap_auc(y, s, s, 200)
     assert same["diff"] == 0 and same["ci"] == [0, 0] and same["contains_zero"]
+    # the corrected t (Nadeau-Bengio, 5 folds: n_test / n_train = 1/4) widens the interval by sqrt(1 + n/4)
+    c = paired_t_interval(d, test_train_ratio=0.25)
+    assert (c["ci"][1] - c["ci"][0]) == pytest.approx((t["ci"][1] - t["ci"][0]) * np.sqrt(1 + 5 * 0.25))
+    # a known sign: a perfect score against a random one, model - ref
+    perfect = y.astype(float)
+    better = paired_bootstrap_auc(y, perfect, s, 500)
+    assert better["diff"] == pytest.approx(1 - roc_auc_score(y, s)) and better["ci"][0] > 0
+    assert not better["contains_zero"] and paired_bootstrap_auc(y, s, perfect, 500)["ci"][1] < 0
 
 
 def _records(aucs: dict[str, list[float]]) -> dict[str, list[dict]]:
@@ -305,3 +313,22 @@ def test_non_empty_output_dir_and_changed_settings_are_refused(data_dir, tmp_pat
     with pytest.raises(SystemExit) as err:
         cli.main(argv(data_dir, out, "--models", "gc_lr", "--should_continue", "--seed", "7"))
     assert err.value.code == 2 and "seed" in capsys.readouterr().err
+
+
+def test_a_corpus_that_holds_fold_sequences_is_refused(data_dir, tmp_path, capsys):
+    """Pretraining on sequences of the folds would let m6A-BERT-Deg see its test sequences: refused first."""
+    pos = io.read_fasta(data_dir / "pos.fa")
+    corpus = tmp_path / "corpus.fa"
+    write_fasta(corpus, [io.FastaRecord("extra1", "ACGT" * 125 + "A"), pos[3]])
+    with pytest.raises(SystemExit) as err:
+        cli.main(argv(data_dir, tmp_path / "out", "--pretrain_corpus", str(corpus)))
+    message = capsys.readouterr().err
+    assert err.value.code == 2 and "1 of its 2 sequences are fine-tuning sequences" in message
+    assert repr(pos[3].id) in message and not (tmp_path / "out").exists()
+
+
+def test_inner_folds_larger_than_a_class_is_refused_first(data_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit) as err:
+        cli.main(argv(data_dir, tmp_path / "out", "--models", "kmer_lr", "--inner_folds", "500"))
+    assert err.value.code == 2 and "--inner_folds 500: the training set of fold 0" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -154,6 +154,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     settings = settings_of(FinetuneSettings, args)
     if args.fold is not None:  # one fold of the cross-validation, as cross_validate runs it
+        train = settings.train if not settings.train.logging_dir else dataclasses.replace(
+            settings.train, logging_dir=str(Path(settings.train.logging_dir) / f"fold_{args.fold}"))
         settings = dataclasses.replace(settings, data_dir=str(Path(args.data_dir) / f"fold_{args.fold}"),
-                                       output_dir=str(Path(args.output_dir) / f"fold_{args.fold}"), n_folds=None)
+                                       output_dir=str(Path(args.output_dir) / f"fold_{args.fold}"), n_folds=None,
+                                       train=train)
     return run_training(args, finetune, settings)

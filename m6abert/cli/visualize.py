@@ -112,10 +112,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "attributions averaged). Default shuffle; pad with --dnabert_compat")
     g.add_argument("--n_baselines", type=int, default=None,
                    help=f"attr: shuffled references per sequence with --baseline shuffle (default {N_BASELINES})")
-    g.add_argument("--seed", type=int, default=42, help="attr: seed of the shuffled references")
+    g.add_argument("--seed", type=int, default=None, help="attr: seed of the shuffled references (default 42)")
     g.add_argument("--skip_unreliable", action="store_true",
                    help="attr: leave the rows above --max_rel_delta out of the heatmaps and profiles")
-    g.add_argument("--max_rel_delta", type=float, default=0.1,
+    g.add_argument("--max_rel_delta", type=float, default=None,
                    help="attr: relative completeness error |delta| / |F(x) - F(baseline)| above which a "
                         "sequence's attributions are reported as unreliable (attributions_*_qc.tsv)")
     g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU or GPU)")
@@ -160,9 +160,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def _attr_defaults(args: argparse.Namespace) -> None:
     """The attribution settings left unset: the original's with --dnabert_compat (probability, [PAD],
     50 steps), otherwise log-odds against N_BASELINES dinucleotide shuffles at IG_STEPS steps."""
-    given = [f for f in ("attr_target", "baseline", "n_baselines") if getattr(args, f) is not None]
+    attr_only = ("attr_target", "baseline", "n_baselines", "n_steps", "seed", "max_rel_delta", "internal_batch_size")
+    given = [f for f in attr_only if getattr(args, f) is not None] + (["skip_unreliable"] if args.skip_unreliable else [])
     if args.vis_task != "attr" and given:
         raise InputError(f"--{given[0]} applies to --vis_task attr only")
+    args.seed = 42 if args.seed is None else args.seed
+    args.max_rel_delta = 0.1 if args.max_rel_delta is None else args.max_rel_delta
     compat = args.dnabert_compat
     if args.attr_target is None:
         args.attr_target = "prob" if compat else "logodds"
