@@ -158,6 +158,7 @@ class _Run(NamedTuple):
     dnabert_compat: bool
     device: str | torch.device
     relative: bool
+    model_dir: str = "the model"  # named in the error when the model gives non-finite outputs
 
 
 def _predict_chunk(run: _Run, records: list[io.FastaRecord], table: list[tuple[int, io.Variant]]):
@@ -166,14 +167,14 @@ def _predict_chunk(run: _Run, records: list[io.FastaRecord], table: list[tuple[i
                              run.fasta)
     if not table:
         logits = predict(run.model, data.dataset, run.max_seq_length, run.dnabert_compat, run.batch_size, run.device)
-        check_finite(logits, "the model", data.names)
+        check_finite(logits, run.model_dir, data.names)
         return data, logits, []
     variants = [v for _, v in table]
     pairs = mutate(records, variants, run.relative, run.variants, run.fasta)
     alts, alt_row = _indexed([m for _, m in pairs], [_variant_name(v) for v in variants], run.k,
                              run.max_seq_length, run.variants)
     logits, alt_logits = score_parts(run.model, [data, alts], run.max_seq_length, run.dnabert_compat,
-                                     run.batch_size, run.device, "the model")
+                                     run.batch_size, run.device, run.model_dir)
     ref_row = {r.seq: i for i, r in reversed(list(enumerate(records)))}
     rows = effect_rows(variants, logits[[ref_row[s] for s, _ in pairs]], alt_logits[[alt_row[m] for _, m in pairs]])
     effects = io.table_lines({c: [r[c] for r in rows] for c in EFFECT_COLUMNS})
@@ -231,7 +232,7 @@ def predict_fasta_files(
         mutate([r for _, r in survey.wanted.values()], table, pos_relative_to_site, str(variants), str(fasta))
     block = shard_range(survey.n_records, shard, num_shards, chunk_records)
     run = _Run(model, model_k, str(fasta), str(variants) if variants else None, max_seq_length, batch_size,
-               dnabert_compat, device, pos_relative_to_site)
+               dnabert_compat, device, pos_relative_to_site, str(model_dir))
     with io.Spool(predict_dir, "predictions.tsv", "id\tprobability\tpredicted_label") as spool:
         probs, effects = _stream(run, spool, block, _by_chunk(table, survey, chunk_records), chunk_records, precision)
         files = _writers(spool, probs, effects, variants is not None, run_args)

@@ -124,7 +124,9 @@ def settings(args: argparse.Namespace):
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     from ..table import run_table
-    from ..utils import set_seed
+    from ..utils import resolve_device, set_seed
+    from .common import log_start
 
+    args.runtime = log_start(args, resolve_device(args.no_cuda), 1, "bf16" if args.bf16 else None)
     set_seed(args.seed)
     return run_table(settings(args))
