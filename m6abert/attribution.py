@@ -23,7 +23,17 @@ import torch
 
 from .constants import MAX_POSITIONS
 from .data import Collator, kmer_counts, real_token_mask
-from .kmer import CLS_ID, PAD_ID, SEP_ID, SPECIAL_TOKENS, encode, kmer2seq, kmer_to_nucleotide, l2_normalise, vocab
+from .kmer import (
+    CLS_ID,
+    PAD_ID,
+    SEP_ID,
+    SPECIAL_TOKENS,
+    encode,
+    kmer2seq,
+    kmer_to_nucleotide,
+    l2_normalise,
+    vocab,
+)
 from .predict import run_batches
 from .utils import InputError
 

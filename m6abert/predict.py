@@ -200,7 +200,7 @@ def autocast(device: str | torch.device, precision: str | None):
     return torch.autocast(kind, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
-def _prediction_columns(data: LabelledData, probs: np.ndarray, preds: np.ndarray, key: str) -> dict:
+def prediction_columns(data: LabelledData, probs: np.ndarray, preds: np.ndarray, key: str) -> dict:
     columns = {key: data.names, "probability": probs.tolist(), "predicted_label": preds.tolist()}
     if data.labels is not None:
         columns["true_label"] = data.labels.tolist()
@@ -282,7 +282,7 @@ def prediction_writers(data: LabelledData, logits: np.ndarray, key: str, metrics
     from .metrics import softmax_p1
 
     probs = softmax_p1(logits)
-    columns = _prediction_columns(data, probs, logits.argmax(axis=1), key)
+    columns = prediction_columns(data, probs, logits.argmax(axis=1), key)
     files: dict[str, io.Writer] = {"pred_results.npy": lambda p: io.save_npy(p, probs),
                                    "predictions.tsv": lambda p: io.write_predictions_tsv(p, columns)}
     if metrics:

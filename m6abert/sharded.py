@@ -30,16 +30,16 @@ from . import io
 from .constants import MAX_POSITIONS
 from .data import dataset_from_seqs
 from .io.shards import read_score_shards
-from .predict import PREDICTION_OUTPUTS, _prediction_columns, autocast, check_finite, load_classifier, predict
+from .predict import PREDICTION_OUTPUTS, autocast, check_finite, load_classifier, predict, prediction_columns
 from .utils import InputError, log
 from .variants import (
     EFFECT_COLUMNS,
     VARIANT_OUTPUT,
-    _indexed,
-    _variant_name,
     effect_rows,
+    indexed_mutants,
     mutate,
     score_parts,
+    variant_name,
 )
 
 CHUNK_RECORDS = 4096  # records per streamed chunk: the unit of streaming and of shards
@@ -171,7 +171,7 @@ def _predict_chunk(run: _Run, records: list[io.FastaRecord], table: list[tuple[i
         return data, logits, []
     variants = [v for _, v in table]
     pairs = mutate(records, variants, run.relative, run.variants, run.fasta)
-    alts, alt_row = _indexed([m for _, m in pairs], [_variant_name(v) for v in variants], run.k,
+    alts, alt_row = indexed_mutants([m for _, m in pairs], [variant_name(v) for v in variants], run.k,
                              run.max_seq_length, run.variants)
     logits, alt_logits = score_parts(run.model, [data, alts], run.max_seq_length, run.dnabert_compat,
                                      run.batch_size, run.device, run.model_dir)
@@ -222,7 +222,7 @@ def predict_fasta_files(
     -------
     dict or list of dict
         ``n_records`` predicted and ``records`` (first, stop) of the shard; with ``variants`` the rows
-        of ``variant_effects.tsv`` (as :func:`~m6abert.variants.predict_variant_files`).
+        of ``variant_effects.tsv`` (:data:`~m6abert.variants.EFFECT_COLUMNS`, in table order).
     """
     check_shard(shard, num_shards)
     model, model_k = load_classifier(model_dir, k, max_seq_length, dnabert_compat)
@@ -245,7 +245,7 @@ def predict_fasta_files(
         io.write_output_set(predict_dir, files, PREDICTION_OUTPUTS, what="predictions")
     what = f" and effects of {len(effects)} variants" if variants is not None else ""
     print(f"predictions of {len(probs)} sequences{what} written to {predict_dir}")
-    if variants is not None:  # as predict_variant_files: the rows of variant_effects.tsv
+    if variants is not None:  # the rows of variant_effects.tsv
         return [e[2] for e in effects]
     return {"n_records": len(probs), "records": [block.start, block.stop]}
 
@@ -265,7 +265,7 @@ def _stream(run: _Run, spool: io.Spool, block: range, variants_of: dict, chunk_r
         with autocast(run.device, precision):
             data, logits, rows = _predict_chunk(run, records, variants_of.get(c, []))
         p = softmax_p1(logits)
-        spool.write(io.table_lines(_prediction_columns(data, p, logits.argmax(axis=1), "id")))
+        spool.write(io.table_lines(prediction_columns(data, p, logits.argmax(axis=1), "id")))
         probs.append(p.astype(np.float32))
         effects.extend(rows)
         log.info("predicted records %d..%d of %s", c * chunk_records + 1, c * chunk_records + len(records), run.fasta)

@@ -16,7 +16,6 @@ trained on. ``alt`` must be A, C, G or T (U is read as T); ``ref`` must match th
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,7 +24,7 @@ import torch
 from . import io
 from .constants import MAX_POSITIONS, SITE_INDEX
 from .data import LabelledData, dataset_from_seqs
-from .predict import PREDICTION_OUTPUTS, autocast, check_finite, load_classifier, predict, prediction_writers
+from .predict import check_finite, predict
 from .utils import InputError
 
 VARIANT_OUTPUT = "variant_effects.tsv"  # one of PREDICTION_OUTPUTS: a plain prediction run removes an old one
@@ -116,7 +115,7 @@ def _unique(seqs: Sequence[str], names: Sequence[str]) -> tuple[list[str], list[
     return list(first), list(first.values())
 
 
-def _variant_name(v: io.Variant) -> str:
+def variant_name(v: io.Variant) -> str:
     return f"{v.id}:{v.pos}{v.ref}>{v.alt}"
 
 
@@ -143,7 +142,7 @@ def effect_rows(variants: Sequence[io.Variant], ref_logits: np.ndarray, alt_logi
             for i, v in enumerate(variants)]
 
 
-def _indexed(seqs: Sequence[str], names: Sequence[str], k: int, max_seq_length: int,
+def indexed_mutants(seqs: Sequence[str], names: Sequence[str], k: int, max_seq_length: int,
              where: str) -> tuple[LabelledData, dict[str, int]]:
     """A data set of the distinct ``seqs`` and each sequence's row in it."""
     unique, unique_names = _unique(seqs, names)
@@ -201,69 +200,9 @@ def variant_effects(
     """
     pairs = mutate(records, variants, pos_relative_to_site, where, source)
     ids = {s: v.id for (s, _), v in zip(pairs, variants, strict=True)}
-    refs, ref_row = _indexed([s for s, _ in pairs], [ids[s] for s, _ in pairs], k, max_seq_length, source)
-    alts, alt_row = _indexed([m for _, m in pairs], [_variant_name(v) for v in variants], k, max_seq_length, where)
+    refs, ref_row = indexed_mutants([s for s, _ in pairs], [ids[s] for s, _ in pairs], k, max_seq_length, source)
+    alts, alt_row = indexed_mutants([m for _, m in pairs], [variant_name(v) for v in variants], k, max_seq_length, where)
     ref_logits, alt_logits = score_parts(model, [refs, alts], max_seq_length, dnabert_compat, batch_size, device,
                                          "the model")
     return effect_rows(variants, ref_logits[[ref_row[s] for s, _ in pairs]],
                        alt_logits[[alt_row[m] for _, m in pairs]])
-
-
-def predict_variant_files(
-    model_dir: str | os.PathLike,
-    predict_dir: str | os.PathLike,
-    fasta: str | os.PathLike,
-    variants: str | os.PathLike,
-    k: int | None = None,
-    max_seq_length: int = MAX_POSITIONS,
-    batch_size: int = 8,
-    dnabert_compat: bool = False,
-    device: str | torch.device = "cpu",
-    precision: str | None = None,
-    pos_relative_to_site: bool = False,
-    run_args: dict | None = None,
-) -> list[dict]:
-    """run_predict_degradation.py ``--predict_fasta FASTA --variants VARIANTS``: predictions and variant effects.
-
-    Everything is read and checked before anything is written. The records of ``fasta`` and the
-    distinct mutated sequences go through the model in one batched pass; ``predict_dir`` then gets,
-    as one output set, what :func:`~m6abert.predict.predict_files` writes for a FASTA
-    (``pred_results.npy``, ``predictions.tsv`` by record id, ``predict_args.json``) and
-    ``variant_effects.tsv`` (:data:`EFFECT_COLUMNS`, one row per variant, in table order).
-
-    Parameters
-    ----------
-    variants: str or PathLike
-        The variants table (:func:`m6abert.io.read_variants`).
-    k: int or None
-        k the caller expects (``--tokenizer_name``); checked against the model's. Default is None.
-    precision: str or None
-        ``"bf16"`` or ``"fp16"``: autocast the forward passes. Default is None (float32).
-    pos_relative_to_site: bool
-        Positions relative to the site at index ``SITE_INDEX``. Default is False (1-based).
-
-    Returns
-    -------
-    list of dict
-        The rows of ``variant_effects.tsv``.
-    """
-    model, model_k = load_classifier(model_dir, k, max_seq_length, dnabert_compat)
-    records = io.read_fasta(fasta)
-    io.check_unique_ids((fasta, records))
-    table = io.read_variants(variants)
-    pairs = mutate(records, table, pos_relative_to_site, str(variants), str(fasta))
-    data = dataset_from_seqs([r.seq for r in records], model_k, None, max_seq_length, [r.id for r in records],
-                             str(fasta))
-    alts, alt_row = _indexed([m for _, m in pairs], [_variant_name(v) for v in table], model_k, max_seq_length,
-                             str(variants))
-    with autocast(device, precision):
-        logits, alt_logits = score_parts(model, [data, alts], max_seq_length, dnabert_compat, batch_size, device,
-                                         str(model_dir))
-    ref_row = {r.seq: i for i, r in reversed(list(enumerate(records)))}
-    rows = effect_rows(table, logits[[ref_row[s] for s, _ in pairs]], alt_logits[[alt_row[m] for _, m in pairs]])
-    effects = {c: [r[c] for r in rows] for c in EFFECT_COLUMNS}
-    files = {**prediction_writers(data, logits, "id", run_args=run_args),
-             VARIANT_OUTPUT: lambda p: io.write_predictions_tsv(p, effects)}
-    io.write_output_set(predict_dir, files, PREDICTION_OUTPUTS, what="predictions")
-    print(f"predictions of {len(data.names)} sequences and effects of {len(rows)} variants written to {predict_dir}")
-    return rows
