@@ -21,7 +21,7 @@ import torch
 from . import io
 from .data import Collator, LabelledData, load_tsv_dataset
 from .metrics import ORIGINAL_KEYS, classification_metrics, eval_results_line, summarise_folds
-from .model import build_config, check_positions, load_model, new_model
+from .model import build_config, check_positions, load_model, new_model, training_attention
 from .predict import PREDICTION_OUTPUTS, autocast, predict_files, predict_logits
 from .train import Dist, TrainArgs, barrier, check_optimizer, locked_run_dir, setup_distributed, train
 from .utils import InputError, log, set_seed
@@ -143,8 +143,9 @@ def fine_tune(
     collate = Collator(max_seq_length, dnabert_compat)
     evaluate = (_evaluator(dev_data, collate, eval_batch_size, dist.device, data_name, train_args.precision)
                 if dev_data is not None else None)
-    res = train(model, train_data.dataset, collate, train_args, out, k, evaluate=evaluate, metric="auc",
-                resume_from=resume, dist=dist, stats=lambda b: {"tokens": int((b["input_ids"] != 0).sum())})
+    with training_attention(model, dist.device):
+        res = train(model, train_data.dataset, collate, train_args, out, k, evaluate=evaluate, metric="auc",
+                    resume_from=resume, dist=dist, stats=lambda b: {"tokens": int((b["input_ids"] != 0).sum())})
     results = dict(train_loss=res.average_loss, global_step=res.global_step, stopped_early=res.stopped_early)
     if res.ranks_in_sync is not None:
         results.update(world_size=dist.world_size, ddp_weights_identical=res.ranks_in_sync)

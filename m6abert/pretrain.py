@@ -332,8 +332,11 @@ def pretrain(
     collate = SpanMaskingCollator(k, vocab_size, p, train_args.seed, 1 + dist.rank, dnabert_compat)
     log.info("pretraining: k=%d, %d sentences, %d k-mers, span-centre probability %s, block size %d",
              k, len(train_ds), len(train_corpus.ids), p, block_size)
-    res = train(model, train_ds, collate, train_args, output_dir, k, evaluate=run_eval, resume_from=resume,
-                dist=dist, stats=lambda b: {"tokens": int((b["input_ids"] != PAD_ID).sum())})
+    from .model import training_attention
+
+    with training_attention(model, dist.device):
+        res = train(model, train_ds, collate, train_args, output_dir, k, evaluate=run_eval, resume_from=resume,
+                    dist=dist, stats=lambda b: {"tokens": int((b["input_ids"] != PAD_ID).sum())})
     results = dict(global_step=res.global_step, train_loss=res.average_loss)
     if res.ranks_in_sync is not None:
         results.update(world_size=dist.world_size, ddp_weights_identical=res.ranks_in_sync)
