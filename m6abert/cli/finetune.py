@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--early_stop", type=int, default=0, help="stop after this many consecutive AUC decreases (0 = off)")
     add_optimizer_args(p)
     a("--attention_probs_dropout_prob", type=float, default=0.1,
-      help="the original's 0.1; on a CPU 0 makes a training step about 2.5x faster (no fused attention kernel with dropout)")
+      help="the original's 0.1; on a CPU 0 makes a bert-base step 1.6x (bf16) to 2.5x faster (no fused attention kernel with dropout)")
     a("--hidden_dropout_prob", type=float, default=0.1)
     a("--num_train_epochs", type=float, default=3.0)
     a("--max_steps", type=int, default=-1, help="> 0: train exactly this many optimisation steps")
