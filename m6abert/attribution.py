@@ -400,7 +400,5 @@ def relative_error(res: AttributionScores) -> np.ndarray:
     |delta| over the mean over the references of |F(x) - F(reference)| (inf where that is 0); for one
     reference (the [PAD] baseline) |delta| / |F(x) - F(baseline)|. Each reference's integral is checked
     against its own size, and neither the signed deltas nor the signed gaps can cancel."""
-    gap = np.abs(res.f_input - res.f_baseline) if res.gap is None else res.gap
-    err = np.abs(res.delta) if res.abs_delta is None else res.abs_delta
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(gap > 0, err / gap, np.inf)
+        return np.where(res.gap > 0, res.abs_delta / res.gap, np.inf)

@@ -87,15 +87,21 @@ def score_file_stem(vis_task: str, data_name: str, layer: int | None = None) -> 
     return stem if layer is None else f"{stem}_layer_{layer}"
 
 
+def _cropped(scores: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """A copy of ``scores`` cut to the longest sequence, NaN past each sequence's end (figures leave it blank)."""
+    width = int(min(scores.shape[1], lengths.max())) if len(lengths) else scores.shape[1]
+    shown = scores[:, :width].astype(np.float64)
+    shown[np.arange(width)[None, :] >= lengths[:, None]] = np.nan
+    return shown
+
+
 def plot_scores(
     scores: np.ndarray, labels: np.ndarray, lengths: np.ndarray, stem: str, site_index: int, what: str
 ) -> dict:
     """Heatmap and profile figures of a score matrix, cropped to the longest sequence."""
     from .plots import score_heatmap, score_profile
 
-    width = int(min(scores.shape[1], lengths.max())) if len(lengths) else scores.shape[1]
-    shown = scores[:, :width].copy()
-    shown[np.arange(width)[None, :] >= lengths[:, None]] = np.nan  # past each sequence's end: blank
+    shown = _cropped(scores, lengths)
     pos, neg = shown[labels == 1], shown[labels == 0]
     return {
         f"{stem}_heatmap": score_heatmap(pos, neg, site_index, title=what),
@@ -273,11 +279,9 @@ def completeness_table(res, labels: np.ndarray, attr_target: str, names: list[st
         p1 = 1.0 / (1.0 + np.exp(-np.where(labels == 1, f_in, -f_in)))
     from .attribution import relative_error
 
-    gap = np.abs(f_in - f_base) if res.gap is None else res.gap
-    abs_delta = np.abs(res.delta) if res.abs_delta is None else res.abs_delta
     return {"row": names, "label": labels.tolist(), "p_class1": p1.tolist(), "target_input": f_in.tolist(),
             "target_baseline": f_base.tolist(), "delta": res.delta.tolist(), "rel_error": relative_error(res).tolist(),
-            "gap": gap.tolist(), "abs_delta": abs_delta.tolist()}
+            "gap": res.gap.tolist(), "abs_delta": res.abs_delta.tolist()}
 
 
 def _report_completeness(qc: dict[str, list], s: VisualizeSettings, name: str) -> None:
@@ -335,9 +339,8 @@ def _signed_profile(s: VisualizeSettings, res, shown: np.ndarray, labels: np.nda
     towards "degraded" and below towards "not degraded"; rows left out of ``shown`` are left out here."""
     from .plots import score_profile
 
-    width = int(min(res.signed.shape[1], res.lengths.max())) if len(res.lengths) else res.signed.shape[1]
-    signed = res.signed[:, :width] * np.where(labels == 1, 1.0, -1.0)[:, None]  # towards class 1
-    signed[(np.arange(width)[None, :] >= res.lengths[:, None]) | np.isnan(shown[:, :width]).all(axis=1)[:, None]] = np.nan
+    signed = _cropped(res.signed, res.lengths) * np.where(labels == 1, 1.0, -1.0)[:, None]  # towards class 1
+    signed[np.isnan(shown).all(axis=1)] = np.nan  # the rows left out of the other figures
     what = f"signed attributions ({s.attr_target}; > 0: towards degraded), {s.data_name}"
     fig = score_profile(signed[labels == 1], signed[labels == 0], s.site_index, title=what,
                         ylabel="mean signed attribution (95 % CI)")

@@ -162,7 +162,7 @@ def _corpus(s: TableSettings, pos, neg, folds) -> tuple[dict[str, list[str]], di
     else:
         records, what = unused_negatives(pos, neg, s.seed, neg_path=str(Path(s.data_path) / "neg.fa")), \
             "the negatives balanced sampling did not use"
-    fold_seqs = {normalise(r.seq) for recs, _ in folds for r in recs}
+    fold_seqs = {r.seq for recs, _ in folds for r in recs}  # fold_records normalised them
     shared = [r.id for r in records if normalise(r.seq) in fold_seqs]
     overlap = len(shared)
     if overlap:  # a model pretrained on its test folds would be judged on sequences it has seen
