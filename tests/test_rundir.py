@@ -231,7 +231,7 @@ try:
         report["busy"] = "entered"
 except InputError as err:
     report["busy"] = str(err)
-print("REPORT " + json.dumps(report), flush=True)
+(out.parent / f"report_{dist.rank}.json").write_text(json.dumps(report))
 td.destroy_process_group()
 """
 
@@ -248,8 +248,8 @@ def test_ddp_only_rank_0_locks(tmp_path, sleeper):
                            str(script), str(tmp_path / "o"), str(busy)], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    reports = sorted((json.loads(ln.split("REPORT ", 1)[1]) for ln in proc.stdout.splitlines() if "REPORT " in ln),
-                     key=lambda r: r["rank"])
+    # one file per rank: two ranks' lines on a shared stdout pipe can interleave
+    reports = [json.loads((tmp_path / f"report_{rank}.json").read_text()) for rank in (0, 1)]
     assert [r["rank"] for r in reports] == [0, 1]
     assert reports[0]["owner"] == reports[1]["owner"] == reports[0]["pid"] != reports[1]["pid"]
     assert reports[0]["busy"] == reports[1]["busy"] and "in use by another run" in reports[0]["busy"]
