@@ -143,7 +143,7 @@ def fine_tune(
     collate = Collator(max_seq_length, dnabert_compat)
     evaluate = (_evaluator(dev_data, collate, eval_batch_size, dist.device, data_name, train_args.precision)
                 if dev_data is not None else None)
-    with training_attention(model, dist.device, train_args.precision):
+    with training_attention(model, dist.device):
         res = train(model, train_data.dataset, collate, train_args, out, k, evaluate=evaluate, metric="auc",
                     resume_from=resume, dist=dist, stats=lambda b: {"tokens": int((b["input_ids"] != 0).sum())})
     results = dict(train_loss=res.average_loss, global_step=res.global_step, stopped_early=res.stopped_early)

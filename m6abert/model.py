@@ -395,18 +395,19 @@ def new_model(config: BertConfig, task: str = "classification", attn_implementat
 
 
 @contextlib.contextmanager
-def training_attention(model: torch.nn.Module, device: str | torch.device, precision: str | None) -> Iterator[None]:
-    """While the block runs, a BERT with attention dropout trains with eager attention on a CPU in bf16.
+def training_attention(model: torch.nn.Module, device: str | torch.device) -> Iterator[None]:
+    """While the block runs, a BERT with attention dropout trains with eager attention on a CPU.
 
     PyTorch's CPU scaled-dot-product attention has no fused kernel with dropout and falls back to an
     unfused one that is slower than eager attention (bert-base, batch 8, bf16, one step: 10.0 s SDPA,
     6.8 s eager, 4.2 s SDPA without attention dropout; whole fine-tuning job 110.8 s -> 91.3 s). In
-    float32 eager was not faster (190.7 s vs 201.4 s), so only ``precision="bf16"`` switches. The same
-    math either way; SDPA is restored afterwards (prediction, saved checkpoints). A no-op on GPUs,
-    without attention dropout, for eager models and for models that are not BERTs.
+    float32, once malloc keeps the step's memory (:mod:`m6abert.memory`), eager was not slower
+    either (whole job 143.4 s eager, 147.5 s SDPA). The same math either way; SDPA is restored
+    afterwards (prediction, saved checkpoints). A no-op on GPUs, without attention dropout, for
+    eager models and for models that are not BERTs.
     """
     cfg = getattr(model, "config", None)
-    switch = (cfg is not None and torch.device(device).type == "cpu" and precision == "bf16"
+    switch = (cfg is not None and torch.device(device).type == "cpu"
               and getattr(cfg, "_attn_implementation", None) == "sdpa"
               and getattr(cfg, "attention_probs_dropout_prob", 0.0) > 0)
     if switch:

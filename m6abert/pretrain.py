@@ -334,7 +334,7 @@ def pretrain(
              k, len(train_ds), len(train_corpus.ids), p, block_size)
     from .model import training_attention
 
-    with training_attention(model, dist.device, train_args.precision):
+    with training_attention(model, dist.device):
         res = train(model, train_ds, collate, train_args, output_dir, k, evaluate=run_eval, resume_from=resume,
                     dist=dist, stats=lambda b: {"tokens": int((b["input_ids"] != PAD_ID).sum())})
     results = dict(global_step=res.global_step, train_loss=res.average_loss)

@@ -44,28 +44,6 @@ from .variants import (
 
 CHUNK_RECORDS = 4096  # records per streamed chunk: the unit of streaming and of shards
 MERGE_RECORD = "merge_args.json"
-MMAP_THRESHOLD = 128 * 1024  # bytes: glibc's initial threshold, kept fixed by fixed_mmap_threshold
-
-
-def fixed_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
-    """Keep glibc's malloc from serving large blocks from its heap, so a long streamed run's memory stays flat.
-
-    glibc raises its mmap threshold (up to 32 MiB) each time a large mmapped block is freed; the
-    chunk-sized arrays and activations of the following chunks then come from the heap, which
-    fragments and is not given back: peak RSS of ``--predict_fasta`` (tiny model, batch 64,
-    chunks of 4096) went from 0.55 GB to 1.25 GB over the first chunks. A fixed threshold
-    (``mallopt(M_MMAP_THRESHOLD)``, as ``MALLOC_MMAP_THRESHOLD_=131072``) keeps every block above it
-    in its own mapping, returned when freed. Returns whether it was set (not glibc: nothing to do).
-    """
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(-3, int(threshold)))  # M_MMAP_THRESHOLD
 
 
 def shard_range(n: int, shard: int | None = None, num_shards: int | None = None, unit: int = 1) -> range:

@@ -80,14 +80,35 @@ class TrainResult(NamedTuple):
 
 
 # ---------------------------------------------------------------------------- helpers
-def epoch_order(n: int, seed: int, epoch: int, dist: Dist) -> list[int]:
-    """This rank's example order for ``epoch``: a permutation seeded by (seed, epoch)."""
+def epoch_order(n: int, seed: int, epoch: int, dist: Dist, lengths: list[int] | None = None,
+                batch_size: int = 1) -> list[int]:
+    """This rank's example order for ``epoch``: a permutation seeded by (seed, epoch).
+
+    With the examples' ``lengths`` (and unless they are all equal), batches are length-bucketed
+    as transformers' ``group_by_length`` does: the permutation is cut into mega-batches of 50
+    batches (of ``batch_size`` x world size), each sorted by length, longest batch first, so a
+    batch pads little. With equal lengths the order is the plain permutation.
+    """
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    order = torch.randperm(n, generator=g).tolist()
+    if lengths is not None and len(set(lengths)) > 1:
+        from transformers.trainer_pt_utils import get_length_grouped_indices
+
+        order = [int(i) for i in get_length_grouped_indices(lengths, batch_size * dist.world_size, generator=g)]
+    else:
+        order = torch.randperm(n, generator=g).tolist()
     if dist.world_size > 1:  # pad to a multiple of world size, then stride, as DistributedSampler
         order += order[: (-len(order)) % dist.world_size]
         order = order[dist.rank :: dist.world_size]
     return order
+
+
+def bucket_lengths(dataset, collate) -> list[int] | None:
+    """Token counts of the examples, for length-bucketed batches; None under ``--dnabert_compat``
+    (every batch padded to ``--max_seq_length``, in the original's order) or for a collate that
+    does not say (``dnabert_compat`` attribute)."""
+    if getattr(collate, "dnabert_compat", True):
+        return None
+    return [len(dataset[i]["input_ids"]) for i in range(len(dataset))]
 
 
 class Schedule(NamedTuple):
@@ -154,7 +175,10 @@ def make_optimizer(model: torch.nn.Module, a: TrainArgs) -> torch.optim.Optimize
         {"params": [p for n, p in model.named_parameters() if any(nd in n for nd in no_decay)],
          "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=a.learning_rate, eps=a.adam_epsilon, betas=(a.beta1, a.beta2))
+    # torch's fused AdamW (one kernel over all parameters) where it has one: on a CPU a bert-base step's
+    # update took 0.04-0.06 s instead of 0.11-0.14 s; the same update up to rounding
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in model.parameters()) or None
+    return torch.optim.AdamW(groups, lr=a.learning_rate, eps=a.adam_epsilon, betas=(a.beta1, a.beta2), fused=fused)
 
 
 def rng_state() -> dict:
@@ -355,7 +379,8 @@ def train(
 def _run_epoch(run: Run, state: LoopState, dataset, collate, bar) -> tuple[bool, bool]:
     """The rest of ``state.epoch``'s batches; returns (done, stopped early)."""
     a = run.args
-    order = epoch_order(len(dataset), a.seed, state.epoch, run.dist)
+    order = epoch_order(len(dataset), a.seed, state.epoch, run.dist, bucket_lengths(dataset, collate),
+                        a.per_gpu_train_batch_size)
     batches = [order[i : i + a.per_gpu_train_batch_size] for i in range(0, len(order), a.per_gpu_train_batch_size)]
     for b in range(state.batch_in_epoch, len(batches)):
         if hasattr(collate, "batches_done"):  # a random collator (MLM masking) follows the run's batch count

@@ -193,6 +193,7 @@ def log_start(args: argparse.Namespace, device, world_size: int = 1, precision: 
 
 def run_training(args: argparse.Namespace, run: Callable[..., dict], settings) -> dict:
     """Seed, set up the device (and the process group under torchrun), log them, then make the one library call."""
+    from ..memory import retain_freed_memory
     from ..train import setup_distributed
     from ..utils import set_seed
 
@@ -200,6 +201,8 @@ def run_training(args: argparse.Namespace, run: Callable[..., dict], settings) -
     dist = setup_distributed(args.local_rank, args.no_cuda)
     precision = "fp16" if getattr(args, "fp16", False) else "bf16" if getattr(args, "bf16", False) else None
     settings.run_args["runtime"] = log_start(args, dist.device, dist.world_size, precision, dist.rank)
+    if dist.device.type == "cpu":  # no page faults of the step's working set after the first steps
+        settings.run_args["runtime"]["malloc_retains_freed_memory"] = retain_freed_memory()
     return run(settings, dist)
 
 

@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> dict | list[dict]:
 
 def _predict_fasta(args: argparse.Namespace, predict_dir: str) -> dict:
     """``--predict_fasta FILE`` (``--variants``, ``--shard``): streamed in chunks, one output set."""
-    from ..sharded import fixed_mmap_threshold, predict_fasta_files
+    from ..memory import fixed_mmap_threshold
+    from ..sharded import predict_fasta_files
     from ..utils import resolve_device
     from .common import tokenizer_k
 

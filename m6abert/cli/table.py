@@ -123,10 +123,14 @@ def settings(args: argparse.Namespace):
 @command
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    from ..memory import retain_freed_memory
     from ..table import run_table
     from ..utils import resolve_device, set_seed
     from .common import log_start
 
-    args.runtime = log_start(args, resolve_device(args.no_cuda), 1, "bf16" if args.bf16 else None)
+    device = resolve_device(args.no_cuda)
+    args.runtime = log_start(args, device, 1, "bf16" if args.bf16 else None)
+    if device.type == "cpu":  # training: see m6abert.memory
+        args.runtime["malloc_retains_freed_memory"] = retain_freed_memory()
     set_seed(args.seed)
     return run_table(settings(args))
