@@ -38,9 +38,9 @@ SETTINGS = {  # name: visualize_all.py flags
 }
 
 
-def run_setting(flags: list[str], model: str, data_dir: Path, data_name: str, work: Path) -> dict:
+def run_setting(flags: list[str], model: str, kmer: int, data_dir: Path, data_name: str, work: Path) -> dict:
     out = work / "vis"
-    cmd = [sys.executable, str(ROOT / "visualize_all.py"), "--kmer", "3", "--model_path", model, "--data_dir",
+    cmd = [sys.executable, str(ROOT / "visualize_all.py"), "--kmer", str(kmer), "--model_path", model, "--data_dir",
            str(data_dir), "--data_name", data_name, "--vis_task", "attr", "--output_dir", str(out), "--no_plot",
            "--batch_size", "20", *flags]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", required=True, help="a fine-tuned classifier folder")
     p.add_argument("--data_dir", required=True)
     p.add_argument("--data_name", default="dev")
+    p.add_argument("--kmer", type=int, default=3)
     p.add_argument("--n", type=int, default=ORIGINAL_N)
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bench_attr_process.json"))
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         (data / f"{args.data_name}.tsv").write_text("\n".join(lines[: args.n + 1]) + "\n")
         print(f"{'setting':<42} {'wall s':>7} {'x original':>10} {'median rel. err':>16} {'90th pct':>9} {'> 0.1':>6}")
         for name in args.settings:
-            r = {"setting": name, **run_setting(SETTINGS[name], args.model, data, args.data_name, Path(tmp) / "w")}
+            r = {"setting": name, **run_setting(SETTINGS[name], args.model, args.kmer, data, args.data_name, Path(tmp) / "w")}
             r["speedup_vs_original"] = (ORIGINAL_S / ORIGINAL_N) / (r["wall_s"] / r["n"])
             rows.append(r)
             print(f"{name:<42} {r['wall_s']:>7.1f} {r['speedup_vs_original']:>9.1f}x {r['median_rel_error']:>16.2e} "
