@@ -114,6 +114,10 @@ class KmerDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.encoded)
 
+    def lengths(self) -> np.ndarray:
+        """Tokens of every item (``[CLS]`` and ``[SEP]`` included, after truncation), without building them."""
+        return np.minimum(np.diff(self.encoded.offsets), max(self.max_seq_length - 2, 0)) + 2
+
     def __getitem__(self, i: int) -> dict:
         item = {"input_ids": with_specials(self.encoded.row(i), self.max_seq_length)}
         if self.labels is not None:

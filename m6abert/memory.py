@@ -10,7 +10,8 @@ the C library is not glibc, and nothing is changed where the user set ``MALLOC_*
   and unmaps it when freed, so every step faults its whole working set in again (bert-base, batch
   8, 501 tokens, float32: about 2 million page faults, 9 GB, per step). :func:`retain_freed_memory`
   serves those blocks from the heap and keeps freed memory there for the next step: one step went
-  from 17-18 s to 12.6 s in float32 and from 6.2 s to 5.1 s in bf16 (eager attention with dropout),
+  from 17-18 s to 12.6 s in float32 and from 6.2 s to 5.0 s in bf16 (eager attention with dropout;
+  benchmarks/results/train_step_profile.txt),
   with no page faults after the second step, at the price of a higher resident set (the heap keeps
   its high-water mark: 11.7 GB instead of 9.2 GB in that float32 case). Batches of changing widths
   still fault some pages in: torch allocates with 64-byte alignment, and glibc serves such a
@@ -39,9 +40,14 @@ def _mallopt():
         return None
 
 
+TUNING_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
+
+
 def user_tuned() -> bool:
-    """Whether the user tunes malloc through the environment (``MALLOC_MMAP_THRESHOLD_`` and kin)."""
-    return any(name.startswith("MALLOC_") and name.endswith("_") for name in os.environ)
+    """Whether the user sets malloc's thresholds through the environment (``MALLOC_MMAP_THRESHOLD_``
+    and kin, or ``glibc.malloc.*`` in ``GLIBC_TUNABLES``); debugging variables such as
+    ``MALLOC_CHECK_`` do not count."""
+    return any(name in os.environ for name in TUNING_VARIABLES) or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", "")
 
 
 def fixed_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
@@ -68,4 +74,7 @@ def retain_freed_memory() -> bool:
     mallopt = _mallopt()
     if mallopt is None or user_tuned():
         return False
-    return bool(mallopt(M_MMAP_THRESHOLD, RETAIN_MMAP_THRESHOLD)) & bool(mallopt(M_TRIM_THRESHOLD, RETAIN_TRIM_THRESHOLD))
+    # the trim threshold only once the mmap threshold is taken: setting it alone would switch off
+    # glibc's dynamic threshold and leave the fixed 128 KiB one, worse than the default for training
+    return bool(mallopt(M_MMAP_THRESHOLD, RETAIN_MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD,
+                                                                               RETAIN_TRIM_THRESHOLD))

@@ -403,7 +403,8 @@ def training_attention(model: torch.nn.Module, device: str | torch.device) -> It
     6.8 s eager, 4.2 s SDPA without attention dropout; whole fine-tuning job 110.8 s -> 91.3 s). In
     float32, once malloc keeps the step's memory (:mod:`m6abert.memory`), eager was not slower
     either (whole job 143.4 s eager, 147.5 s SDPA). The same math either way; SDPA is restored
-    afterwards (prediction, saved checkpoints). A no-op on GPUs, without attention dropout, for
+    afterwards (prediction, saved checkpoints) and used again by the inference loop's evaluations
+    inside the block (:func:`inference_attention`). A no-op on GPUs, without attention dropout, for
     eager models and for models that are not BERTs.
     """
     cfg = getattr(model, "config", None)
@@ -412,8 +413,28 @@ def training_attention(model: torch.nn.Module, device: str | torch.device) -> It
               and getattr(cfg, "attention_probs_dropout_prob", 0.0) > 0)
     if switch:
         cfg._attn_implementation = "eager"
+        _EAGER_FOR_TRAINING.add(id(cfg))
     try:
         yield
     finally:
         if switch:
             cfg._attn_implementation = "sdpa"
+            _EAGER_FOR_TRAINING.discard(id(cfg))
+
+
+_EAGER_FOR_TRAINING: set[int] = set()  # ids of the configs training_attention switched to eager
+
+
+@contextlib.contextmanager
+def inference_attention(model: torch.nn.Module) -> Iterator[None]:
+    """SDPA again for an inference pass (a dev evaluation) inside :func:`training_attention`'s block:
+    without dropout, SDPA's fused kernel is the faster one. A no-op for any other model."""
+    cfg = getattr(model, "config", None)
+    switch = cfg is not None and id(cfg) in _EAGER_FOR_TRAINING and cfg._attn_implementation == "eager"
+    if switch:
+        cfg._attn_implementation = "sdpa"
+    try:
+        yield
+    finally:
+        if switch:
+            cfg._attn_implementation = "eager"

@@ -33,12 +33,15 @@ PREDICTION_OUTPUTS = ("pred_results.npy", "predictions.tsv", "pred_metrics.json"
 @contextlib.contextmanager
 def borrowed(model: torch.nn.Module, device: str | torch.device) -> Iterator[torch.nn.Module]:
     """``model`` in eval mode on ``device`` for a block; its mode and device are restored afterwards."""
+    from .model import inference_attention
+
     was_training = model.training
     first = next(model.parameters(), None)
     home = first.device if first is not None else torch.device(device)
     model.eval().to(device)
     try:
-        yield model
+        with inference_attention(model):
+            yield model
     finally:
         model.to(home)
         model.train(was_training)

@@ -97,6 +97,8 @@ def epoch_order(n: int, seed: int, epoch: int, dist: Dist, lengths: list[int] | 
     """
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     order = torch.randperm(n, generator=g).tolist()
+    if lengths is not None and len(lengths) != n:
+        raise ValueError(f"{len(lengths)} lengths for {n} examples")
     if lengths is not None and len(set(lengths)) > 1:
         from transformers.trainer_pt_utils import get_length_grouped_indices
 
@@ -127,6 +129,8 @@ def bucket_lengths(dataset, collate) -> list[int] | None:
     does not say (``dnabert_compat`` attribute)."""
     if getattr(collate, "dnabert_compat", True):
         return None
+    if hasattr(dataset, "lengths"):  # KmerDataset: from its offsets, without building the items
+        return dataset.lengths().tolist()
     return [len(dataset[i]["input_ids"]) for i in range(len(dataset))]
 
 
@@ -283,9 +287,11 @@ class Run:
     t0: float = 0.0
     stop: StopSignals | None = None  # SIGTERM / SIGUSR1 caught while the loop runs
     tb: object | None = None  # TensorBoard SummaryWriter (rank 0, --logging_dir)
+    lengths: list[int] | None = None  # the examples' token counts, for length-bucketed batches
 
 
-def _start(model, dataset, a: TrainArgs, out: Path, k: int, evaluate, metric, dist: Dist, stats) -> tuple[Run, Schedule]:
+def _start(model, dataset, collate, a: TrainArgs, out: Path, k: int, evaluate, metric, dist: Dist,
+           stats) -> tuple[Run, Schedule]:
     """Move the model to the device and build its optimiser, schedule and gradient scaler."""
     from transformers import get_linear_schedule_with_warmup
 
@@ -296,6 +302,7 @@ def _start(model, dataset, a: TrainArgs, out: Path, k: int, evaluate, metric, di
     scheduler = get_linear_schedule_with_warmup(optimizer, sched.warmup, sched.t_total)
     scaler = torch.amp.GradScaler("cuda", enabled=a.fp16 and dist.device.type == "cuda")
     run = Run(model, ddp, optimizer, scheduler, scaler, a, dist, out, k, sched.t_total, evaluate, metric, stats)
+    run.lengths = bucket_lengths(dataset, collate)
     if a.logging_dir and dist.is_main:
         run.tb = io.summary_writer(a.logging_dir)
     return run, sched
@@ -308,6 +315,8 @@ def _restore(run: Run, resume_from: str | Path | io.TrainingState | None) -> Loo
     resumed = resume_from if isinstance(resume_from, io.TrainingState) else io.read_training_state(resume_from)
     state = LoopState.from_json(resumed.state)
     run.optimizer.load_state_dict(resumed.optimizer)
+    for group in run.optimizer.param_groups:  # a state saved before fused AdamW must not switch it off
+        group["fused"] = run.optimizer.defaults["fused"]
     run.scheduler.load_state_dict(resumed.scheduler)
     if state.scaler is not None:
         run.scaler.load_state_dict(state.scaler)
@@ -372,7 +381,7 @@ def train(
     TrainResult
     """
     dist = dist or setup_distributed()
-    run, sched = _start(model, dataset, a, Path(output_dir), k, evaluate, metric, dist, stats)
+    run, sched = _start(model, dataset, collate, a, Path(output_dir), k, evaluate, metric, dist, stats)
     state = _restore(run, resume_from)
     log.info("training: %d examples, %d epochs, %d optimisation steps, batch %d x %d accumulation x %d processes",
              len(dataset), sched.n_epochs, run.t_total, a.per_gpu_train_batch_size, a.gradient_accumulation_steps,
@@ -398,8 +407,7 @@ def train(
 def _run_epoch(run: Run, state: LoopState, dataset, collate, bar) -> tuple[bool, bool]:
     """The rest of ``state.epoch``'s batches; returns (done, stopped early)."""
     a = run.args
-    order = epoch_order(len(dataset), a.seed, state.epoch, run.dist, bucket_lengths(dataset, collate),
-                        a.per_gpu_train_batch_size)
+    order = epoch_order(len(dataset), a.seed, state.epoch, run.dist, run.lengths, a.per_gpu_train_batch_size)
     batches = [order[i : i + a.per_gpu_train_batch_size] for i in range(0, len(order), a.per_gpu_train_batch_size)]
     for b in range(state.batch_in_epoch, len(batches)):
         if hasattr(collate, "batches_done"):  # a random collator (MLM masking) follows the run's batch count

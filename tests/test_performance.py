@@ -8,11 +8,12 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from toy import write_split_dir
 
 from m6abert.data import Collator, dataset_from_seqs
-from m6abert.train import Dist, bucket_lengths, epoch_order
+from m6abert.train import Dist, bucket_lengths, epoch_order, padded_tokens
 
 GLIBC = ctypes.util.find_library("c") is not None and sys.platform.startswith("linux")
 ONE = Dist(0, 1, -1, None)
@@ -33,6 +34,8 @@ def test_training_retains_freed_memory_unless_the_user_tunes_malloc():
     code = "from m6abert.memory import retain_freed_memory, fixed_mmap_threshold; print(retain_freed_memory(), fixed_mmap_threshold())"
     assert _in_fresh_process(code) == "True True"
     assert _in_fresh_process(code, {"MALLOC_MMAP_THRESHOLD_": "131072"}) == "False False"  # the user's choice stands
+    assert _in_fresh_process(code, {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=1"}) == "False False"
+    assert _in_fresh_process(code, {"MALLOC_CHECK_": "0"}) == "True True"  # a debugging switch is no tuning
 
 
 @pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's")
@@ -61,18 +64,54 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
     assert retained < 1_000
 
 
-def test_finetuning_records_the_malloc_setting(tmp_path):
-    import run_finetune_degradation
-
+def test_finetuning_records_the_malloc_setting_and_uses_fused_adamw(tmp_path):
+    """In a process of its own (the setting is process-wide): the run JSON records it; AdamW is fused."""
     data = write_split_dir(tmp_path / "data", n=16)
-    run_finetune_degradation.main(["--model_type", "dna", "--tokenizer_name", "dna3", "--from_scratch", "--config_name",
-                                   "tiny", "--task_name", "dnaprom", "--do_train", "--data_dir", str(data),
-                                   "--output_dir", str(tmp_path / "o"), "--max_steps", "1", "--logging_steps", "100",
-                                   "--save_steps", "100", "--overwrite_output_dir"])
-    runs = list((tmp_path / "o").glob("*args*.json"))
-    assert runs, list((tmp_path / "o").iterdir())
-    runtime = json.loads(runs[0].read_text())["runtime"]
+    code = f"""
+import json, sys
+import m6abert.train as T
+made = []
+make = T.make_optimizer
+T.make_optimizer = lambda model, a: made.append(make(model, a)) or made[-1]
+import run_finetune_degradation
+run_finetune_degradation.main(["--model_type", "dna", "--tokenizer_name", "dna3", "--from_scratch", "--config_name",
+    "tiny", "--task_name", "dnaprom", "--do_train", "--data_dir", {str(data)!r}, "--output_dir", {str(tmp_path / "o")!r},
+    "--max_steps", "1", "--logging_steps", "100", "--save_steps", "100", "--no_cuda"])
+print(json.dumps([o.defaults["fused"] for o in made]))
+"""
+    fused = json.loads(_in_fresh_process(code).splitlines()[-1])
+    assert fused and all(fused)
+    runtime = json.loads((tmp_path / "o" / "finetune_args.json").read_text())["runtime"]
     assert runtime["malloc_retains_freed_memory"] is GLIBC
+
+
+def test_bucketed_pretraining_resumes_exactly(tmp_path):
+    """Rows of 20..120 nt: batches are length-bucketed, and a run resumed mid-epoch ends identical."""
+    import shutil
+
+    import numpy as np
+    from safetensors.torch import load_file
+    from toy import random_seq
+
+    import run_pretrain
+    from m6abert import io
+    from m6abert.kmer import seq2kmer
+
+    rng = np.random.RandomState(3)
+    corpus = tmp_path / "train.txt"
+    io.write_lines(corpus, [seq2kmer(random_seq(rng, int(rng.randint(20, 120))), 3) for _ in range(48)])
+    lengths = [len(line.split()) + 2 for line in corpus.read_text().splitlines()]
+    assert epoch_order(48, 42, 0, ONE, lengths, 4) != epoch_order(48, 42, 0, ONE)  # the bucketed path is taken
+    flags = ["--model_type", "dna", "--tokenizer_name", "dna3", "--config_name", "tiny", "--train_data_file",
+             str(corpus), "--mlm", "--do_train", "--per_gpu_train_batch_size", "4", "--max_steps", "16",
+             "--save_steps", "8", "--logging_steps", "0", "--no_cuda", "--seed", "42"]
+    full, part = tmp_path / "full", tmp_path / "part"
+    run_pretrain.main([*flags, "--output_dir", str(full)])
+    part.mkdir()
+    shutil.copytree(full / "checkpoint-8", part / "checkpoint-8")  # mid-epoch (12 batches per epoch)
+    run_pretrain.main([*flags, "--output_dir", str(part), "--should_continue"])
+    a, b = load_file(full / "model.safetensors"), load_file(part / "model.safetensors")
+    assert a.keys() == b.keys() and all(a[n].equal(b[n]) for n in a)
 
 
 def _varied_dataset(n: int = 400):
@@ -115,3 +154,9 @@ def test_bucketed_order_under_ddp_covers_every_example_once():
     lengths = bucket_lengths(_varied_dataset(), Collator(dnabert_compat=False))
     ranks = [epoch_order(len(lengths), 1, 0, Dist(r, 2, r, None), lengths, batch_size=4) for r in range(2)]
     assert len(ranks[0]) == len(ranks[1]) and sorted(ranks[0] + ranks[1]) == list(range(len(lengths)))
+    plain = [epoch_order(len(lengths), 1, 0, Dist(r, 2, r, None)) for r in range(2)]
+    for rank, order in enumerate(ranks):  # each rank's batches pad far less than the plain order's
+        real = sum(lengths[i] for i in order)
+        assert padded_tokens(order, lengths, 4) - real < (padded_tokens(plain[rank], lengths, 4) - real) / 5
+    widths = [[max(lengths[i] for i in order[b:b + 4]) for b in range(0, len(order), 4)] for order in ranks]
+    assert np.median(np.abs(np.subtract(*widths))) < 20  # the ranks' batches of a step have close widths

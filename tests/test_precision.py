@@ -107,3 +107,19 @@ def test_training_attention_is_eager_on_a_cpu_with_attention_dropout_only():
         assert without.config._attn_implementation == "sdpa"
     with training_attention(with_dropout, "cuda"):
         assert with_dropout.config._attn_implementation == "sdpa"
+
+
+def test_evaluation_while_training_uses_sdpa_again():
+    """A dev evaluation inside the training block runs through the inference loop with SDPA (no dropout
+    there), and training continues with eager attention; outside the block nothing is switched."""
+    from m6abert.model import training_attention
+    from m6abert.predict import borrowed
+
+    model = new_model(build_config("tiny", 3), "classification")
+    with training_attention(model, "cpu"):
+        with borrowed(model, "cpu"):
+            assert model.config._attn_implementation == "sdpa"
+        assert model.config._attn_implementation == "eager"
+    eager = new_model(build_config("tiny", 3), "classification", "eager")  # eager by choice (attention weights)
+    with borrowed(eager, "cpu"):
+        assert eager.config._attn_implementation == "eager"
