@@ -1,7 +1,8 @@
 """How glibc's malloc serves the process's large blocks: flat for streaming, retained for training.
 
 Two opposite needs, each set once by a command before its work starts (``mallopt``; a no-op where
-the C library is not glibc, and nothing is changed where the user set ``MALLOC_*`` variables):
+the C library is not glibc, and nothing is changed where the user sets malloc's thresholds: see
+:func:`user_tuned`):
 
 - a streamed prediction over a large FASTA wants memory that stays flat in the number of records:
   :func:`fixed_mmap_threshold` keeps every large block in its own mapping, returned when freed;
@@ -16,8 +17,8 @@ the C library is not glibc, and nothing is changed where the user set ``MALLOC_*
   its high-water mark: 11.7 GB instead of 9.2 GB in that float32 case). Batches of changing widths
   still fault some pages in: torch allocates with 64-byte alignment, and glibc serves such a
   request from fresh pages when the freed block is a few bytes too small (a 256 MB block came back
-  without faults every other time); a whole fine-tuning job (bert-base bf16, 10 steps) still
-  went from about 20 million faults to 2-4 million.
+  without faults every other time); a whole fine-tuning job (bert-base bf16, 10 steps) had 1.7-2.0
+  million faults in all, where one step used to have about 2 million.
 """
 
 from __future__ import annotations
