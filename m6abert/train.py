@@ -119,8 +119,11 @@ def padded_tokens(order: list[int], lengths: list[int], batch_size: int) -> int:
     >>> padded_tokens([0, 1, 2, 3], [5, 1, 5, 1], 2), padded_tokens([0, 2, 1, 3], [5, 1, 5, 1], 2)
     (20, 12)
     """
-    return sum(max(lengths[i] for i in order[b : b + batch_size]) * len(order[b : b + batch_size])
-               for b in range(0, len(order), batch_size))
+    if not order:
+        return 0
+    rows = np.asarray(lengths)[order]
+    starts = np.arange(0, len(rows), batch_size)
+    return int((np.maximum.reduceat(rows, starts) * np.diff(np.append(starts, len(rows)))).sum())
 
 
 def bucket_lengths(dataset, collate) -> list[int] | None:
