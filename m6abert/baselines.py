@@ -233,9 +233,10 @@ def fit_kmer_lr(seqs: Sequence[str], labels: Sequence[int], ks: Sequence[int] = 
         The fitted pipeline (predict with ``kmer_frequencies(test, fit.k)``), k and the inner AUCs.
     """
     y = np.asarray(labels, dtype=np.int64)
-    inner = {k: inner_cv_auc(kmer_frequencies(seqs, k), y, inner_folds, seed) for k in ks}
+    features = {k: kmer_frequencies(seqs, k) for k in ks}
+    inner = {k: inner_cv_auc(features[k], y, inner_folds, seed) for k in ks}
     best = max(ks, key=lambda k: (inner[k], -k))
-    return KmerFit(logistic_pipeline(seed).fit(kmer_frequencies(seqs, best), y), best, inner)
+    return KmerFit(logistic_pipeline(seed).fit(features[best], y), best, inner)
 
 
 def fit_gc_lr(seqs: Sequence[str], labels: Sequence[int], seed: int = 52):

@@ -48,8 +48,9 @@ COLUMNS = (("acc", "ACC"), ("auc", "AUC"), ("mcc", "MCC"), ("f1", "F1 (macro)"),
            ("recall", "recall (macro)"), ("aupr", "AUPR"))
 MAX_SEQ_LENGTH = 512
 # what --overwrite_output_dir removes (a user's other files stay)
-OWNED = ("data", "pretrain_data", "runs", "table.md", "table.json", "per_fold.tsv", "oof_predictions.tsv", "roc.png",
-         "roc.pdf", "auc_per_fold.png", "auc_per_fold.pdf", "table_args.json", "timings.json")
+TABLE_OUTPUTS = ("table.md", "table.json", "per_fold.tsv", "oof_predictions.tsv", "roc.png", "roc.pdf",
+                 "auc_per_fold.png", "auc_per_fold.pdf", "table_args.json", "timings.json")
+OWNED = ("data", "pretrain_data", "runs", *TABLE_OUTPUTS)
 NOT_RESULTS = ("output_dir", "models", "should_continue", "overwrite_output_dir", "run_args", "n_bootstrap")
 
 
@@ -502,10 +503,6 @@ def _columns(table: dict, records: dict[str, list[dict]]) -> tuple[dict, dict]:
     oof = {"id": ids, "fold": folds, "label": labels.tolist()}
     oof.update({f"p_{name}": np.asarray(_pooled(recs)[3], dtype=np.float32).tolist() for name, recs in records.items()})
     return per_fold, oof
-
-
-TABLE_OUTPUTS = ("table.md", "table.json", "per_fold.tsv", "oof_predictions.tsv", "roc.png", "roc.pdf",
-                 "auc_per_fold.png", "auc_per_fold.pdf", "table_args.json", "timings.json")
 
 
 def _figures(table: dict, records: dict[str, list[dict]]) -> dict[str, io.Writer]:

@@ -14,18 +14,13 @@ table_args.json; every model/fold result goes to runs/ as it finishes (resume wi
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 from ..utils import InputError
-from .common import SEED_RULE, check_n_folds, check_rules, command, new_parser
+from .common import SEED_RULE, _finite_above, check_n_folds, check_rules, command, new_parser
 
 MODEL_NAMES = ("m6a_bert_deg", "bert_scratch", "cnn_lstm", "kmer_lr", "gc_lr")  # m6abert.table.MODELS
 PRESETS = ("bert-base", "mini", "tiny")
-
-
-def _positive_finite(v: float) -> bool:
-    return math.isfinite(v) and v > 0
 
 
 RULES = (
@@ -34,11 +29,11 @@ RULES = (
     ("pretrain_steps", "at least 1", lambda v: v >= 1),
     ("pretrain_batch_size", "at least 1", lambda v: v >= 1),
     ("batch_size", "at least 1", lambda v: v >= 1),
-    ("pretrain_learning_rate", "a finite number > 0", _positive_finite),
-    ("learning_rate", "a finite number > 0", _positive_finite),
-    ("cnn_learning_rate", "a finite number > 0", _positive_finite),
-    ("finetune_epochs", "a finite number > 0", _positive_finite),
-    ("cnn_epochs", "a finite number > 0", _positive_finite),
+    ("pretrain_learning_rate", "a finite number > 0", _finite_above(0.0)),
+    ("learning_rate", "a finite number > 0", _finite_above(0.0)),
+    ("cnn_learning_rate", "a finite number > 0", _finite_above(0.0)),
+    ("finetune_epochs", "a finite number > 0", _finite_above(0.0)),
+    ("cnn_epochs", "a finite number > 0", _finite_above(0.0)),
     ("max_lr_k", "in 1..6", lambda v: 1 <= v <= 6),
     ("inner_folds", "at least 2", lambda v: v >= 2),
     ("n_bootstrap", "at least 100", lambda v: v >= 100),

@@ -14,7 +14,6 @@ import numpy as np
 
 from .checkpoints import follow_umask, quiet_transformers
 from .files import atomic_dir, write_text
-from .rundir import LOCK_NAME
 
 
 def save_model_folder(folder: str | os.PathLike, model) -> None:
@@ -55,7 +54,7 @@ def clear_table_dir(out: str | os.PathLike, owned: tuple[str, ...]) -> list[str]
     out, removed = Path(out), []
     for name in owned:
         p = out / name
-        if name == LOCK_NAME or not os.path.lexists(p):
+        if not os.path.lexists(p):
             continue
         shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
         removed.append(name)
