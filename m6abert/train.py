@@ -488,12 +488,14 @@ def _stop_if_signalled(run: Run, state: LoopState, saved: bool, bar) -> None:
 
     The ranks agree through an all_reduce of the signal number, so all stop at the same step.
     """
-    signum = torch.tensor([run.stop.signum if run.stop is not None else 0], dtype=torch.int64, device=run.dist.device)
-    if run.dist.world_size > 1:
+    sig = int(run.stop.signum or 0) if run.stop is not None else 0
+    if run.dist.world_size > 1:  # a tensor only under DDP: a single process checks a Python int, no device sync
+        signum = torch.tensor([sig], dtype=torch.int64, device=run.dist.device)
         torch.distributed.all_reduce(signum, op=torch.distributed.ReduceOp.MAX)
-    if not signum.item():
+        sig = int(signum.item())
+    if not sig:
         return
-    step, sig = state.global_step, int(signum.item())
+    step = state.global_step
     if not saved:
         _save(run, state, step)
     if run.stop is not None:
