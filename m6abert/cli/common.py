@@ -191,6 +191,11 @@ def log_start(args: argparse.Namespace, device, world_size: int = 1, precision: 
     return record
 
 
+def precision_of(args: argparse.Namespace) -> str | None:
+    """``"fp16"``, ``"bf16"`` or None (float32) from a command's ``--fp16``/``--bf16`` (those it has)."""
+    return "fp16" if getattr(args, "fp16", False) else "bf16" if getattr(args, "bf16", False) else None
+
+
 def run_training(args: argparse.Namespace, run: Callable[..., dict], settings) -> dict:
     """Seed, set up the device (and the process group under torchrun), log them, then make the one library call."""
     from ..memory import retain_freed_memory
@@ -199,8 +204,7 @@ def run_training(args: argparse.Namespace, run: Callable[..., dict], settings) -
 
     set_seed(args.seed)
     dist = setup_distributed(args.local_rank, args.no_cuda)
-    precision = "fp16" if getattr(args, "fp16", False) else "bf16" if getattr(args, "bf16", False) else None
-    settings.run_args["runtime"] = log_start(args, dist.device, dist.world_size, precision, dist.rank)
+    settings.run_args["runtime"] = log_start(args, dist.device, dist.world_size, precision_of(args), dist.rank)
     if dist.device.type == "cpu":  # no page faults of the step's working set after the first steps
         settings.run_args["runtime"]["malloc_retains_freed_memory"] = retain_freed_memory()
     return run(settings, dist)

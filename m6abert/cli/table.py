@@ -121,10 +121,10 @@ def main(argv: list[str] | None = None) -> dict:
     from ..memory import retain_freed_memory
     from ..table import run_table
     from ..utils import resolve_device, set_seed
-    from .common import log_start
+    from .common import log_start, precision_of
 
     device = resolve_device(args.no_cuda)
-    args.runtime = log_start(args, device, 1, "bf16" if args.bf16 else None)
+    args.runtime = log_start(args, device, 1, precision_of(args))
     if device.type == "cpu":  # training: see m6abert.memory
         args.runtime["malloc_retains_freed_memory"] = retain_freed_memory()
     set_seed(args.seed)

@@ -183,16 +183,16 @@ def main(argv: list[str] | None = None) -> dict:
     from ..interpret import VisualizeSettings, visualize
     from ..io import lock_run_dir
     from ..utils import resolve_device
-    from .common import log_start
+    from .common import log_start, precision_of
 
     device = resolve_device(args.no_cuda)
-    args.runtime = log_start(args, device, 1, "bf16" if args.bf16 else "fp16" if args.fp16 else None)
+    args.runtime = log_start(args, device, 1, precision_of(args))
     s = VisualizeSettings(
         model_path=args.model_path, data_dir=args.data_dir, data_name=args.data_name, vis_task=args.vis_task,
         output_dir=args.output_dir, k=args.kmer, max_seq_length=args.max_seq_length, layer=args.layer,
         batch_size=args.batch_size, n_steps=args.n_steps, internal_batch_size=args.internal_batch_size,
         dnabert_compat=args.dnabert_compat, plot=not args.no_plot, site_index=args.site_index, run_args=vars(args),
-        precision="bf16" if args.bf16 else "fp16" if args.fp16 else None,
+        precision=precision_of(args),
         attr_target=args.attr_target, baseline=args.baseline, n_baselines=args.n_baselines, seed=args.seed,
         max_rel_delta=args.max_rel_delta, skip_unreliable=args.skip_unreliable,
         ism_window=args.ism_window, plot_ids=args.plot_ids, ism_batch_size=args.ism_batch_size,
