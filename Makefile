@@ -5,7 +5,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
 install:
 	$(PYTHON) -m pip install -q -r requirements.txt
-	$(PYTHON) -m pip install -q --no-deps -e .
+	$(PYTHON) -m pip install -q --no-deps --no-build-isolation -e .  # built with the lock's setuptools
 
 demo: install
 	bash examples/demo/run_demo.sh

@@ -3,4 +3,4 @@
 from m6abert.cli.get_input import main
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

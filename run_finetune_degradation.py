@@ -3,4 +3,4 @@
 from m6abert.cli.finetune import main
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

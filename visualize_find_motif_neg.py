@@ -5,4 +5,4 @@ import sys
 from m6abert.cli.motifs import main
 
 if __name__ == "__main__":
-    main(["--set", "neg", *sys.argv[1:]])
+    raise SystemExit(main(["--set", "neg", *sys.argv[1:]]))

@@ -89,7 +89,15 @@ def dinucleotide_shuffles(seq: str, n: int, seed: int) -> list[str]:
     alphabet = ["A", "C", "G", "T"]
     digest = int.from_bytes(hashlib.sha256(f"{seed}:{seq}".encode()).digest()[:4], "little")
     x = one_hot_encode(seq, alphabet=alphabet).unsqueeze(0)  # 1, 4, L
-    shuffled = dinucleotide_shuffle(x, n=n, random_state=digest)[0]  # n, 4, L
+    try:
+        shuffled = dinucleotide_shuffle(x, n=n, random_state=digest)[0]  # n, 4, L
+    except ValueError as err:
+        if "identical" not in str(err):
+            raise
+        # a low-complexity sequence (poly-A, ACACAC..., or too few distinct shuffles for n draws):
+        # tangermeme refuses n identical shuffles, but they are a true sample of its shuffles; draw
+        # them one at a time (tangermeme checks only several at once)
+        shuffled = torch.cat([dinucleotide_shuffle(x, n=1, random_state=(digest + j) % 2**32)[0] for j in range(n)])
     return [characters(one, alphabet=alphabet) for one in shuffled]
 
 
@@ -372,7 +380,7 @@ def _target_values(m: torch.nn.Module, attr_target: str, ids: torch.Tensor, mask
             per_ref = f(baseline_ids(ids), mask)[rows, labels].double()[:, None]  # B, 1
         else:
             n = len(refs) // len(ids)
-            per_ref = f(refs, mask.repeat_interleave(n, dim=0))[rows.repeat_interleave(n), labels.repeat_interleave(n)]
+            per_ref = f(refs, mask.repeat_interleave(n, dim=0))[torch.arange(len(refs)), labels.repeat_interleave(n)]
             per_ref = per_ref.double().view(len(ids), n)  # B, n
         gap = (f_in[:, None] - per_ref).abs().mean(dim=1)
     return f_in.cpu().numpy(), per_ref.mean(dim=1).cpu().numpy(), gap.cpu().numpy()

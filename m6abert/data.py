@@ -185,10 +185,13 @@ def dataset_from_seqs(seqs: Sequence[str], k: int, labels: Sequence[int] | np.nd
     records = [io.FastaRecord(n, s) for n, s in zip(names or [f"#{i + 1}" for i in range(len(seqs))], seqs,
                                                     strict=True)]
     check_records_k(records, k, path)
+    long = next((i for i, r in enumerate(records) if len(r.seq) - k + 3 > max_seq_length), None)
+    if long is not None:  # refused from its length: a record of millions of nt is never k-merised
+        raise InputError(f"{path}: row {long + 1}: {len(records[long].seq) - k + 3} tokens with [CLS]/[SEP] exceed "
+                         f"--max_seq_length {max_seq_length}")
     enc = kmer.encode_many([r.seq for r in records], k)
     if enc.n_unknown:
         log.warning("%s: %d k-mers contain N and are read as [UNK]", path, enc.n_unknown)
-    check_length(enc, max_seq_length, path)
     y = None if labels is None else np.asarray(labels, dtype=np.int64)
     return LabelledData(KmerDataset(enc, y, max_seq_length), y, [r.id for r in records])
 

@@ -4,14 +4,14 @@
 (:mod:`m6abert.train`) and writes the original's ``eval_results.txt`` plus ``eval_results.jsonl``,
 ``best_checkpoint.json`` and the final model. :func:`run_finetune` is run_finetune_degradation.py
 from files to files (``train.tsv``/``dev.tsv``, a pretrained or new model, ``--do_eval``,
-``--do_predict``, ``all_results.json``), and :func:`cross_validate` repeats it for every
-``fold_{i}/`` and summarises the folds in ``cv_results.json``/``.md``. Settings come in a
-:class:`FinetuneSettings` dataclass.
+``--do_predict``, ``all_results.json``); :mod:`m6abert.crossval` repeats it for every ``fold_{i}/``.
+Settings come in a :class:`FinetuneSettings` dataclass.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -20,17 +20,46 @@ import torch
 
 from . import io
 from .data import Collator, LabelledData, load_tsv_dataset
-from .metrics import ORIGINAL_KEYS, classification_metrics, eval_results_line, summarise_folds
-from .model import build_config, check_positions, load_model, new_model, training_attention
+from .io.checkpoints import model_identity
+from .metrics import ORIGINAL_KEYS, classification_metrics, eval_results_line
+from .model import (
+    LABELS,
+    build_config,
+    check_positions,
+    load_model,
+    new_model,
+    restore_weights,
+    training_attention,
+)
 from .predict import PREDICTION_OUTPUTS, autocast, predict_files, predict_logits
-from .train import Dist, TrainArgs, barrier, check_optimizer, locked_run_dir, setup_distributed, train
+from .train import (
+    BestMetric,
+    Dist,
+    TrainArgs,
+    TrainResult,
+    barrier,
+    check_optimizer,
+    locked_run_dir,
+    setup_distributed,
+    train,
+)
 from .utils import InputError, log, set_seed
 
 # what a fresh run (--overwrite_output_dir) removes besides the toolkit's checkpoints: an earlier run's
 # results, final model and predictions, so none of it is left beside the new run's files
-MODEL_FILES = ("config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
+MODEL_FILES = ("config.json", "model.safetensors", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
+               "special_tokens_map.json", "README.md")
+# --metric_for_best_model: the dev metrics of classification_metrics, and the dev loss (lower is better)
+BEST_METRICS = (*ORIGINAL_KEYS, "aupr", "precision_pos", "recall_pos", "f1_pos", "loss")
+LOWER_IS_BETTER = ("loss",)
+RUN_SETTINGS = "run_settings.json"  # what determines the model: --should_continue resumes only if it matches
 RESULT_FILES = ("eval_results.txt", "eval_results.jsonl", "best_checkpoint.json", "all_results.json",
-                "finetune_args.json", "eval_args.json", *MODEL_FILES, *PREDICTION_OUTPUTS)
+                "finetune_args.json", "eval_args.json", RUN_SETTINGS, *MODEL_FILES, *PREDICTION_OUTPUTS)
+# settings that say where and how often results are written, not what the model becomes
+NOT_MODEL_SETTINGS = ("data_dir", "output_dir", "train", "model_name_or_path", "k", "should_continue",
+                      "overwrite_output_dir", "run_args", "predict_dir", "do_predict", "per_gpu_pred_batch_size",
+                      "eval_all_checkpoints")
+NOT_MODEL_TRAIN = ("logging_dir", "save_steps", "save_total_limit")
 
 
 @dataclass(frozen=True)
@@ -62,11 +91,23 @@ class FinetuneSettings:
     eval_all_checkpoints: bool = False
     dnabert_compat: bool = False
     n_folds: int | None = None
+    metric_for_best_model: str = "auc"
     run_args: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        best_metric(self.metric_for_best_model)  # refused as soon as the settings are made
 
     @property
     def attn(self) -> str:
         return "eager" if self.dnabert_compat else "sdpa"
+
+
+def best_metric(name: str) -> BestMetric:
+    """``--metric_for_best_model NAME`` as a :class:`~m6abert.train.BestMetric`; raises ``InputError``
+    for a name that is not one of :data:`BEST_METRICS`."""
+    if name not in BEST_METRICS:
+        raise InputError(f"--metric_for_best_model must be one of {', '.join(BEST_METRICS)}, not {name!r}")
+    return BestMetric(name, greater_is_better=name not in LOWER_IS_BETTER)
 
 
 def build_model(s: FinetuneSettings, resume: Path | None) -> tuple[torch.nn.Module, int]:
@@ -102,6 +143,8 @@ def _evaluator(dev: LabelledData, collate: Collator, batch_size: int, device, da
         with autocast(device, precision):
             logits = predict_logits(m, dev.dataset, collate, batch_size, device, desc=f"eval@{step}")
         metrics = classification_metrics(dev.labels, logits)
+        metrics["loss"] = float(torch.nn.functional.cross_entropy(torch.from_numpy(logits).float(),
+                                                                  torch.from_numpy(dev.labels)))
         return metrics, eval_results_line(metrics, data_name)
 
     return evaluate
@@ -120,11 +163,15 @@ def fine_tune(
     data_name: str = "",
     resume: io.TrainingState | None = None,
     dist: Dist | None = None,
+    metric_for_best_model: str = "auc",
 ) -> dict:
     """Fine-tune ``model`` on ``train_data``, evaluating on ``dev_data`` as ``train_args`` says.
 
-    Writes ``checkpoint-{step}/``, ``eval_results.txt``/``.jsonl``, ``best_checkpoint.json`` (the best
-    dev AUC) and the final model into ``output_dir``.
+    Writes ``checkpoint-{step}/``, ``eval_results.txt``/``.jsonl``, ``best_checkpoint.json`` and the
+    final model into ``output_dir``. With evaluation during training the final model is the best
+    checkpoint by the dev ``metric_for_best_model`` (Hugging Face's ``load_best_model_at_end``; its
+    weights are also loaded into ``model``); with ``dnabert_compat`` or without evaluation, the last
+    step, as the original.
 
     Parameters
     ----------
@@ -132,11 +179,15 @@ def fine_tune(
         The data folder named in ``eval_results.txt`` lines (the original's ``data_dir``). Default is "".
     resume: TrainingState or None
         The checkpoint state to continue from exactly (its weights already in ``model``).
+    metric_for_best_model: str
+        One of :data:`BEST_METRICS` (``loss``: lower is better). Early stopping still watches the
+        dev AUC. Default is "auc".
 
     Returns
     -------
     dict
-        ``train_loss``, ``global_step``, ``stopped_early`` (and the best checkpoint, DDP agreement).
+        ``train_loss``, ``global_step``, ``stopped_early``, ``exported`` (:func:`_export`; rank 0),
+        the best checkpoint and the DDP agreement.
     """
     dist = dist or setup_distributed()
     out = Path(output_dir)
@@ -145,17 +196,50 @@ def fine_tune(
                 if dev_data is not None else None)
     with training_attention(model, dist.device):
         res = train(model, train_data.dataset, collate, train_args, out, k, evaluate=evaluate, metric="auc",
-                    resume_from=resume, dist=dist, stats=lambda b: {"tokens": int((b["input_ids"] != 0).sum())})
+                    resume_from=resume, dist=dist, stats=lambda b: {"tokens": int((b["input_ids"] != 0).sum())},
+                    best_metric=best_metric(metric_for_best_model))
     results = dict(train_loss=res.average_loss, global_step=res.global_step, stopped_early=res.stopped_early)
     if res.ranks_in_sync is not None:
         results.update(world_size=dist.world_size, ddp_weights_identical=res.ranks_in_sync)
     if dist.is_main:
+        best_at_end = evaluate is not None and train_args.evaluate_during_training and not dnabert_compat
+        results["exported"] = _export(model, out, res, best_at_end, dnabert_compat, metric_for_best_model)
         io.save_model_files(out, model, k)
         if res.best is not None:
             io.write_json(out / "best_checkpoint.json", res.best)
             results["best_checkpoint"] = res.best["checkpoint"]
     barrier(dist)
     return results
+
+
+def _export(model: torch.nn.Module, out: Path, res: TrainResult, best_at_end: bool, dnabert_compat: bool,
+            metric: str) -> dict:
+    """Choose the final model, load its weights into ``model`` and describe it (logged in one line).
+
+    The best checkpoint when ``best_at_end`` and a step had a defined dev metric, else the last
+    step. Returns ``{"step", "checkpoint", "selected_by", "dev_metrics"}`` (``checkpoint`` None for
+    the last step, ``dev_metrics`` None where that step was not evaluated).
+    """
+    if best_at_end and res.best is not None:
+        if res.best["step"] != res.global_step:  # the model in memory is the last step's
+            restore_weights(model, str(out / res.best["checkpoint"]))
+        direction = "lower" if metric in LOWER_IS_BETTER else "higher"
+        exported = {"step": res.best["step"], "checkpoint": res.best["checkpoint"],
+                    "selected_by": f"best dev {metric} ({direction} is better)", "dev_metrics": res.best["metrics"]}
+    else:
+        why = ("--dnabert_compat" if dnabert_compat else f"no dev {metric} defined" if best_at_end
+               else "no --evaluate_during_training")
+        exported = {"step": res.global_step, "checkpoint": None, "selected_by": f"last step ({why})",
+                    "dev_metrics": res.last_metrics}
+    dev = exported["dev_metrics"]
+    shown = " ".join(f"{key}={_number(dev[key])}" for key in (*ORIGINAL_KEYS, "loss") if key in dev) if dev else "-"
+    log.info("final model: step %d of %d, %s; dev %s", exported["step"], res.global_step, exported["selected_by"], shown)
+    return exported
+
+
+def _number(value: float | None) -> str:
+    """A metric for a log line or the model card (None: undefined, as JSON records NaN)."""
+    return "n/a" if value is None or value != value else f"{value:.4f}"
 
 
 class Prepared(NamedTuple):
@@ -182,10 +266,76 @@ def _prepare(s: FinetuneSettings, dist: Dist) -> Prepared:
     if s.do_predict:  # checked before training starts
         load_tsv_dataset(data_dir / "dev.tsv", k, s.max_seq_length, require_labels=False)
     resumed = io.read_training_state(resume) if resume is not None and s.do_train else None
+    if resumed is not None:
+        _check_resumed_settings(s, k)
+        _check_resumed_best(s, resumed)
     if s.do_train:  # impossible schedules and optimiser settings fail here, before an old run is cleared
         sched = check_optimizer(model, s.train, len(train_data.dataset), dist)
         io.foreign_checkpoints(out, sched.t_total)
     return Prepared(model, k, resume, resumed, train_data, dev)
+
+
+def settings_fingerprint(s: FinetuneSettings, k: int, data: dict[str, Path]) -> dict:
+    """What determines a fine-tuned model and its metrics, as JSON: the settings and optimisation
+    settings (not where the outputs go), the starting model by its identity (config.json and weights,
+    not its path), a --config_name file by its content, and the SHA-256 of each file of ``data``."""
+    from .model import PRESETS
+
+    fp = {f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.name not in NOT_MODEL_SETTINGS}
+    fp.update({f.name: getattr(s.train, f.name) for f in dataclasses.fields(s.train) if f.name not in NOT_MODEL_TRAIN})
+    fp["k"] = k
+    fp["model_identity"] = None if s.from_scratch else model_identity(s.model_name_or_path)
+    if s.config_name and s.config_name not in PRESETS:  # a config.json by its content
+        fp.update(config_name=None, config_sha256=io.file_sha256(s.config_name))
+    fp["data_sha256"] = {name: io.file_sha256(path) for name, path in data.items()}
+    return json.loads(io.json_dumps(fp))
+
+
+def differences(old: dict, new: dict) -> list[str]:
+    """The keys whose values differ between two settings records."""
+    return [key for key in (*new, *(key for key in old if key not in new)) if old.get(key) != new.get(key)]
+
+
+RUN_LENGTH = ("max_steps", "num_train_epochs")  # a resumed run may be made longer (or shorter)
+
+
+def _run_fingerprint(s: FinetuneSettings, k: int) -> dict:
+    """:func:`settings_fingerprint` of one run (its ``train.tsv`` and ``dev.tsv``), without its length."""
+    data = Path(s.data_dir)
+    fp = settings_fingerprint(s, k, {name: data / name for name in ("train.tsv", "dev.tsv") if (data / name).exists()})
+    return {key: v for key, v in fp.items() if key not in RUN_LENGTH}
+
+
+def _check_resumed_settings(s: FinetuneSettings, k: int) -> None:
+    """--should_continue resumes a checkpoint only when everything that determines the model is as
+    recorded in ``run_settings.json`` (:func:`settings_fingerprint`); without that record (a run of an
+    older version, or checkpoints copied alone) the resume goes on with a warning."""
+    path = Path(s.output_dir) / RUN_SETTINGS
+    if not path.exists():
+        log.warning("%s: missing: cannot check that the checkpoints were trained with these settings and data", path)
+        return
+    changed = differences(io.read_json(path, "fine-tuning settings"), _run_fingerprint(s, k))
+    if changed:
+        raise InputError(f"{s.output_dir}: --should_continue with fine-tuning settings or data that differ from the "
+                         f"run there ({', '.join(changed)}); start over with --overwrite_output_dir or use another "
+                         "--output_dir")
+
+
+def _check_resumed_best(s: FinetuneSettings, resumed: io.TrainingState) -> None:
+    """A resumed run keeps its best checkpoint: chosen by the same metric, and still there if it is to
+    be exported (rotation never deletes it); else ``InputError`` before anything is written."""
+    best = resumed.state.get("best")
+    if not isinstance(best, dict):
+        return
+    name = best.get("metric_name", "auc")
+    if name != s.metric_for_best_model:
+        raise InputError(f"{resumed.path / 'trainer_state.json'}: this run chose its best checkpoint by dev {name}; "
+                         f"resume it with --metric_for_best_model {name}")
+    folder = resumed.path.parent / str(best.get("checkpoint"))
+    if s.train.evaluate_during_training and not s.dnabert_compat and not folder.is_dir():
+        raise InputError(f"{folder}: missing: the run's best checkpoint so far (dev {name} {best.get('metric')} at "
+                         f"step {best.get('step')}), which is exported as the final model; restore it, or start "
+                         "over with --overwrite_output_dir")
 
 
 def _evaluate_dirs(s: FinetuneSettings, dev: LabelledData, device) -> dict:
@@ -228,12 +378,18 @@ def _run(s: FinetuneSettings, p: Prepared, dist: Dist) -> dict:
         if s.do_train or p.resume is not None:
             io.clear_run_dir(out, fresh=p.resume is None and s.do_train, result_files=RESULT_FILES)
         out.mkdir(parents=True, exist_ok=True)
-        io.write_run_args(out, s.run_args, "finetune_args.json" if s.do_train else "eval_args.json")
+        base = model_identity(s.model_name_or_path) if s.model_name_or_path and not s.from_scratch else None
+        io.write_run_args(out, {**s.run_args, "base_model_identity": base},
+                          "finetune_args.json" if s.do_train else "eval_args.json")
+        if s.do_train:
+            io.write_json(out / RUN_SETTINGS, _run_fingerprint(s, p.k))
     if s.do_train:
         results.update(fine_tune(p.model, p.k, p.train_data, p.dev, s.train, out, s.max_seq_length, s.dnabert_compat,
-                                 s.per_gpu_eval_batch_size, s.data_dir, p.resumed, dist))
+                                 s.per_gpu_eval_batch_size, s.data_dir, p.resumed, dist, s.metric_for_best_model))
     if s.do_eval and dist.is_main:
         results.update(_evaluate_dirs(s, p.dev, dist.device))
+    if s.do_train and dist.is_main:
+        _write_model_card(s, p, results)
     if s.do_predict and dist.is_main:
         predict_files(out, s.predict_dir or s.output_dir, tsv=Path(s.data_dir) / "dev.tsv", k=p.k,
                       max_seq_length=s.max_seq_length, batch_size=s.per_gpu_pred_batch_size,
@@ -241,88 +397,22 @@ def _run(s: FinetuneSettings, p: Prepared, dist: Dist) -> dict:
                       run_args={**s.run_args, "predict_dir": s.predict_dir or s.output_dir})
     if dist.is_main:  # an evaluation-only run adds to the training record instead of replacing it
         old = io.read_json(out / "all_results.json") if (out / "all_results.json").exists() and not s.do_train else {}
-        io.write_json(out / "all_results.json", {**old, **results})
+        identity = {"model_identity": model_identity(out)} if (out / "config.json").exists() else {}
+        io.write_json(out / "all_results.json", {**old, **results, **identity})
     return results
 
 
-def _check_folds(s: FinetuneSettings) -> None:
-    """Refuse missing folds and a non-empty output folder; then read and check EVERY fold's
-    ``train.tsv`` and ``dev.tsv`` (k, letters, lengths), so that no fold is trained before a later
-    fold's data is found bad."""
-    data, out = Path(s.data_dir), Path(s.output_dir)
-    for i in range(s.n_folds):
-        if not (data / f"fold_{i}" / "train.tsv").exists():
-            raise InputError(f"{data / f'fold_{i}'}: missing; write the folds with get_input.py --n_folds {s.n_folds}")
-    if not s.do_train or not s.train.evaluate_during_training and not s.do_eval:
-        raise InputError("--n_folds needs --do_train and --do_eval (or --evaluate_during_training)")
-    if io.has_outputs(out) and not (s.overwrite_output_dir or s.should_continue):
-        raise InputError(f"{out}: output directory exists and is not empty; use --overwrite_output_dir")
-    _, k = build_model(s, None)  # the model's k (and the model checked) before any fold starts
-    for i in range(s.n_folds):
-        for name in ("train.tsv", "dev.tsv"):
-            load_tsv_dataset(data / f"fold_{i}" / name, k, s.max_seq_length)
+def _write_model_card(s: FinetuneSettings, p: Prepared, results: dict) -> None:
+    """README.md of the exported model: k, data, exported step, dev metrics, how to load."""
+    from . import __version__
+    from .io.checkpoints import write_model_card
 
-
-def cross_validate(s: FinetuneSettings, dist: Dist | None = None) -> dict:
-    """One model per ``DATA_DIR/fold_{i}`` into ``OUTPUT_DIR/fold_{i}``, then ``cv_results.json``/``.md``.
-
-    Folds that already finished (``all_results.json`` present) are kept when ``should_continue``
-    is set; the interrupted fold resumes from its latest checkpoint.
-    """
-    dist = dist or setup_distributed()
-    _check_folds(s)
-    with locked_run_dir(s.output_dir, dist):  # the top folder, for every fold
-        return _cross_validate(s, dist)
-
-
-def _cross_validate(s: FinetuneSettings, dist: Dist) -> dict:
-    """The folds of :func:`cross_validate`, with the output folder locked."""
-    data, out = Path(s.data_dir), Path(s.output_dir)
-    per_fold = []
-    for i in range(s.n_folds):
-        fold_out = out / f"fold_{i}"
-        if s.should_continue and (fold_out / "all_results.json").exists():
-            res = io.read_json(fold_out / "all_results.json")
-        else:
-            log.info("===== fold %d / %d =====", i + 1, s.n_folds)
-            train = s.train if not s.train.logging_dir else dataclasses.replace(  # one TensorBoard run per fold
-                s.train, logging_dir=str(Path(s.train.logging_dir) / f"fold_{i}"))
-            fold = dataclasses.replace(s, data_dir=str(data / f"fold_{i}"), output_dir=str(fold_out),
-                                       overwrite_output_dir=True, n_folds=None, train=train)
-            res = run_finetune(fold, dist)
-        if dist.is_main:  # rank 0 evaluates and summarises
-            per_fold.append(_fold_record(i, fold_out, res))
-    if dist.is_main:
-        summary = summarise_folds([f["metrics"] for f in per_fold])
-        cv = {"n_folds": s.n_folds, "folds": per_fold, "summary": summary,
-              "note": "metrics of each fold's final model on its dev fold (best-by-AUC under 'best')"}
-        io.write_json(out / "cv_results.json", cv)
-        io.write_text(out / "cv_results.md", cv_markdown(per_fold, summary))
-        io.write_run_args(out, s.run_args, "finetune_args.json")
-        print(cv_markdown(per_fold, summary))
-    return {"cv": per_fold}
-
-
-def _fold_record(i: int, fold_out: Path, res: dict) -> dict:
-    best = io.read_json(fold_out / "best_checkpoint.json") if (fold_out / "best_checkpoint.json").exists() else None
-    fold_metrics = res.get("eval") or (best or {}).get("metrics")
-    if not fold_metrics:
-        raise InputError(f"{fold_out}: no evaluation results for fold {i}")
-    return {"fold": i, "metrics": fold_metrics, "best": best}
-
-
-def cv_markdown(per_fold: list[dict], summary: dict) -> str:
-    """A Markdown table: one row per fold, then mean ± standard deviation."""
-    keys = [key for key in (*ORIGINAL_KEYS, "aupr") if key in summary]
-    lines = ["| fold | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    for f in per_fold:
-        lines.append(f"| {f['fold']} | " + " | ".join(f"{f['metrics'][key]:.4f}" for key in keys) + " |")
-    lines.append("| mean ± sd | " + " | ".join(
-        f"{summary[key]['mean']:.4f} ± {summary[key]['std']:.4f}" for key in keys) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def finetune(s: FinetuneSettings, dist: Dist | None = None) -> dict:
-    """run_finetune_degradation.py: one fine-tuning (:func:`run_finetune`), or ``n_folds`` cross-validation."""
-    return cross_validate(s, dist) if s.n_folds else run_finetune(s, dist)
-
+    data = Path(s.data_dir)
+    card = {"k": p.k, "version": __version__, "labels": LABELS, "exported": results["exported"],
+            "global_step": results["global_step"],
+            "base_model": s.model_name_or_path or f"none (--from_scratch --config_name {s.config_name})",
+            "data": [("train", data / "train.tsv", len(p.train_data.labels))]
+                    + ([("dev", data / "dev.tsv", len(p.dev.labels))] if p.dev is not None else []),
+            "metrics": {"dev, exported step": results["exported"]["dev_metrics"],
+                        "dev, final model (--do_eval)": results.get("eval")}}
+    write_model_card(s.output_dir, card)

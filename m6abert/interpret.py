@@ -168,7 +168,8 @@ def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[
     with autocast(device, s.precision):
         res, files, shown = _scores(s, model, data, common)
     meta = {"m6abert_version": __version__, "vis_task": s.vis_task, "data_name": s.data_name,
-            "model_path": s.model_path, "layer": s.layer, "rows": len(res.scores), "sources": sources,
+            "model_path": s.model_path, **_forward_meta(s), "layer": s.layer, "rows": len(res.scores),
+            "sources": sources,
             "precision": s.precision or "fp32", **({"attr_target": s.attr_target, "n_steps": s.n_steps, "baseline": s.baseline,
                                                       "n_baselines": s.n_baselines, "seed": s.seed}
                                                    if s.vis_task == "attr" else {})}
@@ -180,7 +181,8 @@ def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[
         files.update(_plots(s, shown, res.lengths, data.labels, stem))
         if s.vis_task == "attr" and data.labels is not None and len(data.labels):
             files.update(_signed_profile(s, res, shown, data.labels, stem))
-    files["visualize_args.json"] = lambda p: io.write_run_args(p.parent, s.run_args, p.name)
+    run_record = {**s.run_args, "model_identity": meta["model_identity"]}
+    files["visualize_args.json"] = lambda p: io.write_run_args(p.parent, run_record, p.name)
     owned = [f"{stem}.npy", f"{stem}.npy.json", *(f"{stem}_{kind}.{fmt}" for kind in ("heatmap", "profile")
                                                   for fmt in ("png", "pdf")), "visualize_args.json"]
     if s.vis_task == "attr":
@@ -313,6 +315,19 @@ def _sources(s: VisualizeSettings) -> list[dict]:
     return [{"tsv": f"{n}.tsv", "sha256": io.file_sha256(Path(s.data_dir) / f"{n}.tsv")} for n in names]
 
 
+def _forward_meta(s: VisualizeSettings) -> dict:
+    """What determines the scores besides the data and the task's settings: the model's identity
+    (:func:`~m6abert.io.checkpoints.model_identity`) and the settings of its forward passes. A merge
+    of shards compares them (:func:`~m6abert.sharded.merge_score_shards`)."""
+    from .io.checkpoints import model_identity
+
+    batch = {"ism_batch_size": s.ism_batch_size} if s.vis_task == "ism" else {"batch_size": s.batch_size}
+    if s.vis_task == "attr":
+        batch["internal_batch_size"] = s.internal_batch_size
+    return {"model_identity": model_identity(s.model_path), "max_seq_length": s.max_seq_length,
+            "dnabert_compat": s.dnabert_compat, **batch}
+
+
 def _plots(s: VisualizeSettings, scores: np.ndarray, lengths: np.ndarray, labels: np.ndarray | None,
            stem: str) -> dict[str, io.Writer]:
     """Writers of the heatmap and profile figures (PNG and PDF); none without labels."""
@@ -382,7 +397,7 @@ def visualize_ism(s: VisualizeSettings, model, k: int, data, sources: list[dict]
     check_finite(res.delta, s.model_path, data.names, "mutant log-odds")
     stem, sstem = f"ism_{s.data_name}", score_file_stem("ism", s.data_name)
     meta = {"m6abert_version": __version__, "vis_task": "ism", "data_name": s.data_name,
-            "model_path": s.model_path, "layer": None, "rows": len(seqs), "sources": sources,
+            "model_path": s.model_path, **_forward_meta(s), "layer": None, "rows": len(seqs), "sources": sources,
             "precision": s.precision or "fp32", "site_index": s.site_index,
             "ism_window": list(s.ism_window) if s.ism_window is not None else None,
             "delta": "mutant - reference log-odds (logit1 - logit0), columns A, C, G, T",
@@ -400,7 +415,8 @@ def visualize_ism(s: VisualizeSettings, model, k: int, data, sources: list[dict]
             np.arange(res.summary.shape[1])[None, :] < res.ends[:, None])
         files.update(_plots(s, np.where(inside, res.summary, np.nan), res.lengths, data.labels, sstem))
         files.update(_map_writers(res, seqs, plot_ids, stem, s.site_index, block.start))
-    files["visualize_args.json"] = lambda p: io.write_run_args(p.parent, s.run_args, p.name)
+    run_record = {**s.run_args, "model_identity": meta["model_identity"]}
+    files["visualize_args.json"] = lambda p: io.write_run_args(p.parent, run_record, p.name)
     owned = [f"{stem}.npy", f"{stem}.npy.json", f"{sstem}.npy", f"{sstem}.npy.json", f"{stem}_map_*.png",
              *(f"{sstem}_{kind}.{fmt}" for kind in ("heatmap", "profile") for fmt in ("png", "pdf")),
              "visualize_args.json"]

@@ -47,6 +47,8 @@ SIZE_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_he
 PROBABILITY_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout")
 MAX_NEW_PARAMETERS = 10**10  # a new model from a config.json larger than this is a mistake (40 GB in float32)
 LAYER_RE = re.compile(r"^(?:bert\.)?encoder\.layer\.(\d+)\.")
+# the classifier's classes, as config.json names them (id2label/label2id) for pipelines and AutoModel users
+LABELS = ("not_degraded", "degraded")
 
 
 # ---------------------------------------------------------------------------- config checks
@@ -328,7 +330,7 @@ def load_model(
         raise InputError(f"{path}: no classifier head in this checkpoint; give a fine-tuned model "
                          "(an output_dir or checkpoint-N of run_finetune_degradation.py)")
     if task == "classification":
-        config = _config_from_checkpoint(ckpt, num_labels=2, **config_overrides)
+        config = label_classes(_config_from_checkpoint(ckpt, num_labels=2, **config_overrides))
         model_cls = BertForSequenceClassification
     elif task == "mlm":
         config = _config_from_checkpoint(ckpt, **config_overrides)
@@ -390,8 +392,36 @@ def new_model(config: BertConfig, task: str = "classification", attn_implementat
     config._attn_implementation = attn_implementation
     if task == "classification":
         config.num_labels = 2
-        return BertForSequenceClassification(config)
+        return BertForSequenceClassification(label_classes(config))
     return BertForMaskedLM(config)
+
+
+def label_classes(config: BertConfig) -> BertConfig:
+    """Name the classifier's two classes (:data:`LABELS`) in ``config``; returns it.
+
+    A checkpoint's own names (``LABEL_0``/``LABEL_1`` of older fine-tuned models) are not read:
+    the classes of this task are always these two.
+    """
+    config.id2label = dict(enumerate(LABELS))
+    config.label2id = {name: i for i, name in enumerate(LABELS)}
+    return config
+
+
+def restore_weights(model: PreTrainedModel, folder: str) -> None:
+    """Load the weights of a checkpoint folder saved from a model like ``model`` into it (every
+    tensor, shapes checked): the best checkpoint of a run, exported as its final model.
+
+    Raises
+    ------
+    InputError
+        The folder is unreadable (:func:`m6abert.io.read_checkpoint`), or its weights do not fit.
+    """
+    ckpt = io.read_checkpoint(folder)
+    check_finite(ckpt.state_dict, folder)
+    try:
+        model.load_state_dict(ckpt.state_dict, strict=True)
+    except RuntimeError as err:
+        raise InputError(f"{folder}: weights do not fit the model ({str(err).splitlines()[-1].strip()[:160]})") from None
 
 
 @contextlib.contextmanager

@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from . import io
 from .constants import MAX_POSITIONS
 from .data import Collator, LabelledData, load_fasta_dataset, load_tsv_dataset
+from .progress import progress_bar
 from .utils import InputError, log
 
 PREDICTION_OUTPUTS = ("pred_results.npy", "predictions.tsv", "pred_metrics.json", "predict_args.json",
@@ -77,7 +77,7 @@ def run_batches(
     desc: str
         Label of the progress bar. Default is "predict".
     verbose: bool
-        Show a progress bar (sequences) when stderr is a terminal. Default is True.
+        Show progress (sequences): a bar on a terminal, a log line now and then elsewhere. Default is True.
     grad: bool
         Keep autograd on (attribution); otherwise the loop runs under ``torch.inference_mode``.
         Default is False.
@@ -89,8 +89,7 @@ def run_batches(
     """
     out = []
     mode = contextlib.nullcontext() if grad else torch.inference_mode()
-    bar = tqdm(total=len(dataset), desc=desc, unit="seq", leave=False,
-               disable=None if verbose else True)  # None: no bar where stderr is no terminal (batch logs)
+    bar = progress_bar(len(dataset), desc, "seq", disable=not verbose, leave=False)  # a log line in batch logs
     with borrowed(model, device), mode, bar:
         for start in range(0, len(dataset), batch_size):
             items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
@@ -258,6 +257,10 @@ def predict_files(
         log.info("***** Pred results *****")
         for name in sorted(metrics):
             log.info("  %s = %s", name, metrics[name])
+    if run_args is not None:  # the model's identity, not only its path (a folder may be retrained in place)
+        from .io.checkpoints import model_identity
+
+        run_args = {**run_args, "model_identity": model_identity(model_dir)}
     files = prediction_writers(data, logits, "id" if fasta is not None else "row", metrics, run_args)
     io.write_output_set(predict_dir, files, PREDICTION_OUTPUTS, what="predictions")
     print(f"predictions of {len(data.names)} sequences written to {predict_dir}")

@@ -33,6 +33,7 @@ import torch
 from . import io, kmer
 from .constants import MAX_POSITIONS
 from .data import Collator, KmerDataset, check_block_size, load_corpus
+from .io.checkpoints import model_identity
 from .kmer import CLS_ID, MASK_ID, PAD_ID, SEP_ID, Encoded
 from .predict import autocast, run_batches
 from .train import Dist, TrainArgs, barrier, check_optimizer, locked_run_dir, setup_distributed, train
@@ -46,7 +47,7 @@ EVAL_STREAM = 0  # masking stream of evaluation; training uses 1 + rank
 # what a fresh run (--overwrite_output_dir) removes besides the toolkit's checkpoints
 RESULT_FILES = ("eval_results.txt", "eval_results.jsonl", "all_results.json", "pretrain_args.json",
                 "pretrain_eval_args.json", "config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json",
-                "special_tokens_map.json")
+                "special_tokens_map.json", "tokenizer.json")
 
 def default_mlm_probability(k: int) -> float:
     """The span-centre probability that masks about 15 % of the tokens for ``k``.
@@ -487,7 +488,8 @@ def _run(s: PretrainSettings, pr: Prepared, dist: Dist) -> dict:
             io.clear_run_dir(out, fresh=pr.resume is None, result_files=RESULT_FILES)
         out.mkdir(parents=True, exist_ok=True)
         resolved = {**s.run_args, "k": pr.k, "mlm_probability": p, "block_size": pr.block_size,
-                    "do_train": s.training, "resumed_from": str(pr.resume) if pr.resume else None}
+                    "do_train": s.training, "resumed_from": str(pr.resume) if pr.resume else None,
+                    "base_model_identity": model_identity(s.model_name_or_path) if s.model_name_or_path else None}
         io.write_run_args(out, resolved, "pretrain_args.json" if s.training else "pretrain_eval_args.json")
     barrier(dist)
     if s.training:
@@ -505,5 +507,6 @@ def _run(s: PretrainSettings, pr: Prepared, dist: Dist) -> dict:
     if dist.is_main:
         if not s.training and (out / "all_results.json").exists():  # keep the training's record
             results = {**io.read_json(out / "all_results.json"), **results}
+        results["model_identity"] = model_identity(out)  # the model these results are of
         io.write_json(out / "all_results.json", results)
     return results

@@ -29,18 +29,20 @@ import torch
 from . import io
 from .constants import MAX_POSITIONS
 from .data import dataset_from_seqs
-from .io.shards import read_score_shards
+from .io import sequences as io_sequences
+from .io.checkpoints import model_identity
+from .io.shards import (
+    SCORE_RUN_KEYS,
+    check_merge_dirs,
+    check_prediction_shards,
+    check_same_run,
+    check_shard_tables,
+    read_score_shards,
+    score_run_key,
+)
 from .predict import PREDICTION_OUTPUTS, autocast, check_finite, load_classifier, predict, prediction_columns
 from .utils import InputError, log
-from .variants import (
-    EFFECT_COLUMNS,
-    VARIANT_OUTPUT,
-    effect_rows,
-    indexed_mutants,
-    mutate,
-    score_parts,
-    variant_name,
-)
+from .variants import EFFECT_COLUMNS, VARIANT_OUTPUT, check_variants, chunk_effects
 
 CHUNK_RECORDS = 4096  # records per streamed chunk: the unit of streaming and of shards
 MERGE_RECORD = "merge_args.json"
@@ -82,6 +84,7 @@ class Survey(NamedTuple):
 
     n_records: int
     wanted: dict[str, tuple[int, io.FastaRecord]]  # id -> (0-based record number, record)
+    declared: dict[str, int] | None = None  # id -> site=N of its header, for the records wanted
 
 
 def survey_fasta(fasta: str | os.PathLike, k: int, max_seq_length: int, wanted: set[str] | frozenset = frozenset(),
@@ -89,24 +92,32 @@ def survey_fasta(fasta: str | os.PathLike, k: int, max_seq_length: int, wanted: 
     """Stream ``fasta`` once and check every record as the prediction will read it.
 
     Letters and empty records (the FASTA parser), record ids unique (compared by a 64-bit hash,
-    then exactly), at least ``k`` nt and at most ``max_seq_length`` tokens with [CLS]/[SEP].
-    Memory: 8 bytes per record, plus the records named in ``wanted``.
+    then exactly), at least ``k`` nt and at most ``max_seq_length`` tokens with [CLS]/[SEP] (a
+    longer record is refused from its length, never held whole). Memory: 8 bytes per record, plus
+    the records named in ``wanted`` and their headers' ``site=N``.
     """
-    hashes, found, n = [], {}, 0
-    for chunk in io.iter_fasta_chunks(fasta, chunk_records):
-        hashes.append(np.fromiter((hash(r.id) for r in chunk), dtype=np.int64, count=len(chunk)))
-        for i, r in enumerate(chunk, n):
-            if len(r.seq) < k or len(r.seq) - k + 3 > max_seq_length:
-                dataset_from_seqs([r.seq], k, None, max_seq_length, [r.id], str(fasta))  # raises its message
-            if r.id in wanted:
-                found.setdefault(r.id, (i, r))
-        n += len(chunk)
+    hashes, found, declared, n = [], {}, {}, 0
+    headers: dict[str, int] = {}  # the site=N of the chunk being read
+    try:
+        for chunk in io_sequences.iter_fasta_chunks(fasta, chunk_records, max_seq_length + k - 3, headers):
+            hashes.append(np.fromiter((hash(r.id) for r in chunk), dtype=np.int64, count=len(chunk)))
+            for i, r in enumerate(chunk, n):
+                if len(r.seq) < k:
+                    dataset_from_seqs([r.seq], k, None, max_seq_length, [r.id], str(fasta))  # raises its message
+                if r.id in wanted:
+                    found.setdefault(r.id, (i, r))
+            declared.update((rid, site) for rid, site in headers.items() if rid in wanted)
+            headers.clear()
+            n += len(chunk)
+    except io_sequences.RecordTooLong as err:
+        raise InputError(f"{fasta}: row {err.number}: {err.length - k + 3} tokens with [CLS]/[SEP] exceed "
+                         f"--max_seq_length {max_seq_length}") from None
     ids = np.concatenate(hashes) if hashes else np.zeros(0, np.int64)
     ordered = np.sort(ids)
     clash = ordered[1:][ordered[1:] == ordered[:-1]]
     if len(clash):
         _exact_duplicates(fasta, set(clash.tolist()), chunk_records)
-    return Survey(n, found)
+    return Survey(n, found, declared)
 
 
 def _exact_duplicates(fasta: str | os.PathLike, clashing: set[int], chunk_records: int) -> None:
@@ -137,26 +148,29 @@ class _Run(NamedTuple):
     device: str | torch.device
     relative: bool
     model_dir: str = "the model"  # named in the error when the model gives non-finite outputs
+    declared: dict[str, int] | None = None  # the site=N headers of the records the variants name
+    per_batch: int = CHUNK_RECORDS  # variants scored at a time
 
 
 def _predict_chunk(run: _Run, records: list[io.FastaRecord], table: list[tuple[int, io.Variant]]):
-    """Logits of one chunk's records and the effect rows of the variants in them (one batched pass)."""
+    """Logits of one chunk's records and the effect rows of the variants in them (``run.per_batch`` at a time)."""
     data = dataset_from_seqs([r.seq for r in records], run.k, None, run.max_seq_length, [r.id for r in records],
                              run.fasta)
+    logits = _logits(run, data)
     if not table:
-        logits = predict(run.model, data.dataset, run.max_seq_length, run.dnabert_compat, run.batch_size, run.device)
-        check_finite(logits, run.model_dir, data.names)
         return data, logits, []
-    variants = [v for _, v in table]
-    pairs = mutate(records, variants, run.relative, run.variants, run.fasta)
-    alts, alt_row = indexed_mutants([m for _, m in pairs], [variant_name(v) for v in variants], run.k,
-                             run.max_seq_length, run.variants)
-    logits, alt_logits = score_parts(run.model, [data, alts], run.max_seq_length, run.dnabert_compat,
-                                     run.batch_size, run.device, run.model_dir)
-    ref_row = {r.seq: i for i, r in reversed(list(enumerate(records)))}
-    rows = effect_rows(variants, logits[[ref_row[s] for s, _ in pairs]], alt_logits[[alt_row[m] for _, m in pairs]])
-    effects = io.table_lines({c: [r[c] for r in rows] for c in EFFECT_COLUMNS})
-    return data, logits, list(zip((i for i, _ in table), effects, rows, strict=True))
+
+    def score(seqs: list[str], names: list[str]) -> np.ndarray:
+        return _logits(run, dataset_from_seqs(seqs, run.k, None, run.max_seq_length, names, run.variants))
+
+    return data, logits, chunk_effects(score, records, logits, table, run.relative, run.variants, run.fasta,
+                                       run.declared, run.per_batch)
+
+
+def _logits(run: _Run, data) -> np.ndarray:
+    logits = predict(run.model, data.dataset, run.max_seq_length, run.dnabert_compat, run.batch_size, run.device)
+    check_finite(logits, run.model_dir, data.names)
+    return logits
 
 
 def _variant_table(variants: str | os.PathLike | None) -> list[io.Variant]:
@@ -204,21 +218,32 @@ def predict_fasta_files(
     """
     check_shard(shard, num_shards)
     model, model_k = load_classifier(model_dir, k, max_seq_length, dnabert_compat)
+    identity = model_identity(model_dir)
+    # a shard records what its results come from (the merge compares them): the data's SHA-256 before it is read
+    sums = {} if shard is None else {"fasta_sha256": io.file_sha256(fasta),
+                                     "variants_sha256": io.file_sha256(variants) if variants else None}
     table = _variant_table(variants)
     survey = survey_fasta(fasta, model_k, max_seq_length, {v.id for v in table}, chunk_records)
     if table:  # every variant checked against its record (unknown ids too) before any work
-        mutate([r for _, r in survey.wanted.values()], table, pos_relative_to_site, str(variants), str(fasta))
+        placed = check_variants([r for _, r in survey.wanted.values()], table, pos_relative_to_site, str(variants),
+                                str(fasta), survey.declared)
+        if placed and run_args is not None:  # each named record's site: [index, how it was placed]
+            run_args = {**run_args, "sites": placed}
     block = shard_range(survey.n_records, shard, num_shards, chunk_records)
     run = _Run(model, model_k, str(fasta), str(variants) if variants else None, max_seq_length, batch_size,
-               dnabert_compat, device, pos_relative_to_site, str(model_dir))
+               dnabert_compat, device, pos_relative_to_site, str(model_dir), survey.declared, chunk_records)
     with io.Spool(predict_dir, "predictions.tsv", "id\tprobability\tpredicted_label") as spool:
         probs, effects = _stream(run, spool, block, _by_chunk(table, survey, chunk_records), chunk_records, precision)
-        files = _writers(spool, probs, effects, variants is not None, run_args)
+        files = _writers(spool, probs, effects, variants is not None,
+                         None if run_args is None else {**run_args, "model_identity": identity})
         if shard is not None:
             record = {"shard": shard, "num_shards": num_shards, "fasta": os.path.abspath(fasta),
                       "n_records": survey.n_records, "records": [block.start, block.stop],
                       "chunk_records": chunk_records, "variants": os.path.abspath(variants) if variants else None,
-                      "variant_rows": [e[0] for e in effects]}
+                      "variant_rows": [e[0] for e in effects], **sums, "model": os.path.abspath(model_dir),
+                      "model_identity": identity, "max_seq_length": max_seq_length,
+                      "precision": precision or "fp32", "dnabert_compat": dnabert_compat,
+                      "pos_relative_to_site": pos_relative_to_site, "batch_size": batch_size}
             files[io.SHARD_RECORD] = lambda p: io.write_json(p, record)
         io.write_output_set(predict_dir, files, PREDICTION_OUTPUTS, what="predictions")
     what = f" and effects of {len(effects)} variants" if variants is not None else ""
@@ -264,12 +289,9 @@ def _writers(spool: io.Spool, probs: np.ndarray, effects: list[tuple[int, str]],
 
 
 def _check_shards(dirs: Sequence[Path], records: list[dict]) -> list[tuple[Path, dict]]:
-    """The shards in order, checked to be every shard of one run, exactly once, covering the FASTA."""
-    key = [(r["fasta"], r["n_records"], r["chunk_records"], r["variants"], r["num_shards"]) for r in records]
-    for d, kk in zip(dirs, key, strict=True):
-        if kk != key[0]:
-            raise InputError(f"{d}: a shard of another run than {dirs[0]} (FASTA, variants, --num_shards or "
-                             "--chunk_records differ)")
+    """The shards in order, checked to be every shard of one run (the same model, data and flags), exactly
+    once, covering the FASTA."""
+    check_prediction_shards(dirs, records)
     return _in_order(dirs, records, "records", "n_records")
 
 
@@ -304,6 +326,7 @@ def merge_shards(shard_dirs: Sequence[str | os.PathLike], output_dir: str | os.P
     dirs = [Path(d) for d in shard_dirs]
     if not dirs:
         raise InputError("no shard folders given")
+    check_merge_dirs(dirs, output_dir)
     if not any((d / io.SHARD_RECORD).exists() for d in dirs) and any(read_score_shards(d) for d in dirs):
         return merge_score_shards(dirs, output_dir)
     shards = _check_shards(dirs, [io.read_shard_record(d) for d in dirs])
@@ -315,6 +338,9 @@ def merge_shards(shard_dirs: Sequence[str | os.PathLike], output_dir: str | os.P
         arrays.append(a)
     probs = np.concatenate(arrays)
     first = shards[0][1]
+    check_shard_tables([(d / "predictions.tsv", r["records"][1] - r["records"][0]) for d, r in shards])
+    if first["variants"] is not None:
+        check_shard_tables([(d / VARIANT_OUTPUT, len(r["variant_rows"])) for d, r in shards], unique_ids=False)
     files: dict[str, io.Writer] = {
         "pred_results.npy": lambda p: io.save_npy(p, probs),
         "predictions.tsv": lambda p: io.concat_tables([d / "predictions.tsv" for d, _ in shards], p),
@@ -357,16 +383,11 @@ def merge_score_shards(shard_dirs: Sequence[str | os.PathLike], output_dir: str 
 
 def _score_writers(name: str, dirs: Sequence[Path], metas: list[dict]) -> dict[str, io.Writer]:
     """The merged arrays, tables and ``.npy.json`` of one sharded score record ``name``, checked."""
-    def run_key(m: dict) -> dict:
-        return {**{k: v for k, v in m.items() if k not in ("shard", "rows")},
-                **{k: m["shard"][k] for k in ("num_shards", "n_rows", "arrays", "tables")}}
-
-    for d, m in zip(dirs, metas, strict=True):
-        if run_key(m) != run_key(metas[0]):
-            raise InputError(f"{d / name}: a shard of another run than {dirs[0]} (model, data, settings or "
-                             "--num_shards differ)")
+    check_same_run([d / name for d in dirs], [score_run_key(m) for m in metas], SCORE_RUN_KEYS)
     shards = _in_order(dirs, [m["shard"] for m in metas], "rows", "n_rows")
     spec = metas[0]["shard"]
+    for t in spec["tables"]:  # rows counted; a QC table's row numbers restart per split under --data_name all
+        check_shard_tables([(d / t, r["rows"][1] - r["rows"][0]) for d, r in shards], unique_ids=False)
     merged = {a: _joined_array(a, shards) for a in spec["arrays"]}
     meta = {k: v for k, v in metas[0].items() if k != "shard"} | {"rows": spec["n_rows"]}
     files: dict[str, io.Writer] = {a: (lambda p, x=x: io.save_npy(p, x)) for a, x in merged.items()}

@@ -6,6 +6,10 @@ negatives with ``random.seed(seed)``, scikit-learn's ``train_test_split`` semant
 separately, then ``RandomState(seed).permutation`` of the concatenated training rows. With the
 paper's data and seed 52 the TSVs are byte-identical to the original's.
 
+``--extend_len`` keeps that many nt each side of each window's m6A site, placed by the rule of
+:mod:`m6abert.sites` that ``--pos_relative_to_site`` uses too (a ``site=N`` header word wins);
+``get_input_args.json`` records how the sites were placed (:func:`sites_record`).
+
 A run's files replace an earlier run's as a set (:func:`m6abert.io.write_output_set`): a
 fine-tuning run removes the split files of an earlier one that it does not write (``test.tsv``
 of a ``--do_val`` run, ``fold_{i}/`` of more folds); a pretraining run those of the same k.
@@ -20,8 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import io
-from .constants import SITE_INDEX
+from . import io, sites
 from .data import check_records_k
 from .io import FastaRecord
 from .kmer import check_k, normalise, seq2kmer
@@ -52,36 +55,38 @@ def _sk_split(n: int, seed: int, test_size: float) -> tuple[np.ndarray, np.ndarr
     return perm[n_test:], perm[:n_test]
 
 
-def site_index(seq: str, site: int = SITE_INDEX) -> int | None:
-    """Where the m6A site of a window is: ``site`` if an ``AC`` (DRACH's A, C) stands there, else
-    ``len - site - 1`` (a window cut at its 5' transcript end) if it does, else None.
+def site_index(seq: str, declared: int | None = None) -> int | None:
+    """The index of a window's m6A site by the rule of :mod:`m6abert.sites` (None: it has none).
 
     >>> site_index("G" * 250 + "AC" + "G" * 249), site_index("G" * 100 + "AC" + "G" * 249)
     (250, 100)
     """
-    for i in (site, len(seq) - site - 1):
-        if 0 <= i and seq[i : i + 2] == "AC":
-            return i
-    return None
+    return sites.site_of(seq, declared).index
 
 
-def centre_crop(seq: str, extend_len: int) -> str:
-    """Keep ``extend_len`` nt on each side of the window's m6A site.
+def centre_crop(seq: str, extend_len: int, declared: int | None = None) -> str:
+    """Keep ``extend_len`` nt on each side of the window's m6A site (:mod:`m6abert.sites`).
 
-    The site is found by :func:`site_index` (index 250 in full 501-nt windows, where 250 keeps
-    everything); a short window without ``AC`` at either candidate is cropped around its centre.
+    Index 250 in a whole 501-nt window (where 250 keeps everything), ``len - 251`` in a shorter
+    window cut at its 5' end; a window of at most 250 nt (no site) and one longer than 501 nt
+    are cropped around their centre.
     """
-    c = site_index(seq)
-    if c is None:
-        c = (len(seq) - 1) // 2
-    return seq[max(0, c - extend_len) : c + extend_len + 1]
+    return sites.crop(seq, sites.site_of(seq, declared), extend_len)
 
 
-def kmerise(records: list[FastaRecord], k: int, extend_len: int | None, path: str) -> list[str]:
-    """k-mer sentences of records (cropped by ``extend_len``); checks length and counts N k-mers."""
-    out, n_unk = [], 0
+def kmerise(records: list[FastaRecord], k: int, extend_len: int | None, path: str,
+            declared: dict[str, int] | None = None) -> list[str]:
+    """k-mer sentences of records (cropped by ``extend_len`` around their sites, ``declared`` the
+    ``site=N`` of their headers); checks length and counts N k-mers and records cropped around
+    their centre because they are longer than a window."""
+    out, n_unk, n_long = [], 0, 0
     for rec in records:
-        seq = normalise(rec.seq if extend_len is None else centre_crop(rec.seq, extend_len))
+        seq = rec.seq
+        if extend_len is not None:
+            site = sites.site_of(seq, (declared or {}).get(rec.id))
+            n_long += site.how == "centre"
+            seq = sites.crop(seq, site, extend_len)
+        seq = normalise(seq)
         check_records_k([FastaRecord(rec.id, seq)], k, path)
         sentence = seq2kmer(seq, k)
         if "N" in seq:
@@ -89,7 +94,34 @@ def kmerise(records: list[FastaRecord], k: int, extend_len: int | None, path: st
         out.append(sentence)
     if n_unk:
         log.warning("%s: %d k-mers contain N and will be read as [UNK]", path, n_unk)
+    if n_long:
+        log.warning("%s: %d records longer than a %d-nt window cropped to their centre ± %d nt; give site=N "
+                    "(0-based) in a record's header to crop around its site", path, n_long, sites.window_length(),
+                    extend_len)
     return out
+
+
+def read_windows(path: str | Path) -> tuple[list[FastaRecord], dict[str, int]]:
+    """The records of a FASTA file of site windows and the ``site=N`` of their headers, each checked
+    to name an A of its record."""
+    declared: dict[str, int] = {}
+    records = io.read_fasta(path, declared)
+    for r in records:
+        sites.check_declared(r.id, r.seq, declared.get(r.id), path)
+    return records, declared
+
+
+def sites_record(records: list[FastaRecord], extend_len: int, declared: dict[str, int]) -> dict:
+    """How the sites of the records written were placed, for ``get_input_args.json``: the count of
+    each way (:data:`m6abert.sites.HOW`) and, for every record whose site is not at index
+    ``extend_len`` of its written sequence, that index (null: no site, cropped around its centre)."""
+    placed = [(r, sites.site_of(r.seq, declared.get(r.id))) for r in records]
+    moved = {}
+    for r, site in placed:
+        index = sites.index_in_crop(r.seq, site, extend_len) if site.index is not None else None
+        if index != extend_len:
+            moved[r.id] = index
+    return {"rule": "m6abert.sites", "counts": sites.count(s for _, s in placed), "site_index": moved}
 
 
 def sample_negatives(neg: list, n_needed: int, seed: int, path: str) -> list:
@@ -113,6 +145,7 @@ def finetune_splits(
     neg_ratio: int = 1,
     pos_path: str = "pos.fa",
     neg_path: str = "neg.fa",
+    declared: dict[str, int] | None = None,
 ) -> dict[str, Split]:
     """Balance, split and k-merise as the original get_input.py does.
 
@@ -128,9 +161,13 @@ def finetune_splits(
         Split a validation set off the training set: train/dev/test. Without it: train/dev, where
         dev is the 20 % held-out split. Default is True.
     extend_len: int or None
-        Keep this many nt each side of the window centre. Default is None (whole windows).
+        Keep this many nt each side of each window's m6A site (:mod:`m6abert.sites`: index 250,
+        ``len - 251`` in a short window cut at its 5' end, a header's ``site=N``). Default is None
+        (whole windows).
     neg_ratio: int
         Negatives kept per positive. Default is 1 (the paper's balancing).
+    declared: dict or None
+        The ``site=N`` of the records' FASTA headers, by id (:func:`read_windows`). Default is None.
 
     Returns
     -------
@@ -146,8 +183,8 @@ def finetune_splits(
     check_k(k)
     io.check_unique_ids((pos_path, pos), (neg_path, neg))
     negs = sample_negatives(neg, neg_ratio * len(pos), seed, neg_path)
-    pos_km = kmerise(pos, k, extend_len, pos_path)
-    neg_km = kmerise(negs, k, extend_len, neg_path)
+    pos_km = kmerise(pos, k, extend_len, pos_path, declared)
+    neg_km = kmerise(negs, k, extend_len, neg_path, declared)
 
     def take(recs, kms, label, idx):
         return Split([recs[i].id for i in idx], [kms[i] for i in idx], [label] * len(idx))
@@ -224,6 +261,7 @@ def kfold_splits(
     neg_ratio: int = 1,
     pos_path: str = "pos.fa",
     neg_path: str = "neg.fa",
+    declared: dict[str, int] | None = None,
 ) -> tuple[list[dict[str, Split]], list[dict[str, list[str]]]]:
     """Stratified ``n_folds``-fold cross-validation over positives and the sampled negatives.
 
@@ -243,7 +281,7 @@ def kfold_splits(
     negs = sample_negatives(neg, neg_ratio * len(pos), seed, neg_path)
     classes = []
     for recs, path, label in ((pos, pos_path, 1), (negs, neg_path, 0)):
-        kms = kmerise(recs, k, extend_len, path)
+        kms = kmerise(recs, k, extend_len, path, declared)
         perm = np.random.RandomState(seed).permutation(len(recs))
         chunks = np.array_split(perm, n_folds)
         classes.append([Split([recs[i].id for i in c], [kms[i] for i in c], [label] * len(c)) for c in chunks])
@@ -322,8 +360,10 @@ def make_inputs(
     check_k(k)
     data = Path(data_dir)
     if task == "finetune":
-        files = _finetune_files(data, k, seed, do_val, extend_len, n_folds, neg_ratio)
+        files, placed = _finetune_files(data, k, seed, do_val, extend_len, n_folds, neg_ratio)
         owned, what = FINETUNE_OUTPUTS, "fine-tuning splits"
+        if run_args is not None and placed is not None:
+            run_args = {**run_args, "sites": placed}
     elif task == "pretrain":
         src = Path(fasta) if fasta else data / "pretrain.fa"
         # --extend_len is for the site windows of fine-tuning; pretraining sequences are used whole,
@@ -340,18 +380,24 @@ def make_inputs(
 
 
 def _finetune_files(data: Path, k: int, seed: int, do_val: bool, extend_len: int | None,
-                    n_folds: int | None, neg_ratio: int) -> dict:
-    """``{relative name: writer}`` of a fine-tuning run (every input read and checked)."""
+                    n_folds: int | None, neg_ratio: int) -> tuple[dict, dict | None]:
+    """``{relative name: writer}`` of a fine-tuning run (every input read and checked) and how the
+    sites of its records were placed (:func:`sites_record`; None without ``extend_len``)."""
     pos_path, neg_path = data / "pos.fa", data / "neg.fa"
-    pos, neg = io.read_fasta(pos_path), io.read_fasta(neg_path)
+    (pos, declared), (neg, neg_declared) = read_windows(pos_path), read_windows(neg_path)
+    declared.update(neg_declared)
     common = dict(k=k, seed=seed, extend_len=extend_len, neg_ratio=neg_ratio,
-                  pos_path=str(pos_path), neg_path=str(neg_path))
+                  pos_path=str(pos_path), neg_path=str(neg_path), declared=declared)
     if n_folds is None:
-        return {f"{name}.tsv": _writer("tsv", s) for name, s in finetune_splits(pos, neg, do_val=do_val, **common).items()}
-    splits, folds = kfold_splits(pos, neg, n_folds=n_folds, **common)
-    files = {f"fold_{i}/{name}.tsv": _writer("tsv", s) for i, fold in enumerate(splits) for name, s in fold.items()}
-    files["folds.json"] = _writer("json", {"n_folds": n_folds, "seed": seed, "folds": folds})
-    return files
+        files = {f"{name}.tsv": _writer("tsv", s) for name, s in finetune_splits(pos, neg, do_val=do_val, **common).items()}
+    else:
+        splits, folds = kfold_splits(pos, neg, n_folds=n_folds, **common)
+        files = {f"fold_{i}/{name}.tsv": _writer("tsv", s) for i, fold in enumerate(splits) for name, s in fold.items()}
+        files["folds.json"] = _writer("json", {"n_folds": n_folds, "seed": seed, "folds": folds})
+    if extend_len is None:
+        return files, None
+    used = pos + sample_negatives(neg, neg_ratio * len(pos), seed, str(neg_path))
+    return files, sites_record(used, extend_len, declared)
 
 
 def _writer(kind: str, obj: object):

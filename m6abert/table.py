@@ -133,7 +133,13 @@ def _fingerprint(s: TableSettings, data: Path) -> dict:
     fp.update(kmer_ks=list(s.kmer_ks), data_path=None,
               data_sha256={n: io.file_sha256(data / n) for n in ("pos.fa", "neg.fa")})
     if s.pretrain_corpus:
-        fp["pretrain_corpus_sha256"] = io.file_sha256(s.pretrain_corpus)
+        fp.update(pretrain_corpus=None, pretrain_corpus_sha256=io.file_sha256(s.pretrain_corpus))
+    from .model import PRESETS
+
+    # the content of a --config_name file, not its path: an edited config.json must not resume
+    fp["config_sha256"] = None if s.config_name in PRESETS else io.file_sha256(s.config_name)
+    if fp["config_sha256"]:
+        fp["config_name"] = None
     return fp
 
 
@@ -148,8 +154,14 @@ def _check_output_dir(s: TableSettings, fingerprint: dict) -> None:
         raise InputError(f"{out}: output directory exists and is not empty; use --should_continue to resume "
                          "or --overwrite_output_dir")
     old_path = out / "runs" / "settings.json"
+    if s.should_continue and not old_path.exists() and any((out / name).exists() for name in OWNED):
+        raise InputError(f"{old_path}: missing, so the run in {out} cannot be checked against these settings before "
+                         "it is continued; start over with --overwrite_output_dir (or use another --output_dir)")
     if s.should_continue and old_path.exists():
         old = io.read_json(old_path, "settings of the run to continue")
+        if "config_sha256" not in old:
+            raise InputError(f"{old_path}: written by an older version of m6abert, which did not record the "
+                             "--config_name file's content; start over with --overwrite_output_dir")
         changed = sorted(key for key in set(old) | set(fingerprint) if old.get(key) != io.json_safe(fingerprint.get(key)))
         if changed:
             raise InputError(f"{out}: --should_continue with settings or data that differ from the run there "
@@ -352,13 +364,13 @@ def _write_inputs(s: TableSettings, out: Path, plan: Plan) -> None:
         removed = io.clear_table_dir(out, OWNED)
         if removed:
             log.info("%s: removed the earlier run's %s", out, ", ".join(removed))
+    io.write_json(out / "runs" / "settings.json", plan.fingerprint)  # first: a run killed from here on can resume
     make_inputs("finetune", s.data_path, str(out / "data"), s.k, s.seed, n_folds=s.n_folds,
                 run_args={"note": "written by reproduce_table.py", "data_dir": s.data_path, "kmer": s.k,
                           "seed": s.seed, "n_folds": s.n_folds, "task": "finetune"})
     if plan.corpus is not None:
         for name, lines in plan.corpus.items():
             io.write_lines(out / "pretrain_data" / "pre" / f"{name}.txt", lines)
-    io.write_json(out / "runs" / "settings.json", plan.fingerprint)
 
 
 def _run(s: TableSettings, plan: Plan, dist) -> dict:

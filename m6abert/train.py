@@ -2,9 +2,10 @@
 
 AdamW without decay on biases and LayerNorm weights, a linear schedule with warm-up, gradient
 accumulation and clipping, evaluation every ``logging_steps``, ``checkpoint-{step}`` folders every
-``save_steps`` with optimizer, scheduler, RNG and loop state, rotation by ``save_total_limit``,
-early stopping on a falling metric, exact resumption, DistributedDataParallel under ``torchrun``
-(the process group and its helpers are :mod:`m6abert.distributed`) and autocast mixed precision.
+``save_steps`` with optimizer, scheduler, RNG and loop state, rotation by ``save_total_limit``
+(never of the best checkpoint, chosen by a :class:`BestMetric`), early stopping on a falling
+metric, exact resumption, DistributedDataParallel under ``torchrun`` (the process group and its
+helpers are :mod:`m6abert.distributed`) and autocast mixed precision.
 
 Resumption is exact because the data order of every epoch comes from a generator seeded with
 ``(seed, epoch)``, and the global RNG state (dropout) is saved in each checkpoint and restored.
@@ -22,11 +23,11 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from . import io
 from .distributed import Dist, barrier, locked_run_dir, setup_distributed, weights_in_sync  # noqa: F401 (re-exported)
 from .preempt import EXIT_PREEMPTED, Preempted, StopSignals, signal_name
+from .progress import progress_bar
 from .utils import InputError, log
 
 
@@ -74,9 +75,27 @@ class TrainArgs:
 class TrainResult(NamedTuple):
     global_step: int
     average_loss: float
-    best: dict | None  # {"checkpoint", "step", "metric", "metrics"} or None
+    best: dict | None  # {"checkpoint", "step", "metric", "metric_name", "greater_is_better", "metrics"} or None
     stopped_early: bool
     ranks_in_sync: bool | None  # under DDP: every rank ended with identical weights
+    last_metrics: dict | None = None  # the evaluation's metrics at the last step, if it was evaluated
+
+
+class BestMetric(NamedTuple):
+    """The evaluation metric that chooses the best checkpoint, and its direction.
+
+    >>> BestMetric("loss", greater_is_better=False).better(0.3, than=0.4)
+    True
+    """
+
+    name: str
+    greater_is_better: bool = True
+
+    def better(self, value: float, than: float | None) -> bool:
+        """Whether ``value`` beats ``than`` (None: nothing to beat). NaN (undefined) never does."""
+        if math.isnan(value):
+            return False
+        return than is None or (value > than if self.greater_is_better else value < than)
 
 
 BUCKETING_MIN_SAVING = 0.05  # length-bucketed batches only when they compute at least 5 % fewer tokens
@@ -253,7 +272,7 @@ class LoopState:
     logging_loss: float = 0.0
     stop_count: int = 0
     prev_metric: float | None = None
-    best: dict | None = None  # {"checkpoint", "step", "metric", "metric_name", "metrics"}
+    best: dict | None = None  # {"checkpoint", "step", "metric", "metric_name", "greater_is_better", "metrics"}
     eval_lines: list[str] = field(default_factory=list)
     eval_records: list[dict] = field(default_factory=list)
     scaler: dict | None = None  # the fp16 GradScaler's state
@@ -286,6 +305,7 @@ class Run:
     evaluate: Callable[[torch.nn.Module, int], tuple[dict, str]] | None
     metric: str | None
     stats: Callable[[dict], dict] | None
+    best_metric: BestMetric | None = None
     tokens: int = 0
     t0: float = 0.0
     stop: StopSignals | None = None  # SIGTERM / SIGUSR1 caught while the loop runs
@@ -294,7 +314,7 @@ class Run:
 
 
 def _start(model, dataset, collate, a: TrainArgs, out: Path, k: int, evaluate, metric, dist: Dist,
-           stats) -> tuple[Run, Schedule]:
+           stats, best_metric: BestMetric | None = None) -> tuple[Run, Schedule]:
     """Move the model to the device and build its optimiser, schedule and gradient scaler."""
     from transformers import get_linear_schedule_with_warmup
 
@@ -304,7 +324,8 @@ def _start(model, dataset, collate, a: TrainArgs, out: Path, k: int, evaluate, m
     optimizer = make_optimizer(model, a)
     scheduler = get_linear_schedule_with_warmup(optimizer, sched.warmup, sched.t_total)
     scaler = torch.amp.GradScaler("cuda", enabled=a.fp16 and dist.device.type == "cuda")
-    run = Run(model, ddp, optimizer, scheduler, scaler, a, dist, out, k, sched.t_total, evaluate, metric, stats)
+    run = Run(model, ddp, optimizer, scheduler, scaler, a, dist, out, k, sched.t_total, evaluate, metric, stats,
+              best_metric or (BestMetric(metric) if metric else None))
     run.lengths = bucket_lengths(dataset, collate)
     if a.logging_dir and dist.is_main:
         run.tb = io.summary_writer(a.logging_dir)
@@ -344,6 +365,7 @@ def train(
     resume_from: str | Path | io.TrainingState | None = None,
     dist: Dist | None = None,
     stats: Callable[[dict], dict] | None = None,
+    best_metric: BestMetric | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``dataset`` and write checkpoints and evaluation logs to ``output_dir``.
 
@@ -368,8 +390,8 @@ def train(
         ``evaluate_during_training``; ``line`` is appended to ``eval_results.txt`` and ``metrics``
         (plus ``step``, ``loss``, ``learning_rate``) to ``eval_results.jsonl``. Default is None.
     metric: str or None
-        Metric for early stopping (``early_stop`` consecutive decreases) and for the best
-        checkpoint, higher is better. Default is None.
+        Metric for early stopping (``early_stop`` consecutive decreases) and, without
+        ``best_metric``, for the best checkpoint (higher is better). Default is None.
     resume_from: str, Path, TrainingState or None
         A ``checkpoint-{step}`` folder to resume from exactly (its weights must already be in
         ``model``), or its :func:`~m6abert.io.read_training_state` read before anything was
@@ -378,19 +400,22 @@ def train(
         Distributed setup; default single process on CPU/GPU.
     stats: callable or None
         ``stats(batch) -> {"tokens": n}`` for the throughput shown in the progress bar.
+    best_metric: BestMetric or None
+        The metric and direction that choose the best checkpoint (``TrainResult.best``), which is
+        always saved and never rotated away; it is part of the loop state, so a resumed run picks
+        the same one. Default is ``metric``, higher is better.
 
     Returns
     -------
     TrainResult
     """
     dist = dist or setup_distributed()
-    run, sched = _start(model, dataset, collate, a, Path(output_dir), k, evaluate, metric, dist, stats)
+    run, sched = _start(model, dataset, collate, a, Path(output_dir), k, evaluate, metric, dist, stats, best_metric)
     state = _restore(run, resume_from)
     log.info("training: %d examples, %d epochs, %d optimisation steps, batch %d x %d accumulation x %d processes",
              len(dataset), sched.n_epochs, run.t_total, a.per_gpu_train_batch_size, a.gradient_accumulation_steps,
              dist.world_size)
-    bar = tqdm(total=run.t_total, initial=state.global_step, disable=not dist.is_main, desc="train",
-               dynamic_ncols=True)
+    bar = progress_bar(run.t_total, "train", "step", initial=state.global_step, disable=not dist.is_main)
     run.t0 = time.perf_counter()
     model.train()
     done, stopped_early = state.global_step >= run.t_total, False
@@ -404,7 +429,16 @@ def train(
             run.tb.close()
     avg = state.tr_loss / max(state.global_step, 1)
     log.info(" global_step = %d, average loss = %s", state.global_step, avg)
-    return TrainResult(state.global_step, avg, state.best, stopped_early, weights_in_sync(model, dist))
+    return TrainResult(state.global_step, avg, state.best, stopped_early, weights_in_sync(model, dist),
+                       _metrics_at(state, state.global_step))
+
+
+def _metrics_at(state: LoopState, step: int) -> dict | None:
+    """The evaluation metrics recorded at ``step`` (without their ``eval_`` prefix), or None."""
+    for record in reversed(state.eval_records):
+        if record.get("step") == step:
+            return {key[5:]: v for key, v in record.items() if key.startswith("eval_")}
+    return None
 
 
 def _run_epoch(run: Run, state: LoopState, dataset, collate, bar) -> tuple[bool, bool]:
@@ -477,7 +511,7 @@ def _after_step(run: Run, state: LoopState) -> tuple[bool, bool]:
     stop = new_best = saved = False
     if a.logging_steps > 0 and step % a.logging_steps == 0:
         stop, new_best = _log_and_evaluate(run, state)
-    if not stop and ((a.save_steps > 0 and step % a.save_steps == 0) or new_best):
+    if new_best or (not stop and a.save_steps > 0 and step % a.save_steps == 0):  # a best is always saved
         _save(run, state, step)
         saved = True
     return stop, saved
@@ -541,13 +575,10 @@ def _json(obj: dict) -> str:
 
 def _track_metric(run: Run, state: LoopState, metrics: dict) -> tuple[bool, bool]:
     """Update the best checkpoint and the early-stop count from ``metrics``; returns (stop, new_best)."""
+    new_best = _track_best(run, state, metrics)
     if run.metric is None or run.metric not in metrics:
-        return False, False
-    value, step, new_best = float(metrics[run.metric]), state.global_step, False
-    if state.best is None or value > state.best["metric"]:
-        state.best = {"checkpoint": f"checkpoint-{step}", "step": step, "metric": value,
-                      "metric_name": run.metric, "metrics": metrics}
-        new_best = True
+        return False, new_best
+    value = float(metrics[run.metric])
     prev = state.prev_metric
     state.stop_count = state.stop_count + 1 if prev is not None and value < prev else 0
     state.prev_metric = value
@@ -555,6 +586,19 @@ def _track_metric(run: Run, state: LoopState, metrics: dict) -> tuple[bool, bool
     if stop:
         log.info("Early stop")
     return stop, new_best
+
+
+def _track_best(run: Run, state: LoopState, metrics: dict) -> bool:
+    """Make this step the best if ``run.best_metric`` beats the best so far; returns whether it did."""
+    by = run.best_metric
+    if by is None or by.name not in metrics:
+        return False
+    value, step = float(metrics[by.name]), state.global_step
+    if not by.better(value, None if state.best is None else state.best["metric"]):
+        return False
+    state.best = {"checkpoint": f"checkpoint-{step}", "step": step, "metric": value, "metric_name": by.name,
+                  "greater_is_better": by.greater_is_better, "metrics": metrics}
+    return True
 
 
 def _log_and_evaluate(run: Run, state: LoopState) -> tuple[bool, bool]:

@@ -20,6 +20,8 @@ from m6abert.attribution import (
     baseline_ids,
     token_attributions,
 )
+from m6abert.cli import finetune as finetune_cli
+from m6abert.cli.common import run_guarded
 from m6abert.data import Collator, KmerDataset, read_labelled_scores
 from m6abert.kmer import encode_many, kmer_to_nucleotide, seq2kmer
 from m6abert.model import build_config, new_model
@@ -69,7 +71,6 @@ def write_rows(path: Path, rows) -> None:
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
     """A tiny classifier fine-tuned (run_finetune_degradation.main, from scratch) on planted data."""
-    import run_finetune_degradation
 
     root = tmp_path_factory.mktemp("planted")
     rng = np.random.RandomState(0)
@@ -78,7 +79,7 @@ def planted(tmp_path_factory):
     write_rows(data / "dev.tsv", planted_rows(40, rng))
     write_rows(data / "test.tsv", planted_rows(200, rng))
     model = root / "model"
-    results = run_finetune_degradation.main([
+    results = run_guarded(finetune_cli.run, [
         "--model_type", "dna", "--tokenizer_name", "dna3", "--from_scratch", "--config_name", "tiny",
         "--task_name", "dnaprom", "--do_train", "--do_eval", "--data_dir", str(data), "--max_seq_length", "128",
         "--per_gpu_train_batch_size", "32", "--per_gpu_eval_batch_size", "64", "--learning_rate", "1e-3",

@@ -839,7 +839,7 @@ def test_real_process(script, tmp_path):
 # ---------------------------------------------------------------------------- the README table
 # the further tables, each a module-level CASES list of (script, Case) in a test module of its own
 MORE_TABLES = ("test_errors_get_input", "test_errors_flags", "test_errors_checkpoints", "test_errors_integrity",
-               "test_variants")
+               "test_variants", "test_export", "test_errors_shards", "test_errors_escapes")
 
 
 def all_cases() -> list[tuple[str, Case]]:
@@ -852,13 +852,19 @@ def all_cases() -> list[tuple[str, Case]]:
     return cases
 
 
-def readme_table() -> str:
-    """The Markdown table of every case: script | bad input | what the user sees."""
-    rows = ["| script | bad input | what the user sees (`SCRIPT: error: ` then) |", "|---|---|---|"]
-    for script, c in all_cases():
+def markdown_rows(cases: list[tuple[str, Case]]) -> str:
+    """The Markdown rows of ``(script, Case)`` pairs: script | bad input | what the user sees."""
+    rows = []
+    for script, c in cases:
         msg = c.message.replace("{file}", c.file or "").replace("|", "\\|")
         rows.append(f"| `{script}` | {c.what.replace('|', chr(92) + '|')} | `{msg}` |")
-    return "\n".join(rows) + "\n"
+    return "".join(row + "\n" for row in rows)
+
+
+def readme_table() -> str:
+    """The Markdown table of every case: script | bad input | what the user sees."""
+    header = "| script | bad input | what the user sees (`SCRIPT: error: ` then) |\n|---|---|---|\n"
+    return header + markdown_rows(all_cases())
 
 
 def test_readme_lists_every_case():

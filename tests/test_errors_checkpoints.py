@@ -31,7 +31,7 @@ for _p in (ROOT, ROOT / "tests"):  # for `python tests/test_errors_checkpoints.p
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from test_errors import FT_FAST, Case, check_error, run_case  # noqa: E402
+from test_errors import FT_FAST, Case, check_error, markdown_rows, run_case  # noqa: E402
 from toy import tiny_classifier, tiny_pretrained, write_corpus, write_fasta, write_split_dir  # noqa: E402
 
 from m6abert import io  # noqa: E402
@@ -344,7 +344,8 @@ def test_integer_layer_norm_eps_and_initializer_range_load(tmp_path):
     cfg = json.loads((ckpt / "config.json").read_text())
     (ckpt / "config.json").write_text(json.dumps({**cfg, "initializer_range": 1, "layer_norm_eps": 1}))
     model, k = load_model(str(ckpt), fine_tuned=True)
-    assert k == 3 and model.config.layer_norm_eps == 1.0
+    assert k == 3 and model.config.layer_norm_eps == 1.0 and isinstance(model.config.layer_norm_eps, float)
+    assert isinstance(model.config.initializer_range, float)
 
 
 # ---------------------------------------------------------------------------- file modes
@@ -384,14 +385,5 @@ def test_check_positions(tmp_path):
 
 
 # ---------------------------------------------------------------------------- the README rows
-def readme_rows() -> str:
-    """The cases as rows of README.md's Errors table (script | bad input | what the user sees)."""
-    rows = []
-    for script, c in CASES:
-        msg = c.message.replace("{file}", c.file or "").replace("|", "\\|")
-        rows.append(f"| `{script}` | {c.what.replace('|', chr(92) + '|')} | `{msg}` |")
-    return "\n".join(rows) + "\n"
-
-
 if __name__ == "__main__":
-    print(readme_rows(), end="")
+    print(markdown_rows(CASES), end="")

@@ -32,6 +32,7 @@ from test_errors import (  # noqa: E402
     Case,
     check_error,
     kmer_row,
+    markdown_rows,
     random_fasta,
     run_case,
     set_row,
@@ -114,6 +115,8 @@ GET_INPUT = [
     Case("seed-too-big", "`--seed 4294967296`", f"--seed must be {SEED}, not 4294967296"),
     Case("n-folds-0", "`--n_folds 0`", "--n_folds must be at least 2, not 0"),
     Case("n-folds-1", "`--n_folds 1`", "--n_folds must be at least 2, not 1"),
+    Case("progress-interval-0", "`--progress_interval 0` (any command)",
+         "--progress_interval must be a finite number of seconds > 0, not 0.0"),
 ]
 
 
@@ -125,7 +128,8 @@ def build_get_input(case: str, tmp: Path) -> list[str]:
     argv = ["--kmer", "3", "--extend_len", "250", "--task", "finetune", "--do_val", "--data_dir", str(data),
             "--save_dir", str(save)]
     extra = {"seed-negative": ["--seed", "-1"], "seed-too-big": ["--seed", str(2**32)],
-             "n-folds-0": ["--n_folds", "0"], "n-folds-1": ["--n_folds", "1"]}
+             "n-folds-0": ["--n_folds", "0"], "n-folds-1": ["--n_folds", "1"],
+             "progress-interval-0": ["--progress_interval", "0"]}
     return argv + extra[case]
 
 
@@ -212,7 +216,9 @@ def build_run_pretrain(case: str, tmp: Path) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- run_predict_degradation.py
-RUN_PREDICT = [Case("locked", "`--predict_dir` locked by a live run", LOCK_MSG, "PREDICT_DIR")]
+RUN_PREDICT = [Case("locked", "`--predict_dir` locked by a live run", LOCK_MSG, "PREDICT_DIR"),
+               Case("no-data", "neither `--data_dir` nor `--predict_fasta`",
+                    "--data_dir is required (the folder with test.tsv) unless --predict_fasta is given")]
 
 
 def build_run_predict(case: str, tmp: Path) -> list[str]:
@@ -220,6 +226,8 @@ def build_run_predict(case: str, tmp: Path) -> list[str]:
     write_split_dir(data, n=16)
     tiny_classifier(model)
     io.write_text(pred / "predictions.tsv", "row\tprobability\tpredicted_label\n0\t0.5\t0\n")
+    if case == "no-data":
+        return ["--output_dir", str(model), "--predict_dir", str(pred)]
     assert case == "locked", case
     hold_lock(pred)
     return ["--data_dir", str(data), "--output_dir", str(model), "--predict_dir", str(pred), "--max_seq_length", "64"]
@@ -283,14 +291,5 @@ def test_real_process(case_id, tmp_path):
     assert snapshot(tmp_path) == before
 
 
-def readme_rows() -> str:
-    """The Markdown rows of README.md's "Errors" table for these cases."""
-    rows = []
-    for script, c in CASES:
-        msg = c.message.replace("{file}", c.file or "").replace("|", "\\|")
-        rows.append(f"| `{script}` | {c.what.replace('|', chr(92) + '|')} | `{msg}` |")
-    return "\n".join(rows) + "\n"
-
-
 if __name__ == "__main__":
-    print(readme_rows(), end="")
+    print(markdown_rows(CASES), end="")

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_errors import ROOT, Case, check_error, random_fasta, run_case, snapshot
+from test_errors import LOG_RECORD, ROOT, Case, check_error, random_fasta, run_case, snapshot
 
 from m6abert import io
 from m6abert.io import FastaRecord
@@ -103,6 +103,7 @@ def test_duplicate_ids_in_a_real_process(tmp_path):
                           timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert "Traceback" not in proc.stderr and all(LOG_RECORD.match(ln) for ln in lines[:-1]), proc.stderr[-2000:]
     check_error(lines[-1], case, tmp_path, prog=re.escape("get_input.py"))
     assert snapshot(tmp_path) == before
 

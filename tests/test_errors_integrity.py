@@ -283,3 +283,5 @@ def test_full_disk_is_one_line_and_leaves_no_partial_file(small_disk, tmp_path):
         assert "Traceback" not in proc.stderr
     leftovers = [p.name for p in small_disk.rglob("*") if io.is_leftover(p.name) or p.name.startswith("checkpoint-")]
     assert leftovers == []
+    # nor a truncated final model or score array under its real name
+    assert not list(small_disk.rglob("*.safetensors")) and not list(small_disk.rglob("*.npy"))

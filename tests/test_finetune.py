@@ -22,6 +22,8 @@ import get_input
 import run_finetune_degradation as ft
 import run_predict_degradation as pr
 from m6abert import io
+from m6abert.cli import finetune as ft_cli
+from m6abert.cli.common import run_guarded
 from m6abert.data import Collator, KmerDataset
 from m6abert.kmer import encode_kmer_sentences
 from m6abert.model import build_config, load_model
@@ -35,7 +37,7 @@ FAST = ["--model_type", "dna", "--task_name", "dnaprom", "--max_seq_length", "64
 
 def finetune(tmp_path: Path, data: Path, out: Path, *extra: str) -> dict:
     model = tiny_pretrained(tmp_path / "pre") if not (tmp_path / "pre").exists() else tmp_path / "pre"
-    return ft.main([*FAST, "--tokenizer_name", "dna3", "--model_name_or_path", str(model), "--do_train",
+    return run_guarded(ft_cli.run, [*FAST, "--tokenizer_name", "dna3", "--model_name_or_path", str(model), "--do_train",
                     "--do_eval", "--data_dir", str(data), "--output_dir", str(out), *extra])
 
 
@@ -110,9 +112,11 @@ def test_resume_ends_identical_to_an_uninterrupted_run(tmp_path):
     data = write_split_dir(tmp_path / "data", n=32)
     full, part = tmp_path / "full", tmp_path / "part"
     finetune(tmp_path, data, full, "--max_steps", "8")
-    # the interrupted run: only checkpoint-4 survived
+    # the interrupted run: the checkpoints up to step 4 survived (the best on dev among them included)
     part.mkdir()
-    shutil.copytree(full / "checkpoint-4", part / "checkpoint-4")
+    for ckpt in full.glob("checkpoint-*"):
+        if int(ckpt.name.split("-")[1]) <= 4:
+            shutil.copytree(ckpt, part / ckpt.name)
     finetune(tmp_path, data, part, "--max_steps", "8", "--should_continue")
     a, b = weights(full), weights(part)
     assert all(torch.equal(a[n], b[n]) for n in a)
@@ -216,9 +220,11 @@ def test_readme_commands_on_real_data(real_data_dir, tmp_path):
     assert (out / "checkpoint-2" / "model.safetensors").exists()
     assert len((out / "eval_results.txt").read_text().splitlines()) == 3
     pr.main(["--model_type", "dna", "--tokenizer_name=dna3", "--model_name_or_path", str(model),
-             "--task_name", "dnaprom", "--data_dir", str(data), "--do_predict", "--max_seq_length", "512",
-             "--per_gpu_eval_batch_size=50", "--output_dir", str(out / "checkpoint-2"), "--n_process", "1",
-             "--evaluate_during_training", "--predict_dir", str(out)])
+             "--task_name", "dnaprom", "--data_dir", str(data), "--save_steps", "50", "--logging_steps", "50",
+             "--do_predict", "--max_seq_length", "512", "--per_gpu_eval_batch_size=50",
+             "--per_gpu_train_batch_size=50", "--learning_rate", "1e-6", "--num_train_epochs", "100",
+             "--output_dir", str(out / "checkpoint-2"), "--n_process", "1", "--evaluate_during_training",
+             "--predict_dir", str(out)])
     probs = np.load(out / "pred_results.npy")
     assert probs.shape == (194,) and probs.dtype == np.float32
 
@@ -244,3 +250,4 @@ def test_bf16_autocast_on_cpu(tmp_path):
     data = write_split_dir(tmp_path / "data", n=16)
     res = finetune(tmp_path, data, tmp_path / "o", "--max_steps", "2", "--bf16")
     assert res["global_step"] == 2 and np.isfinite(res["train_loss"]) and 0 <= res["eval"]["auc"] <= 1
+    assert json.loads((tmp_path / "o" / "finetune_args.json").read_text())["runtime"]["precision"] == "bfloat16"

@@ -3,8 +3,9 @@ prediction and scores and their merge, the run record of devices, TensorBoard, t
 examples/hpc/ under a fake SLURM, and a two-"node" torchrun with a c10d rendezvous on 127.0.0.1.
 
 The default run keeps one test of each feature (SIGTERM, the merge without variants, the attr merge,
-the flag errors in-process, TensorBoard with a fake module, the multi-node job script); the rest
-(SIGUSR1, DDP, variants, ISM, real TensorBoard, the other two job scripts) are marked ``slow``."""
+the flag errors in-process, TensorBoard with a fake module, the multi-node job script, and what every
+job script submits and runs, under a fake SLURM that only logs); the rest (SIGUSR1, DDP, variants, ISM,
+real TensorBoard, the other two job scripts run to the end) are marked ``slow``."""
 
 from __future__ import annotations
 
@@ -162,7 +163,7 @@ def test_ddp_every_rank_stops_at_the_same_step(trained, tmp_path):
     assert run.returncode != 0
     stops = [ln for ln in err.splitlines() if "resume with --should_continue" in ln]
     assert len(stops) == 1, err[-3000:]  # rank 0's line; rank 1 stopped at the same step without one
-    assert "exitcode  : 143" in err or "exit code 143" in err or "143" in err
+    assert "exitcode  : 143" in err or "exit code 143" in err
     step = json.loads((io.list_checkpoints(out)[-1] / "trainer_state.json").read_text())["global_step"]
     assert 2 <= step < 12 and f"after step {step} " in stops[0]
     proc = subprocess.run(_torchrun(29543, *argv, "--output_dir", str(out), "--should_continue"), cwd=ROOT,
@@ -351,6 +352,20 @@ def test_merged_visualize_shards_equal_an_unsharded_run(vis_job, tmp_path, task)
     _same_scores(tmp_path / "whole", tmp_path / "m", task)
 
 
+def test_merged_attr_shards_of_all_splits(vis_job, tmp_path):
+    """--data_name all: the QC table's row numbers restart in each split, and the shards still merge into
+    the unsharded run's arrays and table."""
+    _visualize(vis_job, tmp_path / "whole", "attr", "--no_plot", "--data_name", "all", "--n_baselines", "1")
+    for i in range(2):
+        _visualize(vis_job, tmp_path / f"s{i}", "attr", "--no_plot", "--data_name", "all", "--n_baselines", "1",
+                   "--shard", str(i), "--num_shards", "2")
+    _merge_here(tmp_path / "m", [tmp_path / "s0", tmp_path / "s1"])
+    for name in ("attributions_all.npy", "attributions_signed_all.npy"):
+        assert np.array_equal(np.load(tmp_path / "m" / name), np.load(tmp_path / "whole" / name)), name
+    qc = (tmp_path / "m" / "attributions_all_qc.tsv").read_bytes()
+    assert qc == (tmp_path / "whole" / "attributions_all_qc.tsv").read_bytes() and qc.count(b"\n0\t") == 3
+
+
 def test_merged_attn_shards_with_an_empty_one(vis_job, tmp_path):
     """6 shards over 5 batches: one shard has no rows (and draws no figures); the merge still equals the whole."""
     _visualize(vis_job, tmp_path / "whole", "attn", "--batch_size", "4", "--no_plot")
@@ -439,7 +454,9 @@ def test_predict_logs_and_records_the_device(fasta_job, tmp_path, caplog):
 # ---------------------------------------------------------------------------- the SLURM job scripts
 HPC = ROOT / "examples" / "hpc"
 FAKE_SBATCH = r"""#!/bin/bash
-# fake sbatch: runs the job (each array task in turn) at once, locally; prints the job id
+# fake sbatch: logs its command line; runs the job (each array task in turn) at once, locally, unless
+# FAKE_SBATCH_DRY is set; prints the job id. The job gets SLURM_CPUS_PER_TASK=${FAKE_CPUS_PER_TASK:-1}.
+echo "sbatch $*" >> "$FAKE_SLURM/log"
 parsable=0; array=""; args=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -451,9 +468,11 @@ while [ $# -gt 0 ]; do
   shift
 done
 n=$(( $(cat "$FAKE_SLURM/next_id" 2>/dev/null || echo 100) + 1 )); echo $n > "$FAKE_SLURM/next_id"
-echo "sbatch ${args[*]} array=$array" >> "$FAKE_SLURM/log"
+export SLURM_CPUS_PER_TASK=${FAKE_CPUS_PER_TASK:-1}
 rc=0
-if [ -n "$array" ]; then
+if [ -n "${FAKE_SBATCH_DRY:-}" ]; then
+  :
+elif [ -n "$array" ]; then
   for ((i=${array%-*}; i<=${array#*-}; i++)); do
     SLURM_JOB_ID=$n SLURM_ARRAY_JOB_ID=$n SLURM_ARRAY_TASK_ID=$i bash "${args[@]}" >> "$FAKE_SLURM/job_${n}_$i.out" 2>&1 || rc=1
   done
@@ -464,7 +483,10 @@ fi
 exit $rc
 """
 FAKE_SRUN = r"""#!/bin/bash
-# fake srun: the command once per node (SLURM_NNODES), in parallel, on this machine
+# fake srun: logs the thread settings it got and its command line; runs the command once per node
+# (SLURM_NNODES), in parallel, on this machine, unless FAKE_SRUN_DRY is set
+echo "srun SRUN_CPUS_PER_TASK=${SRUN_CPUS_PER_TASK:-} OMP_NUM_THREADS=${OMP_NUM_THREADS:-} $*" >> "$FAKE_SLURM/log"
+[ -n "${FAKE_SRUN_DRY:-}" ] && exit 0
 while [ $# -gt 0 ] && [ "${1#-}" != "$1" ]; do shift; done
 pids=()
 for ((node=0; node<${SLURM_NNODES:-1}; node++)); do SLURM_NODEID=$node "$@" & pids+=($!); done
@@ -478,19 +500,33 @@ case "$1 $2" in
   *) echo "scontrol $*" >> "$FAKE_SLURM/log" ;;
 esac
 """
+# The job scripts' environment hook (ENV_SETUP): it logs that it was sourced and puts the running
+# interpreter's console commands (m6abert-*, torchrun) on the PATH, which has none of them before.
+ENV_SETUP = """echo env_setup >> "$FAKE_SLURM/log"
+export PATH="{scripts}:$PATH"
+"""
+SITE = {"ACCOUNT": "acct", "PARTITION": "gpuq", "CPU_PARTITION": "cpuq", "GPU_REQUEST": "--gres=gpu:1"}
 
 
 @pytest.fixture
 def fake_slurm(tmp_path):
-    """sbatch / srun / scontrol on PATH that run jobs locally; returns (env, log folder)."""
+    """sbatch / srun / scontrol on a PATH without Python's commands, that run jobs locally, an
+    ENV_SETUP hook that adds them, and the site settings of :data:`SITE`; returns (env, log folder)."""
+    import sysconfig
+
+    scripts = Path(sysconfig.get_path("scripts"))
+    assert (scripts / "m6abert-finetune").exists(), f"m6abert is not installed in {scripts} (pip install -e .)"
     bin_dir, state = tmp_path / "bin", tmp_path / "slurm"
     bin_dir.mkdir()
     state.mkdir()
     for name, text in (("sbatch", FAKE_SBATCH), ("srun", FAKE_SRUN), ("scontrol", FAKE_SCONTROL)):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
-    env = {**ENV, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_SLURM": str(state), "REPO": str(ROOT),
-           "PYTHON": sys.executable, "CUDA_VISIBLE_DEVICES": ""}
+    (tmp_path / "env_setup.sh").write_text(ENV_SETUP.format(scripts=scripts))
+    env = {**ENV, "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "FAKE_SLURM": str(state), "REPO": str(ROOT),
+           "ENV_SETUP": str(tmp_path / "env_setup.sh"), "CUDA_VISIBLE_DEVICES": "", **SITE}
+    for name in ("PYTHONPATH", "VIRTUAL_ENV", "SLURM_JOB_ID", "SLURM_CPUS_PER_TASK", "ATTR_DATA", "VARIANTS"):
+        env.pop(name, None)
     return env, state
 
 
@@ -502,6 +538,93 @@ def _bash(script: str, env: dict, *args: str) -> subprocess.CompletedProcess:
 
 def _job_logs(state: Path) -> str:
     return "\n".join(f"== {p.name}\n{p.read_text()[-3000:]}" for p in sorted(state.glob("*.out")))
+
+
+def _log(state: Path) -> list[str]:
+    return (state / "log").read_text().splitlines() if (state / "log").exists() else []
+
+
+@pytest.mark.parametrize("script, first, then", [("finetune_5fold.sbatch", "fold", "summary"),
+                                                 ("predict_attr.sbatch", "shard", "merge")])
+def test_array_on_the_gpu_partition_then_a_cpu_job(fake_slurm, script, first, then):
+    """``bash SCRIPT`` sources ENV_SETUP, submits the array with ACCOUNT, PARTITION and GPU_REQUEST,
+    and the job after it with ACCOUNT on CPU_PARTITION, asking for no GPU."""
+    env, state = fake_slurm
+    env.update(FAKE_SBATCH_DRY="1", N_FOLDS="2", N_SHARDS="2")
+    proc = _bash(script, env)
+    assert proc.returncode == 0, proc.stderr
+    path = HPC / script
+    assert _log(state) == [
+        "env_setup",
+        f"sbatch --parsable --account=acct --partition=gpuq --gres=gpu:1 --array=0-1 {path} {first}",
+        f"sbatch --parsable --account=acct --partition=cpuq --dependency=afterok:101 --time=00:30:00 {path} {then}",
+    ]
+
+
+@pytest.mark.parametrize("script", ["finetune_5fold.sbatch", "predict_attr.sbatch", "pretrain_multinode.sbatch"])
+def test_a_missing_env_setup_stops_before_submitting(fake_slurm, tmp_path, script):
+    env, state = fake_slurm
+    env.update(ENV_SETUP=str(tmp_path / "nowhere" / "activate"), FAKE_SBATCH_DRY="1")
+    proc = _bash(script, env)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == f"{HPC / script}: cannot source ENV_SETUP={tmp_path}/nowhere/activate"
+    assert _log(state) == []
+
+
+def _srun_lines(state: Path) -> list[str]:
+    return [line for line in _log(state) if line.startswith("srun ")]
+
+
+@pytest.mark.parametrize("settings, variants_flags, attributions", [
+    ({}, [], False),  # no VARIANTS, no ATTR_DATA: prediction only
+    ({"VARIANTS": "/d/v.tsv"}, ["--variants", "/d/v.tsv"], False),  # 1-based positions: no flag
+    ({"VARIANTS": "/d/v.tsv", "POS_RELATIVE_TO_SITE": "0"}, ["--variants", "/d/v.tsv"], False),
+    ({"VARIANTS": "/d/v.tsv", "POS_RELATIVE_TO_SITE": "1"}, ["--variants", "/d/v.tsv", "--pos_relative_to_site"],
+     False),
+    ({"POS_RELATIVE_TO_SITE": "1"}, [], False),  # the switch is about VARIANTS: nothing without them
+    ({"ATTR_DATA": "/d/split"}, [], True),
+])
+def test_predict_shard_flags(fake_slurm, settings, variants_flags, attributions):
+    """One shard task under srun: ``--pos_relative_to_site`` only with VARIANTS and POS_RELATIVE_TO_SITE=1,
+    attributions (m6abert-visualize) only with ATTR_DATA; srun gets the task's cores as SRUN_CPUS_PER_TASK
+    and OMP_NUM_THREADS; ENV_SETUP is sourced first."""
+    env, state = fake_slurm
+    env.update(FAKE_SRUN_DRY="1", SLURM_CPUS_PER_TASK="3", SLURM_ARRAY_JOB_ID="9", SLURM_ARRAY_TASK_ID="1",
+               N_SHARDS="2", FASTA="/d/in.fa", MODEL="/m", OUTPUT_PATH="/o", PRED_FLAGS="--chunk_records 8", **settings)
+    proc = _bash("predict_attr.sbatch", env, "shard")
+    assert proc.returncode == 0, proc.stderr
+    assert _log(state)[0] == "env_setup"
+    pred, *rest = _srun_lines(state)
+    head = "srun SRUN_CPUS_PER_TASK=3 OMP_NUM_THREADS=3"
+    assert pred == " ".join([head, "m6abert-predict --model_type dna --tokenizer_name dna3 --task_name dnaprom",
+                             "--data_dir /d --output_dir /m --predict_fasta /d/in.fa", *variants_flags,
+                             "--predict_dir /o/shard_1 --shard 1 --num_shards 2 --chunk_records 8"])
+    assert [line.split()[3] for line in rest] == (["m6abert-visualize"] if attributions else [])
+    if attributions:
+        assert "--data_dir /d/split --data_name test --vis_task attr --output_dir /o/attr_shard_1" in rest[0]
+
+
+def test_predict_refuses_a_bad_positions_switch(fake_slurm):
+    env, state = fake_slurm
+    env.update(FAKE_SBATCH_DRY="1", VARIANTS="/d/v.tsv", POS_RELATIVE_TO_SITE="yes")
+    proc = _bash("predict_attr.sbatch", env)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"{HPC / 'predict_attr.sbatch'}: POS_RELATIVE_TO_SITE must be 0 or 1, not 'yes'"
+    assert _log(state) == ["env_setup"]  # nothing submitted
+
+
+@pytest.mark.parametrize("cpus, gpus, threads", [("16", "4", "4"), ("2", "4", "1"), ("6", "1", "6")])
+def test_pretrain_threads_per_worker(fake_slurm, cpus, gpus, threads):
+    """Inside the job, srun gets the task's cores (SRUN_CPUS_PER_TASK) and each of a node's
+    GPUS_PER_NODE torchrun workers its share of them (OMP_NUM_THREADS, at least 1)."""
+    env, state = fake_slurm
+    env.update(FAKE_SRUN_DRY="1", SLURM_JOB_ID="5", SLURM_NNODES="2", SLURM_JOB_NODELIST="n[1-2]",
+               SLURM_CPUS_PER_TASK=cpus, GPUS_PER_NODE=gpus, OUTPUT_PATH="/nonexistent/pre")
+    proc = _bash("pretrain_multinode.sbatch", env)
+    assert proc.returncode == 0, proc.stderr
+    [srun] = _srun_lines(state)
+    assert srun.startswith(f"srun SRUN_CPUS_PER_TASK={cpus} OMP_NUM_THREADS={threads} --kill-on-bad-exit=0 torchrun ")
+    assert " --no-python m6abert-pretrain " in srun and _log(state)[0] == "env_setup"
 
 
 @pytest.mark.slow
@@ -518,7 +641,10 @@ def test_finetune_5fold_script(trained, tmp_path, fake_slurm):
     cv = json.loads((tmp_path / "cv" / "cv_results.json").read_text())
     assert cv["n_folds"] == 2 and [f["fold"] for f in cv["folds"]] == [0, 1]
     assert (tmp_path / "cv" / "cv_results.md").exists()
-    assert "array=0-1" in (state / "log").read_text()
+    log = _log(state)
+    assert log.count("env_setup") == 4  # the submission, each fold, the summary
+    assert [line.split()[-1] for line in log if line.startswith("sbatch ")] == ["fold", "summary"]
+    assert [line.split()[3] for line in _srun_lines(state)] == ["m6abert-finetune"] * 2
 
 
 @pytest.mark.slow
@@ -538,26 +664,31 @@ def test_predict_attr_script(fasta_job, vis_job, tmp_path, fake_slurm):
           str(vis_job / "data"), "--data_name", "test", "--vis_task", "attr", "--max_seq_length", "64",
           "--output_dir", str(tmp_path / "attr"), "--no_plot", "--no_cuda", *VIS["attr"]])
     _same_scores(tmp_path / "attr", tmp_path / "p" / "merged_attr", "attr")
+    assert _log(state).count("env_setup") == 5  # the submission, each of 3 shards, the merge
 
 
 def test_pretrain_multinode_script_two_local_nodes(tmp_path, fake_slurm):
-    """The job script's torchrun over 2 "nodes" x 1 process, c10d rendezvous on 127.0.0.1 (gloo):
-    both ranks end with identical weights."""
+    """``bash pretrain_multinode.sbatch`` submits the job with ACCOUNT and PARTITION; the job (ENV_SETUP
+    sourced) runs the installed m6abert-pretrain under torchrun over 2 "nodes" x 1 process, c10d
+    rendezvous on 127.0.0.1 (gloo), one thread each (the task's one core): both ranks end with identical weights."""
     from toy import write_corpus
 
     env, state = fake_slurm
     write_corpus(tmp_path / "train.txt", 32)
     write_corpus(tmp_path / "eval.txt", 8, seed=1)
-    env.update(KMER="3", GPUS_PER_NODE="1", PORT="29551", SLURM_JOB_ID="7", SLURM_NNODES="2",
+    env.update(KMER="3", GPUS_PER_NODE="1", PORT="29551", SLURM_NNODES="2",
                SLURM_JOB_NODELIST="node[1-2]", TRAIN_FILE=str(tmp_path / "train.txt"),
                EVAL_FILE=str(tmp_path / "eval.txt"), OUTPUT_PATH=str(tmp_path / "pre"),
                TRAIN_FLAGS="--config_name tiny --per_gpu_train_batch_size 4 --max_steps 4 --logging_steps 2 "
                            "--save_steps 2 --evaluate_during_training --no_cuda")
     proc = _bash("pretrain_multinode.sbatch", env)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:] + _job_logs(state)
     res = json.loads((tmp_path / "pre" / "all_results.json").read_text())
     assert res["world_size"] == 2 and res["ddp_weights_identical"] is True and res["global_step"] == 4
-    assert "requeue" not in ((state / "log").read_text() if (state / "log").exists() else "")
+    log = _log(state)
+    assert log[:3] == ["env_setup", f"sbatch --parsable --account=acct --partition=gpuq "
+                                    f"{HPC / 'pretrain_multinode.sbatch'} train", "env_setup"]
+    assert log[3].startswith("srun SRUN_CPUS_PER_TASK=1 OMP_NUM_THREADS=1 ") and len(log) == 4  # no requeue
 
 
 @pytest.mark.gpu
@@ -572,4 +703,5 @@ def test_ddp_on_cuda_with_bf16(trained, tmp_path):
            "run_finetune_degradation.py", *_ft_argv(trained, out, "--bf16")]
     _run(cmd, env={k: v for k, v in ENV.items() if k != "OMP_NUM_THREADS"})
     assert json.loads((out / "all_results.json").read_text())["ddp_weights_identical"] is True
-    assert json.loads((out / "finetune_args.json").read_text())["runtime"]["device"].startswith("cuda")
+    runtime = json.loads((out / "finetune_args.json").read_text())["runtime"]
+    assert runtime["device"].startswith("cuda") and runtime["precision"] == "bfloat16"

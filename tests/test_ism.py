@@ -24,6 +24,8 @@ from toy import tiny_classifier, write_split_dir
 
 import visualize_all
 from m6abert import io
+from m6abert.cli import visualize as visualize_cli
+from m6abert.cli.common import run_guarded
 from m6abert.data import dataset_from_seqs, load_tsv_dataset
 from m6abert.ism import ISM_COLUMNS, mutants, saturation_mutagenesis, window_bounds
 from m6abert.predict import predict
@@ -201,13 +203,13 @@ def test_ism_flags_refused_for_other_tasks(small, tmp_path, capsys):
 
 
 def test_ism_small_run_without_labels(small, tmp_path):
-    """Labels are not needed: the default map is the first row's; bf16 autocast is honoured."""
+    """Labels are not needed: the default map is the first row's; bf16 autocast is recorded."""
     data = tmp_path / "data"
     data.mkdir()
     sentences = io.read_tsv(small / "data" / "dev.tsv").sentences[:2]
     (data / "dev.tsv").write_text("seq\n" + "\n".join(sentences) + "\n")
     out = tmp_path / "out"
-    res = visualize_all.main(["--model_path", str(small / "model"), "--data_dir", str(data), "--data_name", "dev",
+    res = run_guarded(visualize_cli.run, ["--model_path", str(small / "model"), "--data_dir", str(data), "--data_name", "dev",
                               "--output_dir", str(out), "--max_seq_length", "64", "--site_index", "30",
                               "--vis_task", "ism", "--ism_window", "-3:4", "--bf16"])
     assert Path(res["ism_dev"]).name == "ism_dev.npy" and Path(res["ism_summary_dev"]).exists()

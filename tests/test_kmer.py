@@ -206,7 +206,7 @@ def test_hf_tokenizer_from_written_files(tmp_path, k):
     lines = (folder / "vocab.txt").read_text(encoding="utf-8").splitlines()
     assert lines == kmer.vocab(k)
     config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
-    assert config["do_lower_case"] is False and config["tokenizer_class"] == "BertTokenizer"
+    assert config["do_lower_case"] is False and config["tokenizer_class"] == "PreTrainedTokenizerFast"
     assert config["model_max_length"] == 512 and config["max_len"] == 512
     special = json.loads((folder / "special_tokens_map.json").read_text(encoding="utf-8"))
     assert special == {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]",

@@ -37,8 +37,8 @@ def test_ignored_flags_are_one_named_group(name, capsys):
     assert out.count(COMPAT_TITLE + ":") == 1, out
 
 
-@pytest.mark.parametrize("flags", [["--do_train"], ["--learning_rate", "1e-3"], ["--n_folds", "5"], ["--from_scratch"],
-                                   ["--early_stop", "2"], ["--should_continue"], ["--num_train_epochs", "3"]])
+@pytest.mark.parametrize("flags", [["--do_train"], ["--n_folds", "5"], ["--from_scratch"], ["--early_stop", "2"],
+                                   ["--should_continue"], ["--weight_decay", "0.01"], ["--warmup_steps", "3"]])
 def test_prediction_refuses_training_flags(flags, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         predict.parse_args(["--data_dir", str(tmp_path), "--output_dir", str(tmp_path), *flags])
@@ -47,19 +47,23 @@ def test_prediction_refuses_training_flags(flags, tmp_path, capsys):
 
 
 def test_prediction_takes_the_original_readme_command(tmp_path):
-    """The original README's prediction command, training-only flags it passed included."""
+    """The original README's prediction command parses, training-only flags it passed included (they are
+    ignored: the prediction batch size stays its own); tests/test_original_commands.py runs it from the spec."""
     args = predict.parse_args(
         ["--model_type", "dna", "--tokenizer_name=dna3", "--model_name_or_path", "pre", "--task_name", "dnaprom",
-         "--data_dir", str(tmp_path), "--do_predict", "--max_seq_length", "512", "--per_gpu_eval_batch_size=50",
-         "--output_dir", str(tmp_path / "checkpoint-5"), "--n_process", "1", "--evaluate_during_training",
-         "--predict_dir", str(tmp_path)])
-    assert args.per_gpu_pred_batch_size == 8  # the eval batch size never applied to prediction
+         "--data_dir", str(tmp_path), "--save_steps", "50", "--logging_steps", "50", "--do_predict",
+         "--max_seq_length", "512", "--per_gpu_eval_batch_size=50", "--per_gpu_train_batch_size=50",
+         "--learning_rate", "1e-6", "--num_train_epochs", "100", "--output_dir", str(tmp_path / "checkpoint-5"),
+         "--n_process", "1", "--evaluate_during_training", "--predict_dir", str(tmp_path)])
+    assert args.per_gpu_pred_batch_size == 8  # neither the eval nor the train batch size applies to prediction
 
 
 def test_help_imports_neither_torch_nor_transformers():
-    code = ("import sys\nfrom m6abert.cli import finetune, get_input, motifs, predict, pretrain, visualize\n"
-            "for m in (finetune, get_input, motifs, predict, pretrain, visualize):\n"
-            "    m.build_parser() if hasattr(m, 'build_parser') else None\n"
+    code = ("import sys, contextlib, io\n"
+            "from m6abert.cli import finetune, get_input, merge, motifs, predict, pretrain, table, visualize\n"
+            "for m in (finetune, get_input, merge, motifs, predict, pretrain, table, visualize):\n"
+            "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+            "        m.main(['--help'])\n"
             "print(sorted(x for x in ('torch', 'transformers', 'sklearn', 'captum') if x in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

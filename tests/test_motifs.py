@@ -292,4 +292,6 @@ def test_read_labelled_scores_all_concatenates_in_order(tmp_path):
     assert len(data.seqs) == 18 and data.scores.shape == (18, 110)
     dev = read_labelled_scores(tmp_path, tmp_path, "dev", "attn")
     assert data.seqs[6:12] == dev.seqs and np.array_equal(data.scores[6:12], dev.scores)
+    for name, block in (("train", slice(0, 6)), ("test", slice(12, 18))):
+        assert data.seqs[block] == read_labelled_scores(tmp_path, tmp_path, name, "attn").seqs, name
     assert data.labels.tolist() == [1, 0] * 9

@@ -1,8 +1,9 @@
 """Structural checks of the package itself, not of what it computes.
 
 Every module imports on its own; the modules import each other without cycles; no function is
-longer than :data:`MAX_FUNCTION_LINES`; argparse's ``Namespace`` stays in ``m6abert/cli/``; and a
-real (non-editable) install puts the console commands of ``pyproject.toml`` on the ``PATH``.
+longer than :data:`MAX_FUNCTION_LINES`; argparse's ``Namespace`` stays in ``m6abert/cli/``;
+requirements.txt pins every requirement of ``pyproject.toml`` inside its range; and a real
+(non-editable) install, built with the declared backend, puts the console commands on the ``PATH``.
 Modules are found by walking ``m6abert/``, so a new one is checked without touching this file.
 """
 
@@ -320,29 +321,162 @@ def test_no_namespace_outside_cli():
     assert not hits, "`Namespace` outside m6abert/cli/:\n" + "\n".join(hits)
 
 
-# --- console commands -----------------------------------------------------------------------------
+# --- packaging: the lock, the ranges, a real install -----------------------------------------------
+
+
+def _pyproject() -> dict:
+    tomllib = pytest.importorskip("tomllib")
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def read_lock(text: str) -> dict[str, str]:
+    """``requirements.txt``: canonical name -> pinned version; anything but one exact pin a line raises.
+
+    >>> read_lock("# a comment\\nTorch==2.13.0  # why\\n\\npytest_xdist==3.8.0\\n")
+    {'torch': '2.13.0', 'pytest-xdist': '3.8.0'}
+    """
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins: dict[str, str] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        spec = line.split("#", 1)[0].strip()
+        if not spec:
+            continue
+        req = Requirement(spec)
+        specs = list(req.specifier)
+        if len(specs) != 1 or specs[0].operator != "==" or "*" in specs[0].version or req.marker or req.url:
+            raise ValueError(f"requirements.txt:{n}: {spec!r} is not an exact pin (name==version)")
+        name = canonicalize_name(req.name)
+        if name in pins:
+            raise ValueError(f"requirements.txt:{n}: {req.name} is pinned twice")
+        pins[name] = specs[0].version
+    return pins
+
+
+def declared_requirements(pyproject: dict) -> list[str]:
+    """Every requirement pyproject.toml declares: dependencies, each optional extra, [build-system]."""
+    project = pyproject["project"]
+    extras = [r for reqs in project.get("optional-dependencies", {}).values() for r in reqs]
+    return [*project["dependencies"], *extras, *pyproject["build-system"]["requires"]]
+
+
+def unmet(requirements: Iterable[str], versions: Mapping[str, str | None]) -> list[str]:
+    """The requirements that ``versions`` (canonical name -> version, None: absent) do not satisfy.
+
+    >>> unmet(["torch>=2.9", "Captum>=0.8,<1", "ruff"], {"torch": "2.13.0+cpu", "captum": "1.0", "ruff": None})
+    ['Captum>=0.8,<1 (1.0)', 'ruff (not there)']
+    """
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    problems = []
+    for spec in requirements:
+        req = Requirement(spec)
+        version = versions.get(canonicalize_name(req.name))
+        if version is None or not req.specifier.contains(version, prereleases=True):
+            problems.append(f"{spec} ({version or 'not there'})")
+    return problems
+
+
+def test_lock_pins_every_declared_requirement_within_its_range():
+    """requirements.txt is exact pins only, and pins each requirement of pyproject.toml (dependencies,
+    extras, build backend) at a version inside the range pyproject.toml declares."""
+    pins = read_lock((ROOT / "requirements.txt").read_text())
+    problems = unmet(declared_requirements(_pyproject()), pins)
+    assert not problems, "requirements.txt pins outside pyproject.toml's ranges: " + ", ".join(problems)
+
+
+def test_lock_checks_catch_loose_pins_and_versions_out_of_range():
+    with pytest.raises(ValueError, match="requirements.txt:2: 'numpy>=1.26' is not an exact pin"):
+        read_lock("torch==2.13.0\nnumpy>=1.26\n")
+    with pytest.raises(ValueError, match="requirements.txt:2: Torch is pinned twice"):
+        read_lock("torch==2.13.0\nTorch==2.12.0\n")
+    pyproject = {"project": {"dependencies": ["torch>=2.9"], "optional-dependencies": {"dev": ["pytest>=8"]}},
+                 "build-system": {"requires": ["setuptools>=77.0.3"]}}
+    pins = read_lock("torch==2.8.0\npytest==9.0.3\n")
+    assert unmet(declared_requirements(pyproject), pins) == ["torch>=2.9 (2.8.0)", "setuptools>=77.0.3 (not there)"]
+
+
+def installed_versions(requirements: Iterable[str]) -> dict[str, str | None]:
+    """Canonical name -> the running interpreter's version of it (None: not installed)."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    versions: dict[str, str | None] = {}
+    for spec in requirements:
+        name = Requirement(spec).name
+        try:
+            versions[canonicalize_name(name)] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[canonicalize_name(name)] = None
+    return versions
+
+
+def _hermetic_env() -> dict[str, str]:
+    """The environment without PYTHONPATH and the user's pip settings (pip reads no config file)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("PIP_")}
+    return {**env, "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
+
+
+def _running_site_dirs() -> list[str]:
+    """The running interpreter's site-packages folders (a venv's own, and the base's when it sees them)."""
+    import site
+
+    dirs = site.getsitepackages()
+    if site.ENABLE_USER_SITE and site.getusersitepackages() in sys.path:
+        dirs.append(site.getusersitepackages())
+    return dirs
+
+
+def layered_venv(path: Path, env: Mapping[str, str]) -> Path:
+    """A fresh venv (no pip of its own, not the base interpreter's site-packages) whose ``.pth`` puts
+    the running interpreter's site-packages after its own: what it installs comes first, and the
+    dependencies and pip are the running environment's. Returns its python."""
+    result = run([sys.executable, "-m", "venv", "--without-pip", str(path)], env=env)
+    assert result.returncode == 0, result.stderr
+    python = path / "bin" / "python"
+    result = run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], env=env)
+    assert result.returncode == 0, result.stderr
+    Path(result.stdout.strip(), "_running_environment.pth").write_text("\n".join(_running_site_dirs()) + "\n")
+    return python
 
 
 def test_console_scripts_install(tmp_path):
-    """A non-editable install into a fresh venv puts every command on its ``bin/``, and they run."""
+    """The package's wheel, built by the running interpreter with the build backend pyproject.toml names
+    (installed by requirements.txt; never a venv's base interpreter's), installs into a fresh venv; that
+    venv imports the installed copy, not the checkout, and every ``m6abert-*`` command on its ``bin/``
+    answers ``--version``."""
     from m6abert import __version__
 
+    build = _pyproject()["build-system"]["requires"]
+    missing = unmet(build, installed_versions(build))
+    assert not missing, f"{sys.executable} cannot build the package: {missing}; pip install -r requirements.txt"
     src = tmp_path / "src"  # a copy, so that the build's build/ and *.egg-info stay out of the repo
     shutil.copytree(PACKAGE, src / "m6abert", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, src / name)
+    env = _hermetic_env()
+    wheel = ["-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q", "-w", "dist", "./src"]
+    result = run([sys.executable, *wheel], cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [whl] = (tmp_path / "dist").glob("m6abert-*.whl")
     venv = tmp_path / "venv"
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    result = run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv], env=env)
-    assert result.returncode == 0, result.stderr
-    pip = ["-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q", str(src)]
-    result = run([str(venv / "bin" / "python"), *pip], cwd=tmp_path, env=env)  # the system's pip, from the venv
+    python = layered_venv(venv, env)
+    install = ["-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed", "-q", str(whl)]
+    result = run([str(python), *install], cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
 
+    result = run([str(python), "-c", "import m6abert; print(m6abert.__file__)"], cwd=tmp_path, env=env)
+    assert Path(result.stdout.strip()).is_relative_to(venv), result.stdout + result.stderr
     assert [s for s in SCRIPTS if not (venv / "bin" / s).exists()] == []
-    result = run([str(venv / "bin" / "m6abert-get-input"), "--version"], cwd=tmp_path, env=env)
-    assert result.returncode == 0, result.stderr
-    assert f"m6abert {__version__}" in result.stdout + result.stderr
+    procs = {s: subprocess.Popen([str(venv / "bin" / s), "--version"], cwd=tmp_path, env=env, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE) for s in SCRIPTS}
+    outputs = {s: (*p.communicate(timeout=300), p.returncode) for s, p in procs.items()}
+    failed = {s: o for s, o in outputs.items() if o[2] != 0 or f"m6abert {__version__}" not in o[0] + o[1]}
+    assert not failed, f"`--version` failed: {failed}"
     result = run([str(venv / "bin" / "m6abert-get-input"), "--help"], cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert "usage" in result.stdout

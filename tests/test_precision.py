@@ -1,5 +1,5 @@
-"""--bf16 is honoured by every inference path: prediction, attention, attribution and the evaluations of
-fine-tuning and pretraining run under bfloat16 autocast (results close to float32, not identical)."""
+"""--bf16 in inference: prediction, attention and ISM run under bfloat16 autocast (results close to float32,
+not identical); attribution refuses it (its attributions do not add up in bfloat16)."""
 
 from __future__ import annotations
 

@@ -19,9 +19,10 @@ import torch
 from safetensors.torch import load_file
 from toy import write_split_dir
 
-import run_finetune_degradation as ft
-import run_pretrain as rp
 from m6abert import io
+from m6abert.cli import finetune as ft_cli
+from m6abert.cli import pretrain as rp_cli
+from m6abert.cli.common import run_guarded
 from m6abert.data import KmerDataset, check_block_size, load_corpus
 from m6abert.kmer import CLS_ID, MASK_ID, PAD_ID, SEP_ID, encode_kmer_sentences, encode_many, seq2kmer
 from m6abert.pretrain import (
@@ -370,7 +371,7 @@ def corpora(tmp_path) -> tuple[Path, Path]:
 
 
 def pretrain(train: Path, eval_: Path, out: Path, *extra: str) -> dict:
-    return rp.main([*FAST, "--train_data_file", str(train), "--eval_data_file", str(eval_),
+    return run_guarded(rp_cli.run, [*FAST, "--train_data_file", str(train), "--eval_data_file", str(eval_),
                     "--output_dir", str(out), *extra])
 
 
@@ -432,7 +433,7 @@ def test_pretrained_model_fine_tunes(tmp_path, corpora):
     pretrain(*corpora, pre, "--max_steps", "3", "--tokenizer_name", "dna3", "--save_steps", "0")
     data = write_split_dir(tmp_path / "data", k=3, n=16)
     out = tmp_path / "ft"
-    res = ft.main(["--model_type", "dna", "--tokenizer_name", "dna3", "--task_name", "dnaprom", "--model_name_or_path",
+    res = run_guarded(ft_cli.run, ["--model_type", "dna", "--tokenizer_name", "dna3", "--task_name", "dnaprom", "--model_name_or_path",
                    str(pre), "--do_train", "--do_eval", "--data_dir", str(data), "--output_dir", str(out),
                    "--max_seq_length", "64", "--per_gpu_train_batch_size", "8", "--max_steps", "2",
                    "--save_steps", "0", "--logging_steps", "0"])
@@ -448,12 +449,12 @@ def test_fasta_input_and_dnabert_compat(tmp_path):
     fa = tmp_path / "p.fa"
     fa.write_text("".join(f">s{i}\n{s}\n" for i, s in enumerate(recs)))
     out = tmp_path / "o"
-    res = rp.main([*FAST, "--train_fasta", str(fa), "--eval_fasta", str(fa), "--tokenizer_name", "dna4",
+    res = run_guarded(rp_cli.run, [*FAST, "--train_fasta", str(fa), "--eval_fasta", str(fa), "--tokenizer_name", "dna4",
                    "--output_dir", str(out), "--max_steps", "2", "--dnabert_compat", "--mlm_probability", "0.1"])
     assert res["k"] == 4 and res["mlm_probability"] == 0.1 and np.isfinite(res["eval_perplexity"])
     assert json.loads((out / "config.json").read_text())["vocab_size"] == 261
     # evaluation only (--do_eval without --do_train) of the saved model appends one more perplexity
-    res2 = rp.main(["--eval_fasta", str(fa), "--do_eval", "--output_dir", str(out), "--mlm_probability", "0.1",
+    res2 = run_guarded(rp_cli.run, ["--eval_fasta", str(fa), "--do_eval", "--output_dir", str(out), "--mlm_probability", "0.1",
                     "--seed", "7", "--dnabert_compat", "--per_gpu_eval_batch_size", "64"])
     assert perplexities(out) == [res["eval_perplexity"], res2["eval_perplexity"]]
 
@@ -473,7 +474,7 @@ def test_get_input_corpus_with_the_dnabert_readme_flags(tmp_path):
                                "intermediate_size": 64, "max_position_embeddings": 512, "vocab_size": 69,
                                "split": 10, "rnn": "lstm", "num_rnn_layer": 1, "architectures": ["BertForMaskedLM"]}))
     out = tmp_path / "out"
-    res = rp.main([
+    res = run_guarded(rp_cli.run, [
         "--output_dir", str(out), "--model_type=dna", "--tokenizer_name=dna3", f"--config_name={cfg}", "--do_train",
         f"--train_data_file={tmp_path / 'inp' / 'pre' / '3_train.txt'}", "--do_eval",
         f"--eval_data_file={tmp_path / 'inp' / 'pre' / '3_val.txt'}", "--mlm", "--gradient_accumulation_steps", "2",

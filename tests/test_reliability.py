@@ -63,12 +63,13 @@ def setup(tmp_path):
     write_split_dir(tmp_path / "data", n=48)
     tiny_pretrained(tmp_path / "pre")
     ref = tmp_path / "ref"
+    start = time.perf_counter()
     ft.main(_argv(tmp_path, ref))
-    return tmp_path, ref
+    return tmp_path, ref, time.perf_counter() - start  # the killed process's training takes as long
 
 
 def test_sigkill_during_checkpoint_save_then_resume(setup):
-    tmp_path, ref = setup
+    tmp_path, ref, _ = setup
     out = tmp_path / "killed"
     proc = subprocess.run([sys.executable, "-c", KILL_IN_SAVE, *_argv(tmp_path, out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
@@ -84,7 +85,7 @@ def test_sigkill_during_checkpoint_save_then_resume(setup):
 
 
 def test_sigkill_at_random_moments_then_resume(setup):
-    tmp_path, ref = setup
+    tmp_path, ref, duration = setup
     rng = random.Random(1234)
     for trial in range(2):
         out = tmp_path / f"random{trial}"
@@ -94,15 +95,16 @@ def test_sigkill_at_random_moments_then_resume(setup):
         deadline = time.time() + 120
         while not list_checkpoints(out) and proc.poll() is None and time.time() < deadline:
             time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 3.0))
+        time.sleep(rng.uniform(0.0, duration / 3))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        assert proc.returncode == -signal.SIGKILL and not (out / "model.safetensors").exists(), "killed after the end"
         ft.main(_argv(tmp_path, out))
         _same_result(ref, out)
 
 
 def test_resume_without_checkpoint_starts_afresh(setup):
-    tmp_path, ref = setup
+    tmp_path, ref, _ = setup
     out = tmp_path / "early"
     out.mkdir()
     io.write_text(out / "eval_results.txt", "stale line from a killed attempt\n")
@@ -152,10 +154,11 @@ def test_training_args_bin_is_never_loaded(setup):
     """No code path opens training_args.bin: resuming, continuing pretraining, predicting, scoring."""
     import shutil
 
-    tmp_path, ref = setup
+    tmp_path, ref, _ = setup
     marker = tmp_path / "PWNED"
     out = tmp_path / "resumed"
-    shutil.copytree(ref / "checkpoint-9", out / "checkpoint-9")
+    for ckpt in ref.glob("checkpoint-*"):  # what the run kept: the latest (9) and the best on dev
+        shutil.copytree(ckpt, out / ckpt.name)
     for folder in (out, out / "checkpoint-9", ref, tmp_path / "pre"):
         evil_training_args(folder, marker)
     ft.main(_argv(tmp_path, out))  # --should_continue from checkpoint-9
@@ -226,9 +229,10 @@ def test_pretraining_sigkill_at_a_random_moment_then_resume(pretrain_setup):
     deadline = time.time() + 120
     while not list_checkpoints(out) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
-    time.sleep(random.Random(4321).uniform(0.0, duration))
+    time.sleep(random.Random(4321).uniform(0.0, duration / 3))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    assert proc.returncode == -signal.SIGKILL and not (out / "model.safetensors").exists(), "killed after the end"
     rp.main(_pretrain_argv(tmp_path, out))
     _same_pretraining(ref, out)
 

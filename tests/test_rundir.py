@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 from toy import tiny_pretrained, write_corpus, write_split_dir
 
-import run_finetune_degradation as ft
 import run_pretrain as rp
 from m6abert import __version__, io
+from m6abert.cli import finetune as ft_cli
+from m6abert.cli.common import run_guarded
 from m6abert.utils import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +35,7 @@ FT = ["--model_type", "dna", "--task_name", "dnaprom", "--max_seq_length", "64",
 def finetune(tmp: Path, out: Path, *extra: str, data: Path | None = None) -> dict:
     model = tmp / "pre" if (tmp / "pre").exists() else tiny_pretrained(tmp / "pre")
     data = data or (tmp / "data" if (tmp / "data").exists() else write_split_dir(tmp / "data", n=16))
-    return ft.main([*FT, "--model_name_or_path", str(model), "--do_train", "--data_dir", str(data),
+    return run_guarded(ft_cli.run, [*FT, "--model_name_or_path", str(model), "--do_train", "--data_dir", str(data),
                     "--output_dir", str(out), "--max_steps", "1", *extra])
 
 
@@ -318,7 +319,7 @@ def test_cv_checks_every_fold_before_the_first(tmp_path, capsys):
 
 
 def test_cv_locks_the_top_folder(tmp_path, monkeypatch):
-    import m6abert.finetune as lib
+    import m6abert.crossval as lib
 
     data = tmp_path / "data"
     for i in range(2):
@@ -377,8 +378,9 @@ def test_overwrite_removes_the_earlier_runs_model_and_predictions_first(tmp_path
     with pytest.raises(KeyboardInterrupt):
         finetune(tmp_path, out, "--overwrite_output_dir", "--seed", "9")
     left = sorted(p.name for p in out.iterdir())
-    assert left == ["finetune_args.json"], left
+    assert left == ["finetune_args.json", "run_settings.json"], left  # the new run's own records only
     assert json.loads((out / "finetune_args.json").read_text())["seed"] == 9
+    assert json.loads((out / "run_settings.json").read_text())["seed"] == 9
 
 
 def test_a_users_checkpoint_folder_is_never_replaced(tmp_path, capsys):

@@ -27,6 +27,8 @@ from test_errors import Case, run_case  # noqa: E402
 from toy import random_seq, tiny_classifier, write_fasta  # noqa: E402
 
 from m6abert import io  # noqa: E402
+from m6abert.cli import predict as predict_cli  # noqa: E402
+from m6abert.cli.common import run_guarded  # noqa: E402
 from m6abert.constants import SITE_INDEX  # noqa: E402
 
 SCRIPT = "run_predict_degradation.py"
@@ -64,7 +66,6 @@ def read_table(path: Path) -> list[dict]:
 
 
 def run(tmp: Path, recs, rows: list[str], *flags: str, name: str = "p") -> tuple[list[dict], Path]:
-    import run_predict_degradation
 
     model = tmp / "model"
     if not model.exists():
@@ -72,7 +73,7 @@ def run(tmp: Path, recs, rows: list[str], *flags: str, name: str = "p") -> tuple
     fasta = write_fasta(tmp / "new.fa", recs)
     io.write_text(tmp / "variants.tsv", HEADER + "".join(r + "\n" for r in rows))
     out = tmp / name
-    effects = run_predict_degradation.main(
+    effects = run_guarded(predict_cli.run,
         ["--data_dir", str(tmp), "--output_dir", str(model), "--predict_dir", str(out), "--max_seq_length", "512",
          "--predict_fasta", str(fasta), "--variants", str(tmp / "variants.tsv"), *flags])
     return effects, out
@@ -138,7 +139,8 @@ def test_predictions_are_those_of_a_plain_fasta_run(tmp_path):
                                np.load(tmp_path / "plain" / "pred_results.npy"), atol=1e-6)
 
 
-def test_library_function_scores_only_the_named_records(tmp_path):
+def test_library_function_scores_only_the_named_records(tmp_path, monkeypatch):
+    import m6abert.variants as variants_module
     from m6abert.model import load_model
     from m6abert.variants import variant_effects
 
@@ -146,7 +148,16 @@ def test_library_function_scores_only_the_named_records(tmp_path):
     model, k = load_model(str(sensitive_classifier(tmp_path / "model")), "classification", fine_tuned=True)
     seq = recs[2].seq
     table = [io.Variant("r3", 7, seq[6], other(seq[6]), 1), io.Variant("r3", 8, seq[7], other(seq[7]), 2)]
+    scored, orig = [], variants_module.dataset_from_seqs
+
+    def spy(seqs, *a, **kw):  # every sequence the function scores is k-merised through this loader
+        scored.extend(seqs)
+        return orig(seqs, *a, **kw)
+
+    monkeypatch.setattr(variants_module, "dataset_from_seqs", spy)
     rows = variant_effects(model, recs, table, k, max_seq_length=64, batch_size=2)
+    others = {r.seq for r in recs if r.id != "r3"}
+    assert scored and not others & set(scored)  # no other record was scored
     for v, row in zip(table, rows, strict=True):
         ref, alt = separate(tmp_path / "model", seq), separate(tmp_path / "model", substitute(seq, v.pos - 1, v.alt))
         assert row["delta_p"] == pytest.approx(p1(alt) - p1(ref), abs=1e-5)

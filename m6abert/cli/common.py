@@ -15,7 +15,6 @@ Exit statuses of every command:
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import math
 import os
@@ -25,6 +24,7 @@ from collections.abc import Callable
 from .. import __version__
 from ..constants import MAX_POSITIONS
 from ..preempt import EXIT_PREEMPTED, Preempted
+from ..progress import DEFAULT_INTERVAL
 from ..utils import InputError
 
 EXIT_OK, EXIT_INPUT = 0, 2  # EXIT_PREEMPTED (143) is m6abert.preempt's
@@ -62,37 +62,113 @@ TRAINING_RULES = (
 )
 
 
-def command(func: Callable[..., object]) -> Callable[..., object]:
-    """Decorate a command's ``main``: an ``InputError`` ends the process with one line, status 2;
-    a preempted training run (a checkpoint to resume from is written) with status 143."""
+def command(run: Callable[..., object]) -> Callable[..., int]:
+    """A command's ``main(argv=None) -> int`` from its ``run(argv=None)`` (which returns the library's result).
 
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        logging.basicConfig(
-            format="%(asctime)s - %(levelname)s - %(name)s -   %(message)s",
-            datefmt="%m/%d/%Y %H:%M:%S",
-            level=logging.INFO,
-        )
-        try:
-            return func(*args, **kwargs)
-        except InputError as err:
-            prog = os.path.basename(sys.argv[0]) or "m6abert"
-            msg = " ".join(str(err).split())  # exactly one line
-            print(f"{prog}: error: {msg}", file=sys.stderr)
-            raise SystemExit(EXIT_INPUT) from None
-        except Preempted:  # the training loop logged its one line (checkpoint written)
-            raise SystemExit(EXIT_PREEMPTED) from None
+    ``main`` returns :data:`EXIT_OK` (0) after a successful run, never the result: a console script
+    ends with ``sys.exit(main())``, and anything but 0 or None there would be a failure for ``&&``,
+    ``set -e`` and SLURM's ``afterok``. An ``InputError`` ends the process with one line, status 2;
+    a preempted training run (a checkpoint to resume from is written) with status 143.
+    """
 
-    return wrapper
+    def main(argv: list[str] | None = None) -> int:
+        run_guarded(run, argv)
+        return EXIT_OK
+
+    main.__module__, main.__qualname__ = run.__module__, "main"
+    main.__doc__ = f"Run the command; 0 when done, SystemExit(2) for bad input. {(run.__doc__ or '').strip()}"
+    return main
+
+
+def run_guarded(run: Callable[..., object], argv: list[str] | None = None) -> object:
+    """``run(argv)`` as a command runs it, its result returned (a notebook's or a test's call): logging
+    set up from ``argv``; bad input ends with one line on stderr and ``SystemExit(2)``, a preempted
+    training run with ``SystemExit(143)``."""
+    try:
+        set_up_logging(argv)
+        return run(argv)
+    except InputError as err:
+        prog = os.path.basename(sys.argv[0]) or "m6abert"
+        msg = " ".join(str(err).split())  # exactly one line
+        print(f"{prog}: error: {msg}", file=sys.stderr)
+        raise SystemExit(EXIT_INPUT) from None
+    except OSError as err:  # a path or a write the system refused where no check foresaw it (a name too long)
+        from ..io.files import os_error_message
+
+        prog = os.path.basename(sys.argv[0]) or "m6abert"
+        print(f"{prog}: error: {' '.join(os_error_message(err).split())}", file=sys.stderr)
+        raise SystemExit(EXIT_INPUT) from None
+    except Preempted:  # the training loop logged its one line (checkpoint written)
+        raise SystemExit(EXIT_PREEMPTED) from None
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The description's line breaks kept, and every flag's default shown (``--help``)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("%(default)" in text or action.default is argparse.SUPPRESS or not action.option_strings
+                or action.required or action.nargs == 0):  # a switch is off unless given
+            return text
+        if action.default in (None, ""):
+            return text if "default" in text else f"{text} (default: unset)".strip()
+        return f"{text} (default: %(default)s)".strip()
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if action.help is None and action.option_strings and action.nargs != 0:
+            action.help = ""  # still show the default of a flag without a help text
+        return super()._format_action(action)
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        return super()._expand_help(action) if action.help is not None else ""
 
 
 def new_parser(description: str | None, raw: bool = False) -> argparse.ArgumentParser:
-    """A parser with ``--version``; ``raw`` keeps the description's line breaks."""
-    p = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.RawDescriptionHelpFormatter if raw else argparse.HelpFormatter
-    )
+    """A parser with ``--version``, every default shown in ``--help``, and the logging flags every
+    command has (``-q/--quiet``, ``-v/--verbose``, ``--progress_interval``; applied by :func:`command`)."""
+    p = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
     p.add_argument("--version", action="version", version=f"m6abert {__version__}")
+    add_logging_args(p)
     return p
+
+
+def add_logging_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("logging")
+    loud = g.add_mutually_exclusive_group()
+    loud.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only; no progress")
+    loud.add_argument("-v", "--verbose", action="store_true",
+                      help="debug messages too (find_motifs.py: the counts of each step, as DNABERT's --verbose)")
+    g.add_argument("--progress_interval", type=float, default=DEFAULT_INTERVAL, metavar="SECONDS",
+                   help="where stderr is not a terminal (a batch job's log), progress is one log line every this "
+                        "many seconds instead of a bar")
+
+
+class _LoggingFlags(argparse.ArgumentParser):
+    """The logging flags alone, read ahead of a command's parser; its errors are left to that parser."""
+
+    def error(self, message: str):
+        raise ValueError(message)
+
+
+def set_up_logging(argv: list[str] | None) -> None:
+    """The log format, level (``-q``: WARNING, ``-v``: DEBUG, else INFO) and progress settings of a
+    command's ``argv``, read before its parser runs (so that its checks log at the chosen level)."""
+    from ..progress import configure
+
+    p = _LoggingFlags(add_help=False)  # abbreviations as the command's parser takes them (--verb, --progress_int)
+    add_logging_args(p)
+    try:
+        args, _ = p.parse_known_args(sys.argv[1:] if argv is None else argv)
+    except ValueError:  # e.g. -q with -v: the command's own parser says so, with its usage
+        args = p.parse_args([])
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s -   %(message)s",
+                        datefmt="%m/%d/%Y %H:%M:%S", level=level)
+    logging.getLogger().setLevel(level)
+    logging.getLogger("m6abert").setLevel(level)
+    if not (math.isfinite(args.progress_interval) and args.progress_interval > 0):
+        raise InputError(f"--progress_interval must be a finite number of seconds > 0, not {args.progress_interval}")
+    configure(interval=args.progress_interval, enabled=not args.quiet)
 
 
 def compat_group(p: argparse.ArgumentParser, *flags: tuple[str, dict]) -> argparse._ArgumentGroup:
@@ -104,15 +180,22 @@ def compat_group(p: argparse.ArgumentParser, *flags: tuple[str, dict]) -> argpar
     return g
 
 
-def add_optimizer_args(p: argparse.ArgumentParser) -> None:
+def add_device_args(g: argparse._ArgumentGroup) -> None:
+    """``--no_cuda``, ``--fp16`` and ``--bf16``, as the model commands share them."""
+    g.add_argument("--no_cuda", action="store_true", help="run on the CPU even where a GPU is seen")
+    g.add_argument("--fp16", action="store_true", help="float16 autocast on CUDA (apex is gone)")
+    g.add_argument("--bf16", action="store_true", help="new: bfloat16 autocast (CPU or GPU)")
+
+
+def add_optimizer_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """AdamW and schedule flags shared by fine-tuning and pretraining, with DNABERT's defaults."""
-    p.add_argument("--gradient_accumulation_steps", type=int, default=1)
-    p.add_argument("--learning_rate", type=float, default=5e-5)
-    p.add_argument("--weight_decay", type=float, default=0.0)
-    p.add_argument("--adam_epsilon", type=float, default=1e-8)
-    p.add_argument("--beta1", type=float, default=0.9)
-    p.add_argument("--beta2", type=float, default=0.999)
-    p.add_argument("--max_grad_norm", type=float, default=1.0)
+    p.add_argument("--gradient_accumulation_steps", type=int, default=1, help="batches per optimisation step")
+    p.add_argument("--learning_rate", type=float, default=5e-5, help="AdamW's peak learning rate")
+    p.add_argument("--weight_decay", type=float, default=0.0, help="AdamW's decoupled weight decay")
+    p.add_argument("--adam_epsilon", type=float, default=1e-8, help="AdamW's epsilon")
+    p.add_argument("--beta1", type=float, default=0.9, help="AdamW's beta1")
+    p.add_argument("--beta2", type=float, default=0.999, help="AdamW's beta2")
+    p.add_argument("--max_grad_norm", type=float, default=1.0, help="gradient clipping norm (inf: none)")
 
 
 def check_common(args: argparse.Namespace) -> None:
@@ -126,10 +209,29 @@ def check_common(args: argparse.Namespace) -> None:
         raise InputError("--server_ip/--server_port (ptvsd remote debugging) are not supported")
     if getattr(args, "tokenizer_name", None) and args.tokenizer_name not in TOKENIZERS:
         raise InputError(f"--tokenizer_name must be dna3..dna6, not {args.tokenizer_name!r}")
-    if hasattr(args, "max_seq_length") and not 3 <= args.max_seq_length <= MAX_POSITIONS:
+    if getattr(args, "max_seq_length", None) is not None and not 3 <= args.max_seq_length <= MAX_POSITIONS:
         raise InputError(f"--max_seq_length must be in 3..{MAX_POSITIONS} (BERT positions), not {args.max_seq_length}")
     if getattr(args, "fp16", False) and getattr(args, "bf16", False):
         raise InputError("choose one of --fp16 and --bf16")
+
+
+def resolve_max_seq_length(args: argparse.Namespace, model_dir: str | None) -> None:
+    """An unset ``--max_seq_length`` becomes what fits the model: its ``max_position_embeddings``
+    (512 for every DNABERT-style model; at most 512). Where ``model_dir`` has no readable config.json
+    yet, 512: loading the model then says what is wrong with it. An explicit value is kept."""
+    if args.max_seq_length is not None:
+        return
+    args.max_seq_length = MAX_POSITIONS
+    if model_dir:
+        from ..io import read_config
+
+        path = model_dir if str(model_dir).endswith(".json") else os.path.join(model_dir, "config.json")
+        try:
+            positions = read_config(path, "config.json").get("max_position_embeddings")
+        except InputError:
+            return
+        if isinstance(positions, int) and not isinstance(positions, bool) and 3 <= positions < MAX_POSITIONS:
+            args.max_seq_length = positions
 
 
 def check_logging_dir(args: argparse.Namespace) -> None:
@@ -188,6 +290,10 @@ def log_start(args: argparse.Namespace, device, world_size: int = 1, precision: 
         log.info("device %s, precision %s, world size %d, CUDA_VISIBLE_DEVICES=%s", where, record["precision"],
                  world_size, record["cuda_visible_devices"] if record["cuda_visible_devices"] is not None else "unset")
         log.info("arguments: %s", " ".join(f"--{k}={v}" for k, v in sorted(vars(args).items()) if k != "runtime"))
+        import torch
+
+        log.debug("host %s, python %s, torch %s, %d CPU threads, m6abert %s", record["host"], sys.version.split()[0],
+                  record["torch"], torch.get_num_threads(), __version__)
     return record
 
 

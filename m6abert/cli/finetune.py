@@ -14,6 +14,7 @@ import argparse
 
 from ..utils import InputError
 from .common import (
+    add_device_args,
     add_optimizer_args,
     check_at_least_one,
     check_common,
@@ -24,6 +25,7 @@ from .common import (
     command,
     compat_group,
     new_parser,
+    resolve_max_seq_length,
     run_training,
     settings_of,
 )
@@ -51,70 +53,81 @@ IGNORED = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The original's flags with its defaults (unless noted as new), the ignored ones in one group."""
+    """The original's flags with its defaults (those marked "new" are m6abert's), grouped by purpose;
+    the ignored ones in one group."""
     p = new_parser(__doc__, raw=True)
-    a = p.add_argument
+    a = p.add_argument_group("data").add_argument
     a("--data_dir", type=str, required=True, help="folder with train.tsv / dev.tsv / test.tsv (or fold_{i}/)")
+    a("--task_name", type=str, default="dnaprom", help="must be 'dnaprom' (binary classification)")
+    a("--max_seq_length", type=int, default=None,
+      help="tokens incl. [CLS]/[SEP]; default: the model's max_position_embeddings (512 for DNABERT-style models)")
+    a("--n_folds", type=int, default=None, help="new: cross-validation over DATA_DIR/fold_{i}/ (get_input.py --n_folds)")
+    a("--fold", type=int, default=None,
+      help="new: with --n_folds, train only fold I (0-based) into OUTPUT_DIR/fold_I (one task of a job array); a "
+           "later --n_folds N --should_continue run keeps the finished folds and writes cv_results.json")
+    a = p.add_argument_group("model").add_argument
     a("--model_type", type=str, default="dna", help="must be 'dna' (BertForSequenceClassification)")
     a("--model_name_or_path", type=str, default=None,
       help="pretrained checkpoint folder (this toolkit's, DNABERT's or the original m6A-BERT's)")
-    a("--task_name", type=str, default="dnaprom", help="must be 'dnaprom' (binary classification)")
-    a("--output_dir", type=str, required=True, help="where checkpoints and results are written")
-    a("--should_continue", action="store_true", help="resume from the latest checkpoint-N in output_dir")
     a("--config_name", type=str, default="",
       help="with --from_scratch: bert-base (12x768x12), mini (4x256x4), tiny (2x64x2) or a config.json")
     a("--tokenizer_name", type=str, default="", help="dna3..dna6; must match the checkpoint's k")
-    a("--predict_dir", type=str, default=None, help="output folder of predictions (--do_predict)")
-    a("--max_seq_length", type=int, default=128, help="tokens incl. [CLS]/[SEP]; the README uses 512")
-    a("--do_train", action="store_true")
-    a("--do_eval", action="store_true")
+    a("--from_scratch", action="store_true",
+      help="new: no pretraining, a random model of --config_name (the no-pretraining baseline)")
+    a("--do_lower_case", action="store_true", help="refused: the vocabulary is upper-case")
+    a("--attention_probs_dropout_prob", type=float, default=0.1,
+      help="the original's 0.1; on a CPU 0 makes a bert-base step 1.6x (bf16) to 2.5x faster (no fused attention "
+           "kernel with dropout)")
+    a("--hidden_dropout_prob", type=float, default=0.1, help="dropout of the hidden layers and the head")
+    g = p.add_argument_group("optimisation")
+    a = g.add_argument
+    a("--do_train", action="store_true", help="fine-tune on train.tsv")
+    a("--per_gpu_train_batch_size", type=int, default=8, help="sequences per step and process")
+    add_optimizer_args(g)
+    a("--num_train_epochs", type=float, default=3.0, help="epochs over train.tsv (unless --max_steps)")
+    a("--max_steps", type=int, default=-1, help="> 0: train exactly this many optimisation steps")
+    a("--warmup_steps", type=int, default=0, help="linear warm-up steps of the learning rate")
+    a("--warmup_percent", type=float, default=0.0, help="if non-zero, warmup = int(percent * total steps)")
+    a("--early_stop", type=int, default=0, help="stop after this many consecutive AUC decreases (0 = off)")
+    a("--seed", type=int, default=42, help="seeds Python, NumPy and torch")
+    a = p.add_argument_group("evaluation and checkpoints").add_argument
+    a("--do_eval", action="store_true", help="evaluate the final model on dev.tsv (eval_results.txt)")
+    a("--evaluate_during_training", action="store_true", help="evaluate on dev.tsv every --logging_steps")
+    a("--metric_for_best_model", type=str, default="auc", metavar="METRIC",
+      help="new: with --evaluate_during_training the final model is the best checkpoint by this dev metric "
+           "(Hugging Face's load_best_model_at_end): auc, acc, f1, mcc, precision, recall, aupr, precision_pos, "
+           "recall_pos, f1_pos or loss (lower is better); default auc. --dnabert_compat exports the last step")
+    a("--per_gpu_eval_batch_size", type=int, default=8, help="sequences per evaluation batch")
+    a("--logging_steps", type=int, default=500, help="evaluate and log every this many steps (0: never)")
+    a("--save_steps", type=int, default=500, help="write checkpoint-N every this many steps (0: never)")
+    a("--save_total_limit", type=int, default=None, help="keep at most this many checkpoints (and the best)")
+    a("--eval_all_checkpoints", action="store_true", help="--do_eval on every checkpoint-N too")
+    a("--should_continue", action="store_true", help="resume from the latest checkpoint-N in output_dir")
+    a = p.add_argument_group("output").add_argument
+    a("--output_dir", type=str, required=True, help="where checkpoints and results are written")
+    a("--overwrite_output_dir", action="store_true",
+      help="allow a non-empty output_dir (its old checkpoints and results are removed)")
     a("--do_predict", action="store_true", help="predict dev.tsv with the final model")
+    a("--predict_dir", type=str, default=None, help="output folder of predictions (--do_predict)")
+    a("--per_gpu_pred_batch_size", type=int, default=8,
+      help="prediction batch size (the original ignored the eval batch size here)")
+    a("--logging_dir", type=str, default=None,
+      help="new: write TensorBoard logs here (loss, learning rate, dev metrics, throughput); needs the "
+           "tensorboard package; off when unset")
     a("--do_visualize", action="store_true", help="not carried: use visualize_all.py")
     a("--visualize_train", action="store_true", help="not carried: use visualize_all.py")
     a("--do_ensemble_pred", action="store_true", help="not carried")
-    a("--evaluate_during_training", action="store_true", help="evaluate on dev.tsv every --logging_steps")
-    a("--do_lower_case", action="store_true", help="refused: the vocabulary is upper-case")
-    a("--per_gpu_train_batch_size", type=int, default=8)
-    a("--per_gpu_eval_batch_size", type=int, default=8)
-    a("--per_gpu_pred_batch_size", type=int, default=8,
-      help="prediction batch size (the original ignored the eval batch size here)")
-    a("--early_stop", type=int, default=0, help="stop after this many consecutive AUC decreases (0 = off)")
-    add_optimizer_args(p)
-    a("--attention_probs_dropout_prob", type=float, default=0.1,
-      help="the original's 0.1; on a CPU 0 makes a bert-base step 1.6x (bf16) to 2.5x faster (no fused attention kernel with dropout)")
-    a("--hidden_dropout_prob", type=float, default=0.1)
-    a("--num_train_epochs", type=float, default=3.0)
-    a("--max_steps", type=int, default=-1, help="> 0: train exactly this many optimisation steps")
-    a("--warmup_steps", type=int, default=0)
-    a("--warmup_percent", type=float, default=0.0, help="if non-zero, warmup = int(percent * total steps)")
-    a("--logging_steps", type=int, default=500)
-    a("--save_steps", type=int, default=500)
-    a("--save_total_limit", type=int, default=None, help="keep at most this many checkpoints (and the best)")
-    a("--eval_all_checkpoints", action="store_true", help="--do_eval on every checkpoint-N too")
-    a("--no_cuda", action="store_true")
-    a("--overwrite_output_dir", action="store_true",
-      help="allow a non-empty output_dir (its old checkpoints and results are removed)")
-    a("--seed", type=int, default=42)
-    a("--fp16", action="store_true", help="float16 autocast on CUDA (apex is gone)")
+    g = p.add_argument_group("hardware")
+    add_device_args(g)
+    a = g.add_argument
     a("--local_rank", type=int, default=-1, help="set by torchrun / torch.distributed.launch")
     a("--server_ip", type=str, default="", help="not carried (ptvsd remote debugging)")
     a("--server_port", type=str, default="", help="not carried")
+    a = p.add_argument_group("compatibility").add_argument
+    a("--dnabert_compat", action="store_true",
+      help="new: reproduce the original's unmasked padding (pad to max_seq_length, +1/0 mask, eager) and its "
+           "export of the last step")
     compat_group(p, *IGNORED)
-    g = p.add_argument_group("new in m6abert")
-    g.add_argument("--from_scratch", action="store_true",
-                   help="no pretraining: a random model of --config_name (the no-pretraining baseline)")
-    g.add_argument("--n_folds", type=int, default=None,
-                   help="cross-validation over DATA_DIR/fold_{i}/ (get_input.py --n_folds)")
-    g.add_argument("--fold", type=int, default=None,
-                   help="with --n_folds: train only fold I (0-based) into OUTPUT_DIR/fold_I (one task of a job "
-                        "array); a later --n_folds N --should_continue run keeps the finished folds and writes "
-                        "cv_results.json")
-    g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU or GPU)")
-    g.add_argument("--logging_dir", type=str, default=None,
-                   help="write TensorBoard logs here (loss, learning rate, dev metrics, throughput); needs the "
-                        "tensorboard package; off by default")
-    g.add_argument("--dnabert_compat", action="store_true",
-                   help="reproduce the original's unmasked padding (pad to max_seq_length, +1/0 mask, eager)")
     return p
 
 
@@ -142,22 +155,19 @@ def check_args(args: argparse.Namespace) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = build_parser().parse_args(argv)
     check_args(args)
+    resolve_max_seq_length(args, args.config_name if args.from_scratch else args.model_name_or_path)
     return args
 
 
-@command
-def main(argv: list[str] | None = None) -> dict:
+def run(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    import dataclasses
-    from pathlib import Path
+    import functools
 
-    from ..finetune import FinetuneSettings, finetune
+    from ..crossval import finetune
+    from ..finetune import FinetuneSettings
 
     settings = settings_of(FinetuneSettings, args)
-    if args.fold is not None:  # one fold of the cross-validation, as cross_validate runs it
-        train = settings.train if not settings.train.logging_dir else dataclasses.replace(
-            settings.train, logging_dir=str(Path(settings.train.logging_dir) / f"fold_{args.fold}"))
-        settings = dataclasses.replace(settings, data_dir=str(Path(args.data_dir) / f"fold_{args.fold}"),
-                                       output_dir=str(Path(args.output_dir) / f"fold_{args.fold}"), n_folds=None,
-                                       train=train)
-    return run_training(args, finetune, settings)
+    return run_training(args, functools.partial(finetune, fold=args.fold), settings)
+
+
+main = command(run)

@@ -11,12 +11,12 @@ from ..utils import InputError
 from .common import check_n_folds, check_seed, command, new_parser
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     p = new_parser(__doc__)
     p.add_argument("--do_val", action="store_true", help="Whether to split validation data.")
     p.add_argument("--kmer", type=int, required=True, help="how many mer should be generated (3..6)")
     p.add_argument("--extend_len", type=int, required=True,
-                   help="nt kept each side of the window centre (250 keeps the 501-nt windows whole)")
+                   help="nt kept each side of the m6A site (250 keeps the 501-nt windows whole; the site rule: README, m6abert.sites)")
     p.add_argument("--task", type=str, required=True, choices=["finetune", "pretrain"],
                    help="data should be generated for which task, choose from pretrain or finetune")
     p.add_argument("--data_dir", type=str, required=True, help="load data from which dir")
@@ -27,6 +27,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--neg_ratio", type=int, default=1, help="negatives kept per positive")
     p.add_argument("--fasta", type=str, default=None,
                    help="pretrain: read this FASTA instead of DATA_DIR/pretrain.fa")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = build_parser()
     args = p.parse_args(argv)
     # sanity checks: one-line errors (exit 2 through @cli)
     if args.kmer not in (3, 4, 5, 6):
@@ -42,8 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-@command
-def main(argv: list[str] | None = None) -> None:
+def run(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from ..splits import make_inputs
     from ..utils import set_seed
@@ -57,3 +61,5 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"wrote {len(written)} files to {args.save_dir}")
 
+
+main = command(run)

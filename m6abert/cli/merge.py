@@ -7,7 +7,9 @@ input order (the variants in table order): the files equal an unsharded run's by
 For visualize_all.py shards, the score arrays (atten_*, attributions_*, attributions_signed_*,
 ism_*, ism_summary_*, pred_results_*) are joined in row order with their .npy.json and the
 attributions_*_qc.tsv tables; figures are not merged (each shard drew its own rows').
-Every shard of the run must be given, once; shards of another run are refused.
+Every shard of the run must be given, once; shards of another run (another model, data or flags
+that change the results: each shard records them), tables that do not match their shard's record,
+an --output_dir inside a shard and a shard that a live run is writing are refused.
 """
 
 from __future__ import annotations
@@ -24,11 +26,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-@command
-def main(argv: list[str] | None = None) -> dict:
+def run(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     from ..io import lock_run_dir
+    from ..io.shards import check_merge_dirs
     from ..sharded import merge_shards
 
+    check_merge_dirs(args.shard_dirs, args.output_dir)  # before the lock touches --output_dir (a shard's, maybe)
     with lock_run_dir(args.output_dir):
         return merge_shards(args.shard_dirs, args.output_dir)
+
+
+main = command(run)

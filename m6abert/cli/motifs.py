@@ -16,7 +16,7 @@ from ..utils import InputError
 from .common import command, compat_group, new_parser
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     from ..motifs import MIN_LEN, MIN_N_MOTIF, PVAL_CUTOFF, WINDOW_SIZE
 
     p = new_parser(__doc__, raw=True)
@@ -32,7 +32,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--align_all_ties", action="store_true",
                    help="merge a motif into every best-scoring key, not only the first")
     p.add_argument("--save_file_dir", type=str, default=".", help="output folder (created)")
-    p.add_argument("--verbose", action="store_true", help="log the counts of each step")
     p.add_argument("--data_name", type=str, required=True,
                    help="train, dev or test (the TSV stem), or all (train + dev + test)")
     p.add_argument("--do_plot", action="store_true", help="also draw heatmap_{data_name}.png of all scores")
@@ -48,6 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "completeness error above --max_rel_delta in visualize_all.py's attributions_*_qc.tsv)")
     p.add_argument("--max_rel_delta", type=float, default=0.1, help="with --skip_unreliable: the threshold")
     compat_group(p, ("--return_idx", dict(action="store_true", help="it crashed the original")))
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = build_parser()
     args = p.parse_args(argv)
     # sanity checks: one-line errors (exit 2 through @cli)
     if args.window_size < 1 or args.min_len < 1 or args.min_n_motif < 1:
@@ -61,8 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-@command
-def main(argv: list[str] | None = None) -> None:
+def run(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from ..interpret import find_motifs
 
@@ -76,3 +79,5 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"{len(motifs)} {args.set} motifs written to {args.save_file_dir}")
 
+
+main = command(run)

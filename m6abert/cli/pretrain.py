@@ -18,6 +18,7 @@ import argparse
 
 from ..utils import InputError
 from .common import (
+    add_device_args,
     add_optimizer_args,
     check_common,
     check_logging_dir,
@@ -40,54 +41,60 @@ IGNORED = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """DNABERT's run_pretrain.py flags with its defaults (unless noted), plus this toolkit's."""
+    """DNABERT's run_pretrain.py flags with its defaults (those marked "new" are this toolkit's), grouped by
+    purpose; the ignored ones in one group."""
     p = new_parser(__doc__, raw=True)
-    a = p.add_argument
+    a = p.add_argument_group("data").add_argument
     a("--train_data_file", type=str, default=None, help="line-by-line corpus of k-mer sentences")
     a("--eval_data_file", type=str, default=None, help="corpus for perplexity (--do_eval, --evaluate_during_training)")
-    a("--output_dir", type=str, required=True, help="checkpoints, eval_results.txt and the final model")
-    a("--model_type", type=str, default="dna", help="must be 'dna' (BertForMaskedLM on DNABERT's k-mer vocabulary)")
+    a("--train_fasta", type=str, default=None, help="new: train on the records of this FASTA (needs k)")
+    a("--eval_fasta", type=str, default=None, help="new: evaluate on the records of this FASTA")
     a("--mlm_probability", type=float, default=None,
       help="probability of a k-mer span CENTRE; default per k so that ~15%% of tokens are masked "
            "(k=3 0.0527, 4 0.0398, 5 0.032, 6 0.0267; DNABERT's README uses 0.025 for k=6)")
     a("--block_size", type=int, default=-1,
       help="max tokens per sentence incl. [CLS]/[SEP] (-1: 512); longer sentences are refused")
+    a = p.add_argument_group("model").add_argument
+    a("--model_type", type=str, default="dna", help="must be 'dna' (BertForMaskedLM on DNABERT's k-mer vocabulary)")
     a("--config_name", type=str, default=None,
       help="new model: bert-base (default; 12x768x12), mini (4x256x4), tiny (2x64x2) or a config.json")
     a("--tokenizer_name", type=str, default=None, help="dna3..dna6; default: the checkpoint's or the corpus' k")
     a("--model_name_or_path", type=str, default=None,
       help="continue from this checkpoint (this toolkit's, DNABERT's or m6A-BERT's); default: a new model")
+    g = p.add_argument_group("optimisation")
+    a = g.add_argument
     a("--do_train", action="store_true", help="train (implied unless only --do_eval is given)")
+    a("--per_gpu_train_batch_size", type=int, default=4, help="sentences per step and process")
+    add_optimizer_args(g)
+    a("--num_train_epochs", type=float, default=1.0, help="epochs over the corpus (unless --max_steps)")
+    a("--max_steps", type=int, default=-1, help="> 0: train exactly this many optimisation steps")
+    a("--warmup_steps", type=int, default=0, help="linear warm-up steps of the learning rate")
+    a("--seed", type=int, default=42, help="seeds Python, NumPy and torch (and the masking)")
+    a = p.add_argument_group("evaluation and checkpoints").add_argument
     a("--do_eval", action="store_true", help="evaluate the final model on --eval_data_file")
     a("--evaluate_during_training", action="store_true", help="evaluate every --logging_steps")
-    a("--per_gpu_train_batch_size", type=int, default=4)
-    a("--per_gpu_eval_batch_size", type=int, default=4)
-    add_optimizer_args(p)
-    a("--num_train_epochs", type=float, default=1.0)
-    a("--max_steps", type=int, default=-1, help="> 0: train exactly this many optimisation steps")
-    a("--warmup_steps", type=int, default=0)
-    a("--logging_steps", type=int, default=500)
-    a("--save_steps", type=int, default=500)
+    a("--per_gpu_eval_batch_size", type=int, default=4, help="sentences per evaluation batch")
+    a("--logging_steps", type=int, default=500, help="evaluate and log every this many steps (0: never)")
+    a("--save_steps", type=int, default=500, help="write checkpoint-N every this many steps (0: never)")
     a("--save_total_limit", type=int, default=None, help="keep at most this many checkpoint-N folders")
     a("--should_continue", action="store_true", help="resume exactly from the latest checkpoint-N in output_dir")
+    a = p.add_argument_group("output").add_argument
+    a("--output_dir", type=str, required=True, help="checkpoints, eval_results.txt and the final model")
     a("--overwrite_output_dir", action="store_true",
       help="allow a non-empty output_dir (its old checkpoints and results are removed)")
-    a("--no_cuda", action="store_true")
-    a("--seed", type=int, default=42)
-    a("--fp16", action="store_true", help="float16 autocast on CUDA (apex is gone)")
+    a("--logging_dir", type=str, default=None,
+      help="new: write TensorBoard logs here (loss, learning rate, dev metrics, throughput); needs the "
+           "tensorboard package; off when unset")
+    g = p.add_argument_group("hardware")
+    add_device_args(g)
+    a = g.add_argument
     a("--local_rank", type=int, default=-1, help="set by torchrun / torch.distributed.launch")
     a("--server_ip", type=str, default="", help="not carried (ptvsd remote debugging)")
     a("--server_port", type=str, default="", help="not carried")
+    a = p.add_argument_group("compatibility").add_argument
+    a("--dnabert_compat", action="store_true",
+      help="new: pass no attention mask, so padding is attended to, as DNABERT's pretraining did")
     compat_group(p, *IGNORED)
-    g = p.add_argument_group("new in m6abert")
-    g.add_argument("--train_fasta", type=str, default=None, help="train on the records of this FASTA (needs k)")
-    g.add_argument("--eval_fasta", type=str, default=None, help="evaluate on the records of this FASTA")
-    g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU or GPU)")
-    g.add_argument("--logging_dir", type=str, default=None,
-                   help="write TensorBoard logs here (loss, learning rate, dev metrics, throughput); needs the "
-                        "tensorboard package; off by default")
-    g.add_argument("--dnabert_compat", action="store_true",
-                   help="pass no attention mask, so padding is attended to, as DNABERT's pretraining did")
     return p
 
 
@@ -113,9 +120,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-@command
-def main(argv: list[str] | None = None) -> dict:
+def run(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     from ..pretrain import PretrainSettings, run_pretrain
 
     return run_training(args, run_pretrain, settings_of(PretrainSettings, args))
+
+
+main = command(run)

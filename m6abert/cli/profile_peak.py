@@ -17,7 +17,7 @@ from .common import command, new_parser
 TASK_NAMES = {"attn": "attention", "attr": "attribution", "ism": "ISM"}
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     from ..profiles import SMOOTH
 
     p = new_parser(__doc__, raw=True)
@@ -30,14 +30,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="pos: the label-1 rows; neg: the label-0 rows")
     p.add_argument("--smooth", type=int, default=SMOOTH, help="width of the centred moving average (odd; 1: none)")
     p.add_argument("--site_index", type=int, default=SITE_INDEX, help="sequence index of the m6A site")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = build_parser()
     args = p.parse_args(argv)
     if args.smooth < 1 or args.smooth % 2 == 0:
         raise InputError(f"--smooth must be an odd number >= 1, not {args.smooth}")
     return args
 
 
-@command
-def main(argv: list[str] | None = None) -> None:
+def run(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from ..data import read_labelled_scores
     from ..profiles import profile_peak
@@ -50,5 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{TASK_NAMES[args.vis_task]} profile of {who} peaks at {peak:+d} nt")
 
 
+main = command(run)
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

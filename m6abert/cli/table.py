@@ -115,8 +115,7 @@ def settings(args: argparse.Namespace):
                          run_args={**flags, "models": list(args.models)}, **fields)
 
 
-@command
-def main(argv: list[str] | None = None) -> dict:
+def run(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     from ..memory import retain_freed_memory
     from ..table import run_table
@@ -129,3 +128,6 @@ def main(argv: list[str] | None = None) -> dict:
         args.runtime["malloc_retains_freed_memory"] = retain_freed_memory()
     set_seed(args.seed)
     return run_table(settings(args))
+
+
+main = command(run)

@@ -19,9 +19,17 @@ import argparse
 import re
 import sys
 
-from ..constants import IG_STEPS, IG_STEPS_COMPAT, MAX_POSITIONS, N_BASELINES, SITE_INDEX
+from ..constants import IG_STEPS, IG_STEPS_COMPAT, N_BASELINES, SITE_INDEX
 from ..utils import InputError
-from .common import check_common, check_fp16, command, compat_group, new_parser
+from .common import (
+    add_device_args,
+    check_common,
+    check_fp16,
+    command,
+    compat_group,
+    new_parser,
+    resolve_max_seq_length,
+)
 
 WINDOW_RE = re.compile(r"^\s*(-?\d+)\s*:\s*(-?\d+)\s*$")
 
@@ -60,75 +68,85 @@ def _glue_window(argv: list[str] | None) -> list[str]:
     return argv
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The original's flags (those marked "new" are m6abert's), grouped by purpose; the ignored ones in one group."""
     p = new_parser(__doc__, raw=True)
-    a = p.add_argument
-    a("--kmer", type=int, default=None, help="k of the model (3..6); checked against --model_path (default: the model's)")
-    a("--model_path", type=str, required=True, help="the FINE-TUNED checkpoint folder that is scored")
+    a = p.add_argument_group("data").add_argument
+    a("--data_dir", type=str, required=True, help="folder of train.tsv / dev.tsv / test.tsv")
     a("--data_name", type=str, required=True, choices=["train", "dev", "test", "all"],
       help="DATA_DIR/{data_name}.tsv; all = train, dev and test concatenated in that order")
+    a("--task_name", type=str, default="dnaprom", help="must be 'dnaprom' (binary classification)")
+    a("--max_seq_length", type=int, default=None,
+      help="tokens incl. [CLS]/[SEP]; the width of the attn scores; default: the model's max_position_embeddings "
+           "(512 for DNABERT-style models)")
+    a("--site_index", type=int, default=SITE_INDEX,
+      help="new: sequence index of the m6A site; figures show positions relative to it")
+    a("--shard", type=int, default=None,
+      help="new: score only shard I (0-based) of --num_shards, a contiguous block of the rows of "
+           "DATA_DIR/{data_name}.tsv; join the shards' arrays and tables with merge_shards.py")
+    a("--num_shards", type=int, default=None, help="new: the number of shards (with --shard)")
+    a = p.add_argument_group("model").add_argument
+    a("--model_path", type=str, required=True, help="the FINE-TUNED checkpoint folder that is scored")
+    a("--kmer", type=int, default=None, help="k of the model (3..6); checked against --model_path (default: the model's)")
+    a("--model_type", type=str, default="dna", help="must be 'dna'")
+    a = p.add_argument_group("scores").add_argument
     a("--vis_task", type=str, required=True, choices=["attn", "attr", "ism"],
       help="attn: [CLS] attention of the last layer; attr: layer integrated gradients on the embeddings; "
            "ism: in-silico saturation mutagenesis (Δ log-odds of every single-base substitution)")
-    a("--output_dir", type=str, default="./results/", help="where the arrays and figures go (created)")
-    a("--task_name", type=str, default="dnaprom", help="must be 'dnaprom' (binary classification)")
-    a("--batch_size", type=int, default=50, help="sequences per forward pass (attn) or per Captum call (attr)")
-    a("--model_type", type=str, default="dna", help="must be 'dna'")
-    a("--data_dir", type=str, required=True, help="folder of train.tsv / dev.tsv / test.tsv")
-    a("--max_seq_length", type=int, default=MAX_POSITIONS, help="tokens incl. [CLS]/[SEP]; the width of the attn scores")
     a("--layer", type=int, default=None,
       help="attn: layer whose attention is used (default last); attr: encoder layer whose output is "
            "attributed (default: the embeddings). Outputs are named *_layer_{layer}.npy")
+    a("--attr_target", type=str, default=None, choices=["prob", "logodds"],
+      help="new, attr: explain the true label's probability (the original's; saturates) or its log-odds (logit "
+           "difference; does not saturate). Default logodds; prob with --dnabert_compat")
+    a("--baseline", type=str, default=None, choices=["pad", "shuffle"],
+      help="new, attr: the reference the attributions are measured from: pad (the original's all-[PAD] sequence) "
+           "or shuffle (--n_baselines dinucleotide-shuffled copies of each sequence, attributions averaged). "
+           "Default shuffle; pad with --dnabert_compat")
+    a("--n_baselines", type=int, default=None,
+      help=f"new, attr: shuffled references per sequence with --baseline shuffle (default {N_BASELINES})")
+    a("--n_steps", type=int, default=None,
+      help=f"new, attr: integration steps (Gauss-Legendre) per reference (default {IG_STEPS}; "
+           f"{IG_STEPS_COMPAT} with --dnabert_compat, the original's)")
+    a("--seed", type=int, default=None, help="new, attr: seed of the shuffled references (default 42)")
+    a("--max_rel_delta", type=float, default=None,
+      help="new, attr: relative completeness error |delta| / |F(x) - F(baseline)| above which a sequence's "
+           "attributions are reported as unreliable (attributions_*_qc.tsv; default 0.1)")
+    a("--skip_unreliable", action="store_true",
+      help="new, attr: leave the rows above --max_rel_delta out of the heatmaps and profiles")
+    a("--ism_window", type=str, default=None,
+      help="new, ism: START:END in nt relative to the site, half-open (e.g. -150:50 mutates -150..49); "
+           "default: the whole sequence")
+    a("--plot_ids", type=str, default=None,
+      help="new, ism: rows (0-based) whose mutation map is drawn, e.g. 0,3,7, or none (default: the first positive)")
+    a = p.add_argument_group("output").add_argument
+    a("--output_dir", type=str, default="./results/", help="where the arrays and figures go (created)")
+    a("--no_plot", action="store_true", help="new: do not draw the heatmap and profile figures")
+    g = p.add_argument_group("hardware")
+    a = g.add_argument
+    a("--batch_size", type=int, default=50, help="sequences per forward pass (attn) or per Captum call (attr)")
+    a("--internal_batch_size", type=int, default=None,
+      help="new, attr: rows per forward pass inside Captum (default: --batch_size)")
+    a("--ism_batch_size", type=int, default=256, help="new, ism: mutants per forward pass")
+    add_device_args(g)
+    a = p.add_argument_group("compatibility").add_argument
+    a("--dnabert_compat", action="store_true",
+      help="new: reproduce the original's numbers: unmasked padding to --max_seq_length, its [SEP] rule")
     compat_group(p, ("--model_name_or_path", dict(type=str, default=None,
                                                   help="the pretrained model; the original only named its feature cache after it")),
                  ("--metric", dict(type=str, default="mean", help="unused, as in the original")),
                  ("--local_rank", dict(type=int, default=-1, help="one process")))
-    g = p.add_argument_group("new in m6abert")
-    g.add_argument("--n_steps", type=int, default=None,
-                   help=f"attr: integration steps (Gauss-Legendre) per reference (default {IG_STEPS}; "
-                        f"{IG_STEPS_COMPAT} with --dnabert_compat, the original's)")
-    g.add_argument("--internal_batch_size", type=int, default=None,
-                   help="attr: rows per forward pass inside Captum (default: --batch_size)")
-    g.add_argument("--dnabert_compat", action="store_true",
-                   help="reproduce the original's numbers: unmasked padding to --max_seq_length, its [SEP] rule")
-    g.add_argument("--no_plot", action="store_true", help="do not draw the heatmap and profile figures")
-    g.add_argument("--site_index", type=int, default=SITE_INDEX,
-                   help="sequence index of the m6A site; figures show positions relative to it")
-    g.add_argument("--no_cuda", action="store_true", help="run on the CPU even if a GPU is available")
-    g.add_argument("--ism_window", type=str, default=None,
-                   help="ism: START:END in nt relative to the site, half-open (e.g. -150:50 mutates -150..49); "
-                        "default: the whole sequence")
-    g.add_argument("--plot_ids", type=str, default=None,
-                   help="ism: rows (0-based) whose mutation map is drawn, e.g. 0,3,7, or none "
-                        "(default: the first positive)")
-    g.add_argument("--ism_batch_size", type=int, default=256, help="ism: mutants per forward pass")
-    g.add_argument("--attr_target", type=str, default=None, choices=["prob", "logodds"],
-                   help="attr: explain the true label's probability (the original's; saturates) or its "
-                        "log-odds (logit difference; does not saturate). Default logodds; prob with "
-                        "--dnabert_compat")
-    g.add_argument("--baseline", type=str, default=None, choices=["pad", "shuffle"],
-                   help="attr: the reference the attributions are measured from: pad (the original's all-[PAD] "
-                        "sequence) or shuffle (--n_baselines dinucleotide-shuffled copies of each sequence, "
-                        "attributions averaged). Default shuffle; pad with --dnabert_compat")
-    g.add_argument("--n_baselines", type=int, default=None,
-                   help=f"attr: shuffled references per sequence with --baseline shuffle (default {N_BASELINES})")
-    g.add_argument("--seed", type=int, default=None, help="attr: seed of the shuffled references (default 42)")
-    g.add_argument("--skip_unreliable", action="store_true",
-                   help="attr: leave the rows above --max_rel_delta out of the heatmaps and profiles")
-    g.add_argument("--max_rel_delta", type=float, default=None,
-                   help="attr: relative completeness error |delta| / |F(x) - F(baseline)| above which a "
-                        "sequence's attributions are reported as unreliable (attributions_*_qc.tsv)")
-    g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPU or GPU)")
-    g.add_argument("--fp16", action="store_true", help="float16 autocast on CUDA")
-    g.add_argument("--shard", type=int, default=None,
-                   help="score only shard I (0-based) of --num_shards: a contiguous block of the rows of "
-                        "DATA_DIR/{data_name}.tsv; join the shards' arrays and tables with merge_shards.py")
-    g.add_argument("--num_shards", type=int, default=None, help="the number of shards (with --shard)")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = build_parser()
     args = p.parse_args(_glue_window(argv))
     # sanity checks: one-line errors (exit 2 through @cli)
     if args.kmer is not None and args.kmer not in (3, 4, 5, 6):
         raise InputError(f"--kmer must be 3, 4, 5 or 6, not {args.kmer}")
     check_common(args)
+    resolve_max_seq_length(args, args.model_path)
     from ..sharded import check_shard
 
     check_shard(args.shard, args.num_shards)
@@ -177,8 +195,7 @@ def _attr_defaults(args: argparse.Namespace) -> None:
         args.n_steps = IG_STEPS_COMPAT if compat else IG_STEPS
 
 
-@command
-def main(argv: list[str] | None = None) -> dict:
+def run(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     from ..interpret import VisualizeSettings, visualize
     from ..io import lock_run_dir
@@ -200,3 +217,6 @@ def main(argv: list[str] | None = None) -> dict:
     )
     with lock_run_dir(args.output_dir):  # released (and a folder made only for it removed) if the run is refused
         return visualize(s, device)
+
+
+main = command(run)

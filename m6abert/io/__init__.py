@@ -68,6 +68,7 @@ from .rundir import (  # noqa: F401
     CHECKPOINT_RE,
     LOCK_NAME,
     acquire_lock,
+    check_unlocked,
     checkpoint_marker,
     clear_run_dir,
     foreign_checkpoints,

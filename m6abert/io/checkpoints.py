@@ -2,7 +2,9 @@
 
 Every file of a saved folder follows the umask (``save_pretrained`` alone leaves
 ``model.safetensors`` private); every file read is checked first: a folder, a symlink loop or a
-file that is not UTF-8 where text is expected is an ``InputError`` naming it.
+file that is not UTF-8 where text is expected is an ``InputError`` naming it. A folder holds
+DNABERT's ``vocab.txt`` (what this toolkit and the original read) and a ``tokenizer.json`` with
+which ``AutoTokenizer`` cuts raw sequences into k-mers; an exported classifier also a model card.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ TOKENIZER_CONFIG = {
     "do_lower_case": False,
     "model_max_length": 512,
     "max_len": 512,  # read by the original DNATokenizer
-    "tokenizer_class": "BertTokenizer",
+    # loads tokenizer.json as it is (a BertTokenizer would rebuild its own pipeline and read a raw sequence
+    # as one [UNK]); transformers 4 and 5 know the name, no trust_remote_code
+    "tokenizer_class": "PreTrainedTokenizerFast",
+    "model_input_names": ["input_ids", "token_type_ids", "attention_mask"],
 }
 SPECIAL_TOKENS_MAP = {
     "unk_token": "[UNK]",
@@ -47,17 +52,66 @@ class Checkpoint(NamedTuple):
 
 
 def write_tokenizer_files(folder: str | os.PathLike, k: int) -> None:
-    """Write DNABERT's ``vocab.txt`` for ``k`` and a tokenizer config that transformers loads as-is.
+    """Write DNABERT's ``vocab.txt`` for ``k``, and a ``tokenizer.json`` with its config for transformers.
 
-    ``AutoTokenizer.from_pretrained(folder)`` then gives exactly the ids of :mod:`m6abert.kmer`
-    for space-separated k-mers (``do_lower_case`` is false: a true value maps every k-mer to [UNK]).
+    This toolkit, DNABERT and the original m6A-BERT read ``vocab.txt`` only.
+    ``AutoTokenizer.from_pretrained(folder)`` loads ``tokenizer.json`` (:func:`kmer_tokenizer_json`):
+    space-separated k-mers and raw sequences both get exactly the ids of :mod:`m6abert.kmer`.
     """
     from ..kmer import vocab
 
     folder = Path(folder)
     write_text(folder / "vocab.txt", "\n".join(vocab(k)) + "\n")
+    write_text(folder / "tokenizer.json", kmer_tokenizer_json(k))
     write_json(folder / "tokenizer_config.json", TOKENIZER_CONFIG)
     write_json(folder / "special_tokens_map.json", SPECIAL_TOKENS_MAP)
+
+
+def kmer_tokenizer_json(k: int) -> str:
+    """A Hugging Face ``tokenizers`` pipeline that cuts a raw sequence into its overlapping k-mers.
+
+    Its normaliser rewrites the text with regex replacements only (built-in, so transformers loads it
+    without ``trust_remote_code``): lower case, U as T, any other letter as N; a word shorter than k
+    becomes ``[UNK]``. Then k rounds of five zero-width replacements, one per letter X: round 0 opens a
+    slot (``|X``) before every letter that starts k letters of its word, round r appends X to the slot
+    before a letter whose r-th next letter is X (slots are upper case, so the look-ahead skips them).
+    Last, the lower-case letters are deleted and the slots become words. A space-separated k-mer
+    is a word of exactly k letters and comes out unchanged, so k-mer sentences tokenise as before;
+    whitespace separates sequences. The words are looked up in DNABERT's vocabulary (a k-mer with
+    an N is ``[UNK]``, as :func:`m6abert.kmer.encode` has it) and framed by [CLS] ... [SEP].
+
+    >>> from tokenizers import Tokenizer
+    >>> tok = Tokenizer.from_str(kmer_tokenizer_json(3))
+    >>> tok.encode("acguAC").tokens, tok.encode("ACG CGT GTA TAC").tokens == tok.encode("ACGTAC").tokens
+    (['[CLS]', 'ACG', 'CGT', 'GTA', 'TAC', '[SEP]'], True)
+    """
+    from tokenizers import AddedToken, Regex, Tokenizer, normalizers, pre_tokenizers, processors
+    from tokenizers.models import WordLevel
+
+    from ..kmer import SPECIAL_TOKENS, check_k, vocab
+
+    check_k(k)
+    ids = {token: i for i, token in enumerate(vocab(k))}
+    tok = Tokenizer(WordLevel(ids, unk_token="[UNK]"))
+    rep = normalizers.Replace
+    steps = [normalizers.Lowercase(), rep("u", "t"), rep(Regex(r"[^acgt\s]"), "n"),
+             rep(Regex(f"(?<![acgtn])[acgtn]{{1,{k - 1}}}(?![acgtn])"), " [UNK] ")]
+    for r in range(k):
+        for x in "acgtn":
+            if r == 0:  # x starts k letters of its word (slots opened before them are skipped)
+                pattern, content = f"(?={x}(?:\\|?[ACGTN]*[acgtn]){{{k - 1}}})", "|" + x.upper()
+            else:  # after a slot, before a letter whose r-th next letter is x
+                pattern, content = f"(?<=[ACGTN])(?=(?:[acgtn]\\|?[ACGTN]*){{{r}}}{x})", x.upper()
+            steps.append(rep(Regex(pattern), content))
+    steps += [rep(Regex("[acgtn]"), ""), rep("|", " ")]
+    tok.normalizer = normalizers.Sequence(steps)
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
+    cls, sep = SPECIAL_TOKENS_MAP["cls_token"], SPECIAL_TOKENS_MAP["sep_token"]
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{cls} $A {sep}", pair=f"{cls} $A {sep} $B:1 {sep}:1",
+        special_tokens=[(cls, ids[cls]), (sep, ids[sep])])
+    return tok.to_str()
 
 
 def save_checkpoint(
@@ -239,6 +293,31 @@ def read_checkpoint(folder: str | os.PathLike) -> Checkpoint:
     return Checkpoint(folder, config, state, k_cfg, original)
 
 
+def model_identity(folder: str | os.PathLike) -> str:
+    """The identity of a checkpoint's model: the SHA-256 (hex) of its ``config.json`` bytes and of its
+    weights file's bytes (``model.safetensors``, else ``pytorch_model.bin``, as :func:`read_checkpoint`
+    prefers them), each preceded by its name and size.
+
+    Recorded in every output computed with a model (shards, score records, run JSONs), so that
+    results of different models are never mixed: a path says nothing once a model is retrained in
+    place or copied. The weights are streamed in blocks (a BERT-base file hashes in about a second).
+    """
+    import hashlib
+
+    folder = Path(folder)
+    weights = folder / (WEIGHTS_SAFE if os.path.lexists(folder / WEIGHTS_SAFE) else WEIGHTS_BIN)
+    h = hashlib.sha256()
+    for path in (folder / "config.json", weights):
+        try:
+            with open(path, "rb") as fh:
+                h.update(f"{path.name}\0{os.fstat(fh.fileno()).st_size}\0".encode())
+                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    h.update(block)
+        except OSError as err:
+            raise InputError(f"{path}: cannot read the model file ({err.strerror or err})") from None
+    return h.hexdigest()
+
+
 def save_model_files(folder: str | os.PathLike, model, k: int) -> None:
     """Save the final model into an existing run folder, file by file atomically.
 
@@ -256,6 +335,55 @@ def save_model_files(folder: str | os.PathLike, model, k: int) -> None:
             os.replace(f, folder / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+CARD_METRICS = ("auc", "acc", "f1", "mcc", "precision", "recall", "aupr", "loss")
+
+
+def write_model_card(folder: str | os.PathLike, card: dict) -> None:
+    """Write ``README.md``, the Hugging Face model card of an exported classifier.
+
+    ``card`` holds ``k``, ``version`` (m6abert's), ``base_model``, ``labels`` (class names by id),
+    ``data`` (``[(split, path, rows)]``), ``exported`` (``{"step", "checkpoint", "selected_by"}``),
+    ``global_step`` and ``metrics`` (``{column title: {metric: value} or None}``).
+    """
+    k, folder = card["k"], Path(folder)
+    ex = card["exported"]
+    where = f" ({ex['checkpoint']})" if ex.get("checkpoint") else ""
+    columns = {title: m for title, m in card["metrics"].items() if m}
+    lines = ["---", "library_name: transformers", "pipeline_tag: text-classification",
+             "tags:", "- m6abert", "- dnabert", "- m6A", "- mRNA-degradation", "---", "",
+             f"# m6A-BERT-Deg: mRNA degradation classifier (k = {k})", "",
+             f"A BERT over overlapping {k}-mers of mRNA windows around m6A sites, fine-tuned with m6abert "
+             f"{card['version']}.", "",
+             f"- Base model: `{card['base_model']}`",
+             "- Labels: " + ", ".join(f"{i} = {name}" for i, name in enumerate(card["labels"])),
+             f"- Exported: step {ex['step']} of {card['global_step']}, {ex['selected_by']}{where}", "",
+             "## Data", "", "| split | file | rows |", "|---|---|---|"]
+    lines += [f"| {split} | `{path}` | {rows} |" for split, path, rows in card["data"]]
+    lines += ["", "## Metrics", ""]
+    if columns:
+        lines += ["| metric | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        lines += [f"| {key} | " + " | ".join(_card_number(m.get(key)) for m in columns.values()) + " |"
+                  for key in CARD_METRICS if any(key in m for m in columns.values())]
+    else:
+        lines.append("No dev metrics were computed (no --evaluate_during_training or --do_eval).")
+    lines += ["", "## How to load", "", "```python",
+              "from transformers import AutoModelForSequenceClassification, AutoTokenizer", "",
+              f'tokenizer = AutoTokenizer.from_pretrained("{folder}")',
+              f'model = AutoModelForSequenceClassification.from_pretrained("{folder}").eval()',
+              f'batch = tokenizer(["GGACUACGUA..."], return_tensors="pt")  # cut into overlapping {k}-mers',
+              'p_degraded = model(**batch).logits.softmax(-1)[:, 1]', "```", "",
+              f"The tokenizer takes a raw sequence (U read as T; other letters than A/C/G/T/U give `[UNK]` "
+              f"{k}-mers) or its {k}-mers separated by spaces (`m6abert.kmer.seq2kmer(seq, {k})`); give one "
+              "sequence per string (whitespace would split it). The model reads up to 510 k-mers: pass "
+              "`truncation=True` for longer sequences. m6abert's commands load this folder as "
+              "`--model_name_or_path`.", ""]
+    write_text(folder / "README.md", "\n".join(lines))
+
+
+def _card_number(value: object) -> str:
+    return "n/a" if not isinstance(value, int | float) or value != value else f"{value:.4f}"
 
 
 class TrainingState(NamedTuple):

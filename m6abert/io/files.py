@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -45,12 +46,17 @@ def is_leftover(name: str) -> bool:
 def make_dirs(folder: str | os.PathLike) -> Path:
     """Create ``folder`` with its parents; a file in the way or a refused folder is an ``InputError``."""
     folder = Path(folder)
+    missing: list[Path] = []  # the parents it makes, deepest first
     try:
+        missing = list(itertools.takewhile(lambda p: not p.exists(), folder.parents))
         folder.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), folder)
         raise InputError(f"{folder}: cannot create the folder: {blocker} is a file, not a folder") from None
     except OSError as err:
+        for p in missing:  # made before it failed (a name too long at the end): removed again
+            with contextlib.suppress(OSError):
+                p.rmdir()
         raise write_error(folder, err) from None
     return folder
 
@@ -64,6 +70,18 @@ def write_error(path: str | os.PathLike, err: BaseException) -> InputError:
     else:
         cause = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
     return InputError(f"{path}: cannot write ({cause})")
+
+
+def os_error_message(err: OSError) -> str:
+    """One line for an operating-system error no check foresaw (a name too long, a full disk): the
+    path(s) it names and the system's reason.
+
+    >>> os_error_message(OSError(errno.ENAMETOOLONG, "File name too long", "/x/yyy"))
+    '/x/yyy: File name too long'
+    """
+    cause = "No space left on device" if err.errno == errno.ENOSPC else (err.strerror or str(err) or type(err).__name__)
+    paths = [str(p) for p in (err.filename, err.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {cause}" if paths else cause
 
 
 def _disk_full(path: str | os.PathLike, err: BaseException) -> bool:
@@ -211,7 +229,11 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> dict:
 def append_line(path: str | os.PathLike, line: str) -> None:
     """Append one line (a log such as ``eval_results.txt``): the old content plus it, atomically."""
     path = Path(path)
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    try:
+        old = path.read_text(encoding="utf-8") if path.exists() else ""
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text at byte {err.start}; cannot append a line to it (move it "
+                         "away)") from None
     write_text(path, old + line + "\n")
 
 

@@ -171,6 +171,7 @@ def _make_dirs(folder: Path, what: str) -> list[Path]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
+        _remove_dirs(missing[::-1])  # the parents made before the failure (a name too long at the end)
         raise InputError(f"{folder}: cannot create the folder for {what} ({err.strerror})") from None
     return missing[::-1]
 

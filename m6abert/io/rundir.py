@@ -196,12 +196,18 @@ def _read_owner(lock: Path) -> dict | None:
             text = ""
         try:
             owner = json.loads(text)
-            if isinstance(owner, dict) and isinstance(owner.get("pid"), int):
+            if isinstance(owner, dict) and _is_pid(owner.get("pid")):
                 return owner
         except ValueError:
             pass
         time.sleep(0.05)
     return {"unreadable": text}
+
+
+def _is_pid(pid: object) -> bool:
+    """Whether ``pid`` can be a process id (a lock holding another number is unreadable: ``os.kill``
+    would overflow on a huge one and signal a process group for 0 or a negative one)."""
+    return isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid < 2**31
 
 
 def _is_stale(owner: dict, lock: Path) -> bool:
@@ -284,6 +290,21 @@ def acquire_lock(out: str | os.PathLike) -> Path:
             raise _refusal(out, lock, owner, here)
         _take_over(lock, owner)
     raise InputError(f"{out}: could not take the lock {lock} (other runs keep replacing it)")
+
+
+def check_unlocked(folder: str | os.PathLike) -> None:
+    """Refuse to read a folder that a live run holds (its files may be half-written); a stale lock is ignored.
+
+    Raises
+    ------
+    InputError
+        The folder's lock belongs to a live run of this host, a run of another host, or is unreadable.
+    """
+    out = Path(folder)
+    lock, here = out / LOCK_NAME, socket.gethostname()
+    owner = _read_owner(lock)
+    if owner is not None and ("unreadable" in owner or owner.get("host") != here or not _is_stale(owner, lock)):
+        raise _refusal(out, lock, owner, here)
 
 
 def release_lock(lock: str | os.PathLike) -> None:

@@ -22,7 +22,7 @@ class FastaRecord(NamedTuple):
     seq: str
 
 
-def read_fasta(path: str | os.PathLike) -> list[FastaRecord]:
+def read_fasta(path: str | os.PathLike, sites: dict[str, int] | None = None) -> list[FastaRecord]:
     r"""Read and validate a FASTA file.
 
     Sequences may span lines; they are upper-cased (``U`` is kept here, and read as ``T`` when
@@ -33,6 +33,10 @@ def read_fasta(path: str | os.PathLike) -> list[FastaRecord]:
     ----------
     path: str or PathLike
         The FASTA file.
+    sites: dict or None
+        If given, the ``site=N`` word of each header that has one (the 0-based index of the
+        record's m6A site, see :mod:`m6abert.sites`) is stored in it by record id. Default is None
+        (headers are not read beyond the id).
 
     Returns
     -------
@@ -42,11 +46,12 @@ def read_fasta(path: str | os.PathLike) -> list[FastaRecord]:
     Raises
     ------
     InputError
-        Missing, empty, binary or non-FASTA file; a record without sequence; an illegal letter.
+        Missing, empty, binary or non-FASTA file; a record without sequence; an illegal letter; a
+        ``site=`` that is not an index (with ``sites``).
     """
     path = Path(path)
     text = read_text_file(path, "FASTA file")
-    return list(_parse_fasta(path, enumerate(fasta_lines(text), 1)))
+    return list(_parse_fasta(path, enumerate(fasta_lines(text), 1), sites))
 
 
 def fasta_lines(text: str) -> list[str]:
@@ -89,11 +94,24 @@ def check_unique_ids(*sources: tuple[str | os.PathLike, Sequence[FastaRecord]]) 
                              f"{first[0]}; record ids must be unique")
 
 
-def _parse_fasta(path: Path, numbered_lines: Iterator[tuple[int, str]]) -> Iterator[FastaRecord]:
-    """FASTA records, validated, from ``(line number, line)`` pairs (the one parser of both readers)."""
+class RecordTooLong(InputError):
+    """A FASTA record longer than the ``max_length`` its reader was given; only its length was kept."""
+
+    def __init__(self, path: str | os.PathLike, record_id: str, number: int, length: int, max_length: int):
+        super().__init__(f"{path}: record {record_id}: {length} nt, longer than the {max_length} nt allowed")
+        self.record_id, self.number, self.length = record_id, number, length
+
+
+def _parse_fasta(path: Path, numbered_lines: Iterator[tuple[int, str]], sites: dict[str, int] | None = None,
+                 max_length: int | None = None) -> Iterator[FastaRecord]:
+    """FASTA records, validated, from ``(line number, line)`` pairs (the one parser of both readers).
+
+    With ``max_length``, a longer record is counted to its end without being kept and raises
+    :class:`RecordTooLong`: memory never holds more of it than one line.
+    """
     header: str | None = None
     chunks: list[str] = []
-    start = number = 0
+    start = number = size = 0
     for lineno, line in numbered_lines:
         line = line.strip()
         if not line:
@@ -101,15 +119,45 @@ def _parse_fasta(path: Path, numbered_lines: Iterator[tuple[int, str]]) -> Itera
         if line.startswith(">"):
             if header is not None:
                 number += 1
-                yield _fasta_record(path, header, chunks, start, number)
-            header, chunks, start = line[1:].strip(), [], lineno
+                yield _fasta_record(path, header, chunks, start, number, _Limits(size, max_length, sites))
+            header, chunks, start, size = line[1:].strip(), [], lineno, 0
         elif header is None:
             raise InputError(f"{path}: line {lineno}: not FASTA (expected a '>' header line first)")
         else:
-            chunks.append("".join(line.split()))
+            part = "".join(line.split())
+            size += len(part)
+            if max_length is None or size <= max_length:
+                chunks.append(part)
     if header is None:
         raise InputError(f"{path}: empty FASTA file")
-    yield _fasta_record(path, header, chunks, start, number + 1)
+    yield _fasta_record(path, header, chunks, start, number + 1, _Limits(size, max_length, sites))
+
+
+class _Limits(NamedTuple):
+    size: int  # letters of the record
+    max_length: int | None
+    sites: dict[str, int] | None  # where a header's site=N goes
+
+
+_SITE_VALUE = re.compile(r"[0-9]+")
+
+
+def header_site(header: str, path: str | os.PathLike, record_id: str) -> int | None:
+    """The ``site=N`` word of a FASTA header (after the id; any case), or None; a value that is no
+    0-based index, or two such words, is an ``InputError``.
+
+    >>> header_site("p1 site=250 chr1:+", "x.fa", "p1"), header_site("p1 note", "x.fa", "p1")
+    (250, None)
+    """
+    values = [w[5:] for w in header.split()[1:] if w[:5].lower() == "site="]
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InputError(f"{path}: record {record_id}: {len(values)} site= words in its header; give one")
+    if not _SITE_VALUE.fullmatch(values[0]):
+        raise InputError(f"{path}: record {record_id}: site={values[0]} in its header is not a 0-based index "
+                         "(site=N with N = 0, 1, 2, ...)")
+    return int(values[0])
 
 
 class LabelledTsv(NamedTuple):
@@ -348,12 +396,15 @@ def iter_corpus_chunks(
         raise InputError(f"{path}: empty {what}")
 
 
-def _fasta_record(path: Path, header: str, chunks: list[str], lineno: int, number: int) -> FastaRecord:
+def _fasta_record(path: Path, header: str, chunks: list[str], lineno: int, number: int,
+                  limits: _Limits) -> FastaRecord:
     """Validate one record as :func:`read_fasta` does (``number`` is its 1-based position)."""
-    seq = "".join(chunks).upper()
     rid = header.split()[0] if header.split() else f"#{number}"
-    if not seq:
+    if not limits.size:
         raise InputError(f"{path}: record {rid} (line {lineno}): empty sequence")
+    if limits.max_length is not None and limits.size > limits.max_length:
+        raise RecordTooLong(path, rid, number, limits.size, limits.max_length)
+    seq = "".join(chunks).upper()
     bad = set(seq) - FASTA_LETTERS
     if bad:
         letter = min(bad, key=seq.index)
@@ -361,26 +412,38 @@ def _fasta_record(path: Path, header: str, chunks: list[str], lineno: int, numbe
             f"{path}: record {rid}: illegal letter {letter!r} at position {seq.index(letter) + 1}"
             " (allowed: A, C, G, T, U, N)"
         )
+    if limits.sites is not None:
+        site = header_site(header, path, rid)
+        if site is not None:
+            limits.sites[rid] = site
     return FastaRecord(rid, seq)
 
 
-def iter_fasta_chunks(path: str | os.PathLike, chunk_records: int = 10_000) -> Iterator[list[FastaRecord]]:
+def iter_fasta_chunks(path: str | os.PathLike, chunk_records: int = 10_000, max_length: int | None = None,
+                      sites: dict[str, int] | None = None) -> Iterator[list[FastaRecord]]:
     r"""Stream a FASTA file as lists of at most ``chunk_records`` records, in file order.
 
     The records and checks of :func:`read_fasta`, in bounded memory (pretraining FASTAs are large);
-    lines end at ``\n`` only, as there.
+    lines end at ``\n`` only, as there. ``sites`` as in :func:`read_fasta`.
+
+    Parameters
+    ----------
+    max_length: int or None
+        A record of more letters raises :class:`RecordTooLong` (its length counted, its letters
+        not kept) before the chunk that holds it is yielded. Default is None (no limit).
 
     Raises
     ------
     InputError
-        Missing, empty, binary or non-FASTA file; a record without sequence; an illegal letter.
+        Missing, empty, binary or non-FASTA file; a record without sequence; an illegal letter;
+        a record longer than ``max_length`` (:class:`RecordTooLong`).
     """
     path = Path(path)
     lines = ((lineno, line.removesuffix("\n").removesuffix("\r"))
              for first, block in _line_blocks(path, "FASTA file", CORPUS_CHUNK_BYTES, newline="\n")
              for lineno, line in enumerate(block, first))
     batch: list[FastaRecord] = []
-    for record in _parse_fasta(path, lines):
+    for record in _parse_fasta(path, lines, sites, max_length):
         batch.append(record)
         if len(batch) >= chunk_records:
             yield batch
