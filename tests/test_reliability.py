@@ -98,7 +98,7 @@ def test_sigkill_at_random_moments_then_resume(setup):
         time.sleep(rng.uniform(0.0, duration / 3))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        assert proc.returncode == -signal.SIGKILL and not (out / "model.safetensors").exists(), "killed after the end"
+        assert proc.returncode == -signal.SIGKILL, "the run ended before the kill: nothing would be resumed"
         ft.main(_argv(tmp_path, out))
         _same_result(ref, out)
 
@@ -232,7 +232,7 @@ def test_pretraining_sigkill_at_a_random_moment_then_resume(pretrain_setup):
     time.sleep(random.Random(4321).uniform(0.0, duration / 3))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert proc.returncode == -signal.SIGKILL and not (out / "model.safetensors").exists(), "killed after the end"
+    assert proc.returncode == -signal.SIGKILL, "the run ended before the kill: nothing would be resumed"
     rp.main(_pretrain_argv(tmp_path, out))
     _same_pretraining(ref, out)
 
