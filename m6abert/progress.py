@@ -42,7 +42,7 @@ class LogProgress:
     def __init__(self, total: int | None, desc: str, unit: str = "it", initial: int = 0,
                  interval: float = DEFAULT_INTERVAL):
         self.total, self.desc, self.unit, self.interval = total, desc, unit, interval
-        self.n = self._start_n = initial
+        self.n = self._start_n = self._logged_n = initial
         self._start = self._last = time.monotonic()
         self._postfix = ""
         self._closed = False
@@ -64,14 +64,14 @@ class LogProgress:
         self.n += n
         now = time.monotonic()
         if now - self._last >= self.interval:
-            self._last = now
+            self._last, self._logged_n = now, self.n
             log.info(self.line())
 
     def set_postfix(self, **kwargs) -> None:
         self._postfix = ", ".join(f"{k}={v}" for k, v in kwargs.items())
 
     def close(self) -> None:
-        if not self._closed and self.n > self._start_n:
+        if not self._closed and self.n > self._logged_n:  # the last line, unless it was just logged
             log.info(self.line())
         self._closed = True
 

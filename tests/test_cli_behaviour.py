@@ -147,6 +147,12 @@ def test_log_progress_writes_a_line_per_interval(caplog, monkeypatch):
     assert len(lines) == 4, lines
     assert lines[0] == "predict: 30/100 seq (30.0%), 2 seq/s, 0:15 elapsed, 0:35 left"
     assert lines[-1] == "predict: 100/100 seq (100.0%), 2 seq/s, 0:50 elapsed"
+    now[0] = 60.0
+    again = LogProgress(20, "ism", "seq", interval=1)
+    now[0] = 61.0
+    again.update(20)  # logged by the update: closing adds no second, identical line
+    again.close()
+    assert [r.getMessage() for r in caplog.records][4:] == ["ism: 20/20 seq (100.0%), 20 seq/s, 0:01 elapsed"]
 
 
 @pytest.mark.parametrize("task", ["attr", "ism"])
