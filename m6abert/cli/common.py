@@ -196,6 +196,8 @@ def add_optimizer_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> 
     p.add_argument("--beta1", type=float, default=0.9, help="AdamW's beta1")
     p.add_argument("--beta2", type=float, default=0.999, help="AdamW's beta2")
     p.add_argument("--max_grad_norm", type=float, default=1.0, help="gradient clipping norm (inf: none)")
+    p.add_argument("--max_steps", type=int, default=-1, help="> 0: train exactly this many optimisation steps")
+    p.add_argument("--warmup_steps", type=int, default=0, help="linear warm-up steps of the learning rate")
 
 
 def check_common(args: argparse.Namespace) -> None:

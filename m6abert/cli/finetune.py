@@ -85,8 +85,6 @@ def build_parser() -> argparse.ArgumentParser:
     a("--per_gpu_train_batch_size", type=int, default=8, help="sequences per step and process")
     add_optimizer_args(g)
     a("--num_train_epochs", type=float, default=3.0, help="epochs over train.tsv (unless --max_steps)")
-    a("--max_steps", type=int, default=-1, help="> 0: train exactly this many optimisation steps")
-    a("--warmup_steps", type=int, default=0, help="linear warm-up steps of the learning rate")
     a("--warmup_percent", type=float, default=0.0, help="if non-zero, warmup = int(percent * total steps)")
     a("--early_stop", type=int, default=0, help="stop after this many consecutive AUC decreases (0 = off)")
     a("--seed", type=int, default=42, help="seeds Python, NumPy and torch")

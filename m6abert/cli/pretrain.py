@@ -67,8 +67,6 @@ def build_parser() -> argparse.ArgumentParser:
     a("--per_gpu_train_batch_size", type=int, default=4, help="sentences per step and process")
     add_optimizer_args(g)
     a("--num_train_epochs", type=float, default=1.0, help="epochs over the corpus (unless --max_steps)")
-    a("--max_steps", type=int, default=-1, help="> 0: train exactly this many optimisation steps")
-    a("--warmup_steps", type=int, default=0, help="linear warm-up steps of the learning rate")
     a("--seed", type=int, default=42, help="seeds Python, NumPy and torch (and the masking)")
     a = p.add_argument_group("evaluation and checkpoints").add_argument
     a("--do_eval", action="store_true", help="evaluate the final model on --eval_data_file")
