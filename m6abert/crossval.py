@@ -17,7 +17,8 @@ from pathlib import Path
 from . import io
 from .data import load_tsv_dataset
 from .distributed import Dist, locked_run_dir, setup_distributed
-from .finetune import FinetuneSettings, build_model, differences, run_finetune, settings_fingerprint
+from .finetune import FinetuneSettings, build_model, run_finetune, settings_fingerprint
+from .fingerprint import differences
 from .metrics import ORIGINAL_KEYS, summarise_folds
 from .utils import InputError, log
 

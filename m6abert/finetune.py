@@ -10,8 +10,6 @@ Settings come in a :class:`FinetuneSettings` dataclass.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -20,6 +18,7 @@ import torch
 
 from . import io
 from .data import Collator, LabelledData, load_tsv_dataset
+from .fingerprint import RUN_SETTINGS, check_resume, settings_record
 from .io.checkpoints import model_identity
 from .metrics import ORIGINAL_KEYS, classification_metrics, eval_results_line
 from .model import (
@@ -52,14 +51,12 @@ MODEL_FILES = ("config.json", "model.safetensors", "vocab.txt", "tokenizer.json"
 # --metric_for_best_model: the dev metrics of classification_metrics, and the dev loss (lower is better)
 BEST_METRICS = (*ORIGINAL_KEYS, "aupr", "precision_pos", "recall_pos", "f1_pos", "loss")
 LOWER_IS_BETTER = ("loss",)
-RUN_SETTINGS = "run_settings.json"  # what determines the model: --should_continue resumes only if it matches
 RESULT_FILES = ("eval_results.txt", "eval_results.jsonl", "best_checkpoint.json", "all_results.json",
                 "finetune_args.json", "eval_args.json", RUN_SETTINGS, *MODEL_FILES, *PREDICTION_OUTPUTS)
 # settings that say where and how often results are written, not what the model becomes
 NOT_MODEL_SETTINGS = ("data_dir", "output_dir", "train", "model_name_or_path", "k", "should_continue",
                       "overwrite_output_dir", "run_args", "predict_dir", "do_predict", "per_gpu_pred_batch_size",
                       "eval_all_checkpoints")
-NOT_MODEL_TRAIN = ("logging_dir", "save_steps", "save_total_limit")
 
 
 @dataclass(frozen=True)
@@ -267,7 +264,7 @@ def _prepare(s: FinetuneSettings, dist: Dist) -> Prepared:
         load_tsv_dataset(data_dir / "dev.tsv", k, s.max_seq_length, require_labels=False)
     resumed = io.read_training_state(resume) if resume is not None and s.do_train else None
     if resumed is not None:
-        _check_resumed_settings(s, k)
+        check_resume(s.output_dir, _run_fingerprint(s, k), "fine-tuning")
         _check_resumed_best(s, resumed)
     if s.do_train:  # impossible schedules and optimiser settings fail here, before an old run is cleared
         sched = check_optimizer(model, s.train, len(train_data.dataset), dist)
@@ -276,49 +273,16 @@ def _prepare(s: FinetuneSettings, dist: Dist) -> Prepared:
 
 
 def settings_fingerprint(s: FinetuneSettings, k: int, data: dict[str, Path]) -> dict:
-    """What determines a fine-tuned model and its metrics, as JSON: the settings and optimisation
-    settings (not where the outputs go), the starting model by its identity (config.json and weights,
-    not its path), a --config_name file by its content, and the SHA-256 of each file of ``data``."""
-    from .model import PRESETS
-
-    fp = {f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.name not in NOT_MODEL_SETTINGS}
-    fp.update({f.name: getattr(s.train, f.name) for f in dataclasses.fields(s.train) if f.name not in NOT_MODEL_TRAIN})
-    fp["k"] = k
-    fp["model_identity"] = None if s.from_scratch else model_identity(s.model_name_or_path)
-    if s.config_name and s.config_name not in PRESETS:  # a config.json by its content
-        fp.update(config_name=None, config_sha256=io.file_sha256(s.config_name))
-    fp["data_sha256"] = {name: io.file_sha256(path) for name, path in data.items()}
-    return json.loads(io.json_dumps(fp))
-
-
-def differences(old: dict, new: dict) -> list[str]:
-    """The keys whose values differ between two settings records."""
-    return [key for key in (*new, *(key for key in old if key not in new)) if old.get(key) != new.get(key)]
-
-
-RUN_LENGTH = ("max_steps", "num_train_epochs")  # a resumed run may be made longer (or shorter)
+    """What determines a fine-tuned model and its metrics (:func:`~m6abert.fingerprint.settings_record`),
+    with ``k`` and the SHA-256 of each file of ``data``."""
+    base = None if s.from_scratch else s.model_name_or_path
+    return {**settings_record(s, NOT_MODEL_SETTINGS, base, s.config_name, data), "k": k}
 
 
 def _run_fingerprint(s: FinetuneSettings, k: int) -> dict:
-    """:func:`settings_fingerprint` of one run (its ``train.tsv`` and ``dev.tsv``), without its length."""
+    """:func:`settings_fingerprint` of one run: its ``train.tsv`` and ``dev.tsv``."""
     data = Path(s.data_dir)
-    fp = settings_fingerprint(s, k, {name: data / name for name in ("train.tsv", "dev.tsv") if (data / name).exists()})
-    return {key: v for key, v in fp.items() if key not in RUN_LENGTH}
-
-
-def _check_resumed_settings(s: FinetuneSettings, k: int) -> None:
-    """--should_continue resumes a checkpoint only when everything that determines the model is as
-    recorded in ``run_settings.json`` (:func:`settings_fingerprint`); without that record (a run of an
-    older version, or checkpoints copied alone) the resume goes on with a warning."""
-    path = Path(s.output_dir) / RUN_SETTINGS
-    if not path.exists():
-        log.warning("%s: missing: cannot check that the checkpoints were trained with these settings and data", path)
-        return
-    changed = differences(io.read_json(path, "fine-tuning settings"), _run_fingerprint(s, k))
-    if changed:
-        raise InputError(f"{s.output_dir}: --should_continue with fine-tuning settings or data that differ from the "
-                         f"run there ({', '.join(changed)}); start over with --overwrite_output_dir or use another "
-                         "--output_dir")
+    return settings_fingerprint(s, k, {name: data / name for name in ("train.tsv", "dev.tsv") if (data / name).exists()})
 
 
 def _check_resumed_best(s: FinetuneSettings, resumed: io.TrainingState) -> None:

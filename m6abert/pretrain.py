@@ -33,6 +33,7 @@ import torch
 from . import io, kmer
 from .constants import MAX_POSITIONS
 from .data import Collator, KmerDataset, check_block_size, load_corpus
+from .fingerprint import RUN_SETTINGS, check_resume, settings_record
 from .io.checkpoints import model_identity
 from .kmer import CLS_ID, MASK_ID, PAD_ID, SEP_ID, Encoded
 from .predict import autocast, run_batches
@@ -45,7 +46,7 @@ TARGET_MASKED_FRACTION = 0.15
 IGNORE_INDEX = -100
 EVAL_STREAM = 0  # masking stream of evaluation; training uses 1 + rank
 # what a fresh run (--overwrite_output_dir) removes besides the toolkit's checkpoints
-RESULT_FILES = ("eval_results.txt", "eval_results.jsonl", "all_results.json", "pretrain_args.json",
+RESULT_FILES = (RUN_SETTINGS, "eval_results.txt", "eval_results.jsonl", "all_results.json", "pretrain_args.json",
                 "pretrain_eval_args.json", "config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json",
                 "special_tokens_map.json", "tokenizer.json")
 
@@ -414,6 +415,20 @@ class Prepared(NamedTuple):
     block_size: int
 
 
+# settings that say where results go and what is evaluated, not what the model becomes
+NOT_MODEL_SETTINGS = ("output_dir", "train_data_file", "train_fasta", "eval_data_file", "eval_fasta",
+                      "model_name_or_path", "config_name", "k", "do_eval", "per_gpu_eval_batch_size", "should_continue",
+                      "overwrite_output_dir")
+
+
+def run_fingerprint(s: PretrainSettings, k: int) -> dict:
+    """What determines the pretrained model (:func:`~m6abert.fingerprint.settings_record`): the settings, k,
+    the starting model by identity, a config file by content and the training corpus by SHA-256."""
+    corpus = s.train_fasta or s.train_data_file
+    return {**settings_record(s, NOT_MODEL_SETTINGS, s.model_name_or_path, s.config_name,
+                              {"train corpus": Path(corpus)} if corpus else {}), "k": k}
+
+
 def _model_path(s: PretrainSettings, resume: Path | None) -> str | Path | None:
     """The checkpoint to start from (resumed, given, or the output folder for evaluation), or None."""
     model_path = resume or s.model_name_or_path or (None if s.training else s.output_dir)
@@ -447,6 +462,8 @@ def _prepare(s: PretrainSettings, dist: Dist) -> Prepared:
     for corpus, name in corpora:
         check_block_size(corpus, block_size, name)
     resumed = io.read_training_state(resume) if resume is not None and s.training else None
+    if resumed is not None:
+        check_resume(s.output_dir, run_fingerprint(s, k), "pretraining")
     if s.training:  # impossible schedules and optimiser settings fail before anything is written
         sched = check_optimizer(model, s.train, len(train_c), dist)
         io.foreign_checkpoints(s.output_dir, sched.t_total)
@@ -491,6 +508,8 @@ def _run(s: PretrainSettings, pr: Prepared, dist: Dist) -> dict:
                     "do_train": s.training, "resumed_from": str(pr.resume) if pr.resume else None,
                     "base_model_identity": model_identity(s.model_name_or_path) if s.model_name_or_path else None}
         io.write_run_args(out, resolved, "pretrain_args.json" if s.training else "pretrain_eval_args.json")
+        if s.training:
+            io.write_json(out / RUN_SETTINGS, run_fingerprint(s, pr.k))
     barrier(dist)
     if s.training:
         results.update(pretrain(pr.model, pr.k, pr.train_corpus, s.train, out, pr.eval_corpus, p, pr.block_size,

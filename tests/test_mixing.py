@@ -168,3 +168,29 @@ def test_array_tasks_of_one_cv_must_share_settings(tmp_path, capsys):
     assert run_finetune_degradation.main([*args, "--learning_rate", "1e-3", "--should_continue"]) == 0
     assert (tmp_path / "out" / "fold_0" / "model.safetensors").read_bytes() == fold0
     assert len(json.loads((tmp_path / "out" / "cv_results.json").read_text())["folds"]) == 2
+
+
+def test_pretraining_resume_must_match_the_run(tmp_path, capsys):
+    """run_settings.json: --should_continue with another learning rate or an edited corpus is refused (one
+    line, exit 2, the run untouched); a longer run of the same settings resumes."""
+    from toy import write_corpus
+
+    import run_pretrain
+
+    corpus = write_corpus(tmp_path / "corpus.txt", 16)
+    out = tmp_path / "pre"
+    args = ["--tokenizer_name", "dna3", "--config_name", "tiny", "--train_data_file", str(corpus), "--output_dir",
+            str(out), "--per_gpu_train_batch_size", "8", "--save_steps", "1", "--learning_rate", "1e-3"]
+    assert run_pretrain.main([*args, "--max_steps", "2"]) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    for extra, field in ((["--learning_rate", "5e-3"], "learning_rate"), ([], "data_sha256")):
+        if field == "data_sha256":
+            write_corpus(corpus, 16, seed=5)
+        with pytest.raises(SystemExit) as exc:
+            run_pretrain.main([*args, "--max_steps", "3", "--should_continue", *extra])
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert exc.value.code == 2 and "--should_continue with pretraining settings or data that differ" in err
+        assert f"({field})" in err and {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    write_corpus(corpus, 16)  # the corpus as it was
+    assert run_pretrain.main([*args, "--max_steps", "3", "--should_continue"]) == 0
+    assert json.loads((out / "all_results.json").read_text())["global_step"] == 3
