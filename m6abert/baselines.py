@@ -207,25 +207,31 @@ def logistic_pipeline(seed: int):
     return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000, random_state=seed))
 
 
-def inner_cv_auc(x: np.ndarray, y: np.ndarray, n_splits: int, seed: int) -> float:
-    """Mean ROC AUC of :func:`logistic_pipeline` over a stratified ``n_splits``-fold CV of (x, y)."""
+def inner_cv_auc(x: np.ndarray, y: np.ndarray, n_splits: int, seed: int, groups: np.ndarray | None = None) -> float:
+    """Mean ROC AUC of :func:`logistic_pipeline` over a stratified ``n_splits``-fold CV of (x, y);
+    with ``groups``, scikit-learn's ``StratifiedGroupKFold`` keeps each group in one inner fold."""
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+    if groups is None:
+        splits = StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(x, y)
+    else:
+        splits = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed).split(x, y, groups)
     aucs = []
-    for tr, va in StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(x, y):
+    for tr, va in splits:
         model = logistic_pipeline(seed).fit(x[tr], y[tr])
         aucs.append(roc_auc_score(y[va], model.predict_proba(x[va])[:, 1]))
     return float(np.mean(aucs))
 
 
 def fit_kmer_lr(seqs: Sequence[str], labels: Sequence[int], ks: Sequence[int] = (1, 2, 3, 4, 5, 6),
-                inner_folds: int = 5, seed: int = 52) -> KmerFit:
+                inner_folds: int = 5, seed: int = 52, groups: Sequence[int] | None = None) -> KmerFit:
     """Fit the k-mer frequency regression on training sequences only, k chosen by inner CV.
 
     Every k of ``ks`` is scored by the mean AUC of a stratified ``inner_folds``-fold CV of
-    ``seqs`` (the training folds of the outer split; nothing else is seen); the best k (the
-    smallest among ties) is refitted on all of ``seqs``.
+    ``seqs`` (the training folds of the outer split; nothing else is seen), grouped by ``groups``
+    when given (windows of one locus never on both sides of an inner split: otherwise the largest
+    k wins by recognising loci); the best k (the smallest among ties) is refitted on all of ``seqs``.
 
     Returns
     -------
@@ -233,8 +239,9 @@ def fit_kmer_lr(seqs: Sequence[str], labels: Sequence[int], ks: Sequence[int] = 
         The fitted pipeline (predict with ``kmer_frequencies(test, fit.k)``), k and the inner AUCs.
     """
     y = np.asarray(labels, dtype=np.int64)
+    g = None if groups is None else np.asarray(groups)
     features = {k: kmer_frequencies(seqs, k) for k in ks}
-    inner = {k: inner_cv_auc(features[k], y, inner_folds, seed) for k in ks}
+    inner = {k: inner_cv_auc(features[k], y, inner_folds, seed, g) for k in ks}
     best = max(ks, key=lambda k: (inner[k], -k))
     return KmerFit(logistic_pipeline(seed).fit(features[best], y), best, inner)
 

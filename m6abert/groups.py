@@ -124,7 +124,8 @@ def shared_pairs(seqs: Sequence[str], k: int = 30) -> np.ndarray:
     return np.unique(both, axis=0)
 
 
-def leakage(seqs: Sequence[str], labels: Sequence[int], parts: Sequence[str], k: int = 30) -> dict:
+def leakage(seqs: Sequence[str], labels: Sequence[int], parts: Sequence[str], k: int = 30,
+            ids: Sequence[str] | None = None, max_listed: int = 1000) -> dict:
     """How a split lets windows of one locus sit on both sides: the pairs of windows in different
     ``parts`` (split or fold names) that share an exact ``k``-nt stretch, by label pair, and how many
     windows have such a partner, by label.
@@ -134,7 +135,8 @@ def leakage(seqs: Sequence[str], labels: Sequence[int], parts: Sequence[str], k:
     dict
         ``k``, ``n_windows``, ``cross_part_pairs`` (total and ``"pos-pos"``, ``"neg-neg"``,
         ``"pos-neg"``), ``windows_with_cross_part_partner`` (total, ``pos``, ``neg``) and
-        ``same_part_pairs``.
+        ``same_part_pairs``; with ``ids``, also ``pairs``: the first ``max_listed`` cross-part pairs
+        as ``[id, part, id, part]``.
     """
     labels, parts = np.asarray(labels), np.asarray(parts)
     pairs = shared_pairs(seqs, k)
@@ -149,4 +151,54 @@ def leakage(seqs: Sequence[str], labels: Sequence[int], parts: Sequence[str], k:
         "windows_with_cross_part_partner": {"total": len(leaky), "pos": int((labels[leaky] == 1).sum()),
                                             "neg": int((labels[leaky] == 0).sum())},
         "same_part_pairs": int((~cross).sum()),
+        **({"pairs": [[ids[a], str(parts[a]), ids[b], str(parts[b])] for a, b in zip(i[cross], j[cross], strict=True)][:max_listed]}
+           if ids is not None else {}),
     }
+
+
+def leakage_line(report: dict, where: str) -> str:
+    """One log line of a :func:`leakage` report."""
+    pairs, windows = report["cross_part_pairs"], report["windows_with_cross_part_partner"]
+    line = (f"{where}: {pairs['total']} pairs of windows in different parts share an exact {report['k']}-nt stretch "
+            f"({pairs['pos-pos']} pos-pos, {pairs['neg-neg']} neg-neg, {pairs['pos-neg']} pos-neg; {windows['total']} "
+            f"of {report['n_windows']} windows)")
+    return line + (f"; --group_overlap {report['k']} keeps them together" if pairs["total"] else "")
+
+
+def sharing(seqs: Sequence[str], others: Sequence[str], k: int = 30) -> np.ndarray:
+    """Whether each of ``seqs`` shares an exact ``k``-nt stretch with any of ``others``.
+
+    Returns
+    -------
+    numpy.ndarray, shape=(len(seqs),), dtype=bool
+    """
+    mine, theirs = kmer_index(seqs, k), kmer_index(others, k)
+    out = np.zeros(len(seqs), dtype=bool)
+    out[mine.windows[np.isin(mine.codes, theirs.codes)]] = True
+    return out
+
+
+def grouped_parts(labels: Sequence[int], groups: Sequence[int], n_parts: int, seed: int,
+                  what: str = "windows") -> np.ndarray:
+    """A part 0..``n_parts``-1 per window that keeps every group in one part, class proportions as
+    even as the groups allow: scikit-learn's ``StratifiedGroupKFold(n_parts, shuffle=True,
+    random_state=seed)``, part ``i`` = the test indices of its split ``i``.
+
+    Raises
+    ------
+    InputError
+        Fewer groups (of either class) than parts.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    for label, name in ((1, "positives"), (0, "negatives")):
+        n = len(np.unique(groups[labels == label]))
+        if n < n_parts:
+            raise InputError(f"{what}: the {name} form {n} groups of windows sharing a stretch, fewer than the "
+                             f"{n_parts} parts asked for; lower the number of folds or --group_overlap")
+    part = np.empty(len(labels), dtype=np.int64)
+    splitter = StratifiedGroupKFold(n_parts, shuffle=True, random_state=seed)
+    for i, (_, test) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups)):
+        part[test] = i
+    return part

@@ -162,3 +162,82 @@ def paired_bootstrap_auc(labels: np.ndarray, p_model: np.ndarray, p_ref: np.ndar
     lo, hi = (float(v) for v in np.quantile(boot, [0.5 - level / 2, 0.5 + level / 2]))
     return {"diff": diff, "ci": [lo, hi], "n_boot": n_boot, "n": len(labels), "level": level,
             "contains_zero": bool(lo <= 0 <= hi)}
+
+
+def cluster_weights(labels: np.ndarray, groups: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """Bootstrap weights (B, N) of a class-stratified cluster bootstrap: whole groups are drawn with
+    replacement, within their stratum (all-positive, all-negative or mixed groups, their numbers
+    kept); a window's weight is how often its group was drawn."""
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    _, g = np.unique(groups, return_inverse=True)
+    share = np.bincount(g, weights=labels) / np.bincount(g)  # positives' share of each group
+    stratum = np.where(share == 1, 1, np.where(share == 0, 0, 2))
+    rng = np.random.default_rng(seed)
+    counts = np.zeros((n_boot, len(share)))
+    for s in (0, 1, 2):
+        members = np.flatnonzero(stratum == s)
+        if len(members):
+            draws = rng.integers(0, len(members), (n_boot, len(members)))
+            np.add.at(counts, (np.arange(n_boot)[:, None], members[draws]), 1)
+    return counts[:, g]
+
+
+def weighted_auc(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ROC AUC (ties as half) of each row of ``weights`` (B, N): the Mann-Whitney statistic with
+    every window counted ``weight`` times; equals scikit-learn's ``roc_auc_score(sample_weight=)``."""
+    labels, scores, weights = np.asarray(labels), np.asarray(scores), np.atleast_2d(weights)
+    levels, level = np.unique(scores, return_inverse=True)
+    neg = np.zeros((len(weights), len(levels)))
+    np.add.at(neg.T, level, (weights * (labels == 0)).T)
+    below = np.cumsum(neg, axis=1) - neg  # negative weight strictly below each level
+    pos_w = weights * (labels == 1)
+    wins = (pos_w * (below[:, level] + 0.5 * neg[:, level])).sum(axis=1)
+    return wins / (pos_w.sum(axis=1) * neg.sum(axis=1))
+
+
+def paired_cluster_bootstrap_auc(labels: np.ndarray, p_model: np.ndarray, p_ref: np.ndarray, groups: np.ndarray,
+                                 n_boot: int = 2000, seed: int = 52, level: float = 0.95) -> dict:
+    """The pooled AUC difference ``model - ref`` with a paired, class-stratified **cluster**
+    bootstrap interval (:func:`cluster_weights`: windows of one locus are drawn together, so near
+    duplicates do not count as independent evidence); the interval is the percentile one."""
+    labels = np.asarray(labels, dtype=np.int64)
+    w = cluster_weights(labels, groups, n_boot, seed)
+    one = np.ones((1, len(labels)))
+    diff = float(weighted_auc(labels, p_model, one)[0] - weighted_auc(labels, p_ref, one)[0])
+    boot = weighted_auc(labels, p_model, w) - weighted_auc(labels, p_ref, w)
+    lo, hi = (float(v) for v in np.quantile(boot, [0.5 - level / 2, 0.5 + level / 2]))
+    return {"diff": diff, "ci": [lo, hi], "n_boot": n_boot, "n": len(labels),
+            "n_groups": len(np.unique(groups)), "level": level, "contains_zero": bool(lo <= 0 <= hi)}
+
+
+def roc_band(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray, n_boot: int = 500, seed: int = 52,
+             level: float = 0.95, grid: int = 101) -> dict[str, np.ndarray]:
+    """The pooled ROC curve's pointwise cluster-bootstrap band: true positive rates at ``grid``
+    false positive rates, the ``level`` percentile interval over resamples of whole groups."""
+    labels = np.asarray(labels)
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    last = np.r_[np.diff(np.asarray(scores)[order]) != 0, True]  # the end of each run of tied scores
+    fpr_grid = np.linspace(0, 1, grid)
+    tprs = []
+    for w in cluster_weights(labels, groups, n_boot, seed)[:, order]:
+        tp, fp = np.cumsum(w * labels[order])[last], np.cumsum(w * (1 - labels[order]))[last]
+        tprs.append(np.interp(fpr_grid, np.r_[0, fp / fp[-1]], np.r_[0, tp / tp[-1]]))
+    lo, hi = np.quantile(np.array(tprs), [0.5 - level / 2, 0.5 + level / 2], axis=0)
+    return {"fpr": fpr_grid, "lo": lo, "hi": hi}
+
+
+def calibration(labels: np.ndarray, p1: np.ndarray, n_bins: int = 10) -> dict:
+    """Brier score, expected calibration error (``n_bins`` equal-width bins of P, weighted by their
+    counts) and each bin's mean P, observed positive rate and count (the reliability diagram)."""
+    labels, p1 = np.asarray(labels, dtype=np.float64), np.asarray(p1, dtype=np.float64)
+    which = np.minimum((p1 * n_bins).astype(int), n_bins - 1)
+    bins = {"mean_p": [], "observed": [], "n": []}
+    ece = 0.0
+    for b in range(n_bins):
+        sel = which == b
+        if sel.any():
+            bins["mean_p"].append(float(p1[sel].mean()))
+            bins["observed"].append(float(labels[sel].mean()))
+            bins["n"].append(int(sel.sum()))
+            ece += sel.mean() * abs(p1[sel].mean() - labels[sel].mean())
+    return {"brier": float(np.mean((p1 - labels) ** 2)), "ece": float(ece), "n_bins": n_bins, "bins": bins}

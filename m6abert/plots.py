@@ -250,13 +250,14 @@ def motif_logo(pfm_counts: np.ndarray, title: str = ""):
 
 
 # ---------------------------------------------------------------------------- comparison table
-def roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], title: str = ""):
-    """ROC curves, one per model, with the chance diagonal.
+def roc_figure(panels: dict[str, dict[str, tuple]], title: str = ""):
+    """Pooled ROC curves, one panel per protocol and one curve per model, each with its band.
 
     Parameters
     ----------
-    curves: dict
-        ``{model label: (false positive rates, true positive rates, AUC)}``, in legend order.
+    panels: dict
+        ``{panel title: {model label: (fpr, tpr, AUC, band)}}``; ``band`` is None or a
+        :func:`m6abert.metrics.roc_band` (``fpr``, ``lo``, ``hi``), drawn shaded.
     title: str
         Figure title. Default is "".
 
@@ -264,29 +265,35 @@ def roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], title: s
     -------
     matplotlib.figure.Figure
     """
-    fig = _agg_figure((4.8, 4.4))
-    ax = fig.add_subplot()
-    for label, (fpr, tpr, auc) in curves.items():
-        ax.plot(fpr, tpr, lw=1.5, label=f"{label} (AUC {auc:.3f})")
-    ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="0.6")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.01)
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.legend(loc="lower right", fontsize=7, frameon=False)
+    fig = _agg_figure((4.6 * len(panels), 4.4))
+    for j, (name, curves) in enumerate(panels.items()):
+        ax = fig.add_subplot(1, len(panels), j + 1)
+        for label, (fpr, tpr, auc, band) in curves.items():
+            line, = ax.plot(fpr, tpr, lw=1.3, label=f"{label} (AUC {auc:.3f})")
+            if band is not None:
+                ax.fill_between(band["fpr"], band["lo"], band["hi"], color=line.get_color(), alpha=0.15, lw=0)
+        ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="0.6")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.01)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.legend(loc="lower right", fontsize=6.5, frameon=False)
+        ax.set_title(name, fontsize=8.5)
     if title:
-        ax.set_title(title, fontsize=9)
+        fig.suptitle(title, fontsize=9.5)
     fig.tight_layout()
     return fig
 
 
-def fold_auc_figure(aucs: dict[str, list[float]], title: str = ""):
-    """Grouped bars of each model's AUC on each cross-validation fold.
+def fold_auc_figure(panels: dict[str, dict[str, list[float]]], title: str = ""):
+    """Each fold's AUC of every model as a paired dot plot: models along x, one grey line per fold
+    joining its models' AUCs (a difference between models is a slope within folds), the mean as a
+    black bar; y from 0.5 (chance). One panel per protocol, on one y scale.
 
     Parameters
     ----------
-    aucs: dict
-        ``{model label: [AUC of fold 0, fold 1, ...]}`` (the same number of folds for every model).
+    panels: dict
+        ``{panel title: {model label: [AUC of fold 0, fold 1, ...]}}``.
     title: str
         Figure title. Default is "".
 
@@ -294,19 +301,57 @@ def fold_auc_figure(aucs: dict[str, list[float]], title: str = ""):
     -------
     matplotlib.figure.Figure
     """
-    n_models, n_folds = len(aucs), max((len(v) for v in aucs.values()), default=0)
-    fig = _agg_figure((max(4.8, 1.0 + 0.9 * n_folds), 3.8))
-    ax = fig.add_subplot()
-    width = 0.8 / max(n_models, 1)
-    x = np.arange(n_folds)
-    for j, (label, values) in enumerate(aucs.items()):
-        ax.bar(x + (j - (n_models - 1) / 2) * width, np.asarray(values, dtype=np.float64), width, label=label)
-    ax.axhline(0.5, ls="--", lw=0.8, color="0.6")
-    ax.set_xticks(x, [f"fold {i}" for i in range(n_folds)])
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("AUC")
-    ax.legend(fontsize=7, frameon=False, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    values = [v for aucs in panels.values() for vs in aucs.values() for v in vs if np.isfinite(v)]
+    top = min(1.0, max(values, default=1.0) + 0.03)
+    n_models = max((len(aucs) for aucs in panels.values()), default=1)
+    fig = _agg_figure((max(4.2, 0.9 * n_models + 1.2) * len(panels), 4.0))
+    for j, (name, aucs) in enumerate(panels.items()):
+        ax = fig.add_subplot(1, len(panels), j + 1)
+        table = np.array([np.asarray(v, dtype=np.float64) for v in aucs.values()])  # models x folds
+        x = np.arange(len(aucs))
+        for fold in table.T:
+            ax.plot(x, fold, color="0.55", lw=0.8, marker="o", ms=3.5, alpha=0.8)
+        ax.hlines(table.mean(axis=1), x - 0.25, x + 0.25, color="k", lw=2)
+        ax.axhline(0.5, ls="--", lw=0.8, color="0.6")
+        ax.set_xticks(x, list(aucs), rotation=30, ha="right", fontsize=7)
+        ax.set_ylim(0.5, top)
+        ax.set_ylabel("AUC on the held-out fold")
+        ax.set_title(name, fontsize=8.5)
     if title:
-        ax.set_title(title, fontsize=9)
+        fig.suptitle(title, fontsize=9.5)
+    fig.tight_layout()
+    return fig
+
+
+def reliability_figure(panels: dict[str, dict[str, dict]], title: str = ""):
+    """Reliability diagrams: each model's observed positive rate against its mean P(degraded) per bin
+    (:func:`m6abert.metrics.calibration`), the diagonal being perfect calibration; one panel per protocol.
+
+    Parameters
+    ----------
+    panels: dict
+        ``{panel title: {model label: calibration dict}}``.
+    title: str
+        Figure title. Default is "".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = _agg_figure((4.4 * len(panels), 4.4))
+    for j, (name, models) in enumerate(panels.items()):
+        ax = fig.add_subplot(1, len(panels), j + 1)
+        for label, cal in models.items():
+            ax.plot(cal["bins"]["mean_p"], cal["bins"]["observed"], marker="o", ms=3, lw=1.1,
+                    label=f"{label} (Brier {cal['brier']:.3f}, ECE {cal['ece']:.3f})")
+        ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="0.6")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("mean predicted P(degraded) in the bin")
+        ax.set_ylabel("fraction degraded in the bin")
+        ax.legend(loc="upper left", fontsize=6, frameon=False)
+        ax.set_title(name, fontsize=8.5)
+    if title:
+        fig.suptitle(title, fontsize=9.5)
     fig.tight_layout()
     return fig

@@ -1,6 +1,7 @@
 """FASTA (pos.fa, neg.fa) -> balanced, split, k-merised train/dev/test.tsv; or a pretraining corpus.
 
-Same flags and defaults as the original get_input.py, plus --n_folds, --neg_ratio and --fasta.
+Same flags and defaults as the original get_input.py, plus --n_folds, --neg_ratio, --group_overlap and --fasta;
+leakage.json reports the windows of one locus on both sides of the split.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n_folds", type=int, default=None,
                    help="write fold_{i}/train.tsv and fold_{i}/dev.tsv for stratified N-fold CV")
     p.add_argument("--neg_ratio", type=int, default=1, help="negatives kept per positive")
+    p.add_argument("--group_overlap", type=int, default=0, metavar="K",
+                   help="keep windows that share an exact K-nt stretch (1..32; 30 is a locus) in one split or fold, "
+                        "class-stratified (scikit-learn's StratifiedGroupKFold), and write groups.tsv; 0: the "
+                        "original's random split. leakage.json reports the split's cross-part pairs either way")
     p.add_argument("--fasta", type=str, default=None,
                    help="pretrain: read this FASTA instead of DATA_DIR/pretrain.fa")
     return p
@@ -42,6 +47,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise InputError("--neg_ratio must be >= 1")
     if args.n_folds is not None and args.task != "finetune":
         raise InputError("--n_folds applies to --task finetune")
+    if not 0 <= args.group_overlap <= 32:
+        raise InputError(f"--group_overlap must be 0 (off) or in 1..32 nt, not {args.group_overlap}")
+    if args.group_overlap and args.task != "finetune":
+        raise InputError("--group_overlap applies to --task finetune")
     check_n_folds(args)
     check_seed(args)
     return args
@@ -57,7 +66,7 @@ def run(argv: list[str] | None = None) -> None:
     written = make_inputs(
         args.task, args.data_dir, args.save_dir, args.kmer, seed=args.seed, do_val=args.do_val,
         extend_len=args.extend_len, n_folds=args.n_folds, neg_ratio=args.neg_ratio,
-        fasta=args.fasta, run_args=vars(args),
+        fasta=args.fasta, run_args=vars(args), group_overlap=args.group_overlap,
     )
     print(f"wrote {len(written)} files to {args.save_dir}")
 

@@ -1,14 +1,16 @@
 """Reproduce the paper's comparison table: m6A-BERT-Deg against four baselines on the same folds.
 
-Models (all on the stratified folds of get_input.py --n_folds, seed 52): m6A-BERT-Deg (pretrained
-once, then fine-tuned per fold), BERT-Deg without pretraining, CNN+LSTM-Deg, k-mer frequency
-logistic regression (k chosen by inner CV on the training folds) and GC-content logistic regression.
-The default pretraining corpus is the negatives that balanced sampling did not use, so no
-fine-tuning or test sequence is seen in pretraining. E.g. a reduced run on a CPU:
+Models (on the stratified folds of get_input.py --n_folds --group_overlap 30, seed 52: windows of
+one locus never on both sides): m6A-BERT-Deg (pretrained once, then fine-tuned per fold), BERT-Deg
+without pretraining, CNN+LSTM-Deg, k-mer frequency logistic regression (k chosen by a grouped inner
+CV on the training folds) and GC-content logistic regression. --folds both adds the random folds.
+The default pretraining corpus is the negatives that balanced sampling did not use (label-selected),
+less every sequence sharing a 30-nt stretch with a fold window. E.g. a reduced run on a CPU:
   python reproduce_table.py --data_path $DATA_PATH --output_dir table_out --kmer 3 --config_name mini \\
-    --pretrain_steps 1000 --finetune_epochs 3 --cnn_epochs 10 --bf16
-Writes table.md, table.json, per_fold.tsv, oof_predictions.tsv, roc.png/.pdf, auc_per_fold.png/.pdf,
-table_args.json; every model/fold result goes to runs/ as it finishes (resume with --should_continue).
+    --folds both --pretrain_steps 1000 --finetune_epochs 3 --cnn_epochs 10 --bf16
+Writes table.md, table.json, per_fold.tsv, oof_predictions.tsv, leakage.json, roc/auc_per_fold/
+calibration .png/.pdf, table_args.json, timings.json; every model/fold result goes to runs/ as it
+finishes (resume with --should_continue).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ RULES = (
     ("inner_folds", "at least 2", lambda v: v >= 2),
     ("n_bootstrap", "at least 100", lambda v: v >= 100),
     ("save_steps", ">= 0 (0: no checkpoints inside a fold)", lambda v: v >= 0),
+    ("group_overlap", "in 1..32 nt", lambda v: 1 <= v <= 32),
 )
 
 
@@ -52,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     a("--models", type=str, default=",".join(MODEL_NAMES),
       help=f"comma-separated subset of {','.join(MODEL_NAMES)} (default: all)")
     a("--n_folds", type=int, default=5, help="stratified cross-validation folds (get_input.py --n_folds)")
+    a("--folds", choices=("grouped", "random", "both"), default="grouped",
+      help="grouped: windows sharing an exact K-nt stretch (--group_overlap) in one fold, and in one inner fold of "
+           "the k-mer LR; random: the earlier protocol (windows of one locus may sit in different folds); both: "
+           "the two on the same windows, with what the leak does to each model (the mode to report)")
+    a("--group_overlap", type=int, default=30, metavar="K",
+      help="nt two windows must share exactly to be one locus (1..32): the grouped folds, the cluster bootstrap "
+           "and the pretraining corpus (a corpus sequence sharing K nt with a fold window is dropped)")
     a("--seed", type=int, default=52, help="seed of the folds, the sampling and every model (52: the paper's data)")
     a("--pretrain_corpus", type=str, default=None,
       help="FASTA to pretrain on (default: the negatives balanced sampling did not use)")

@@ -1,0 +1,218 @@
+"""The comparison table's numbers and files, from the per-fold records of reproduce_table.py only.
+
+:func:`summarise` turns one protocol's records (``{model: [fold record, ...]}``, each with the
+out-of-fold P(class 1) of its fold) into the content of ``table.json``: per-fold metrics, mean ±
+sd, pooled AUC/AUPR, calibration (Brier, ECE) and each model's AUC difference from m6A-BERT-Deg
+with two 95 % intervals (paired t over folds with Nadeau and Bengio's correction; a paired,
+class-stratified **cluster** bootstrap over pooled windows that draws windows of one locus
+together). :func:`leak_effect` compares protocols; :func:`table_markdown` and :func:`figure_writers`
+render them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import io
+from .metrics import calibration, paired_cluster_bootstrap_auc, paired_t_interval, roc_band, summarise_folds
+from .utils import InputError
+
+LABELS = {"m6a_bert_deg": "m6A-BERT-Deg", "bert_scratch": "BERT-Deg, no pretraining", "cnn_lstm": "CNN+LSTM-Deg",
+          "kmer_lr": "k-mer frequency LR", "gc_lr": "GC-content LR"}
+REFERENCE = "m6a_bert_deg"
+COLUMNS = (("acc", "ACC"), ("auc", "AUC"), ("mcc", "MCC"), ("f1", "F1 (macro)"), ("precision", "precision (macro)"),
+           ("recall", "recall (macro)"), ("aupr", "AUPR"))
+PROTOCOLS = {"grouped": "grouped folds: windows sharing an exact {k}-nt stretch kept in one fold",
+             "random": "random folds (windows of one locus may sit in different folds)"}
+
+
+def pooled(records: list[dict]) -> tuple[list[str], list[int], np.ndarray, np.ndarray]:
+    """(ids, folds, labels, P(class 1)) of a model's out-of-fold predictions, fold after fold."""
+    ids = [i for r in records for i in r["ids"]]
+    folds = [r["fold"] for r in records for _ in r["ids"]]
+    labels = np.array([v for r in records for v in r["labels"]], dtype=np.int64)
+    p1 = np.array([v for r in records for v in r["p1"]], dtype=np.float64)
+    return ids, folds, labels, p1
+
+
+def _difference(ref: list[dict], other: list[dict], groups: np.ndarray, n_boot: int, seed: int) -> dict:
+    """``other - ref`` in AUC: over folds (paired t) and over pooled windows (paired cluster bootstrap)."""
+    diffs = np.array([o["metrics"]["auc"] - r["metrics"]["auc"] for r, o in zip(ref, other, strict=True)])
+    _, _, labels, p_ref = pooled(ref)
+    p_other = pooled(other)[3]
+    t = paired_t_interval(diffs, test_train_ratio=1.0 / (len(diffs) - 1))  # Nadeau-Bengio: folds share training data
+    boot = paired_cluster_bootstrap_auc(labels, p_other, p_ref, groups, n_boot, seed)
+    if t["contains_zero"] and boot["contains_zero"]:
+        verdict = "no difference shown (both intervals contain 0)"
+    elif not t["contains_zero"] and not boot["contains_zero"] and np.sign(t["mean"]) == np.sign(boot["diff"]):
+        verdict = "higher AUC" if t["mean"] > 0 else "lower AUC"
+    else:
+        verdict = "inconclusive (one interval contains 0)"
+    return {"per_fold": diffs.tolist(), "paired_t": t, "bootstrap": boot, "verdict": verdict}
+
+
+def summarise(records: dict[str, list[dict]], groups: dict[str, int] | None = None, n_boot: int = 2000,
+              seed: int = 52) -> dict:
+    """One protocol's table from the per-fold records of every model (nothing else is read).
+
+    ``groups`` maps each window id to its locus group (:func:`m6abert.splits.window_groups`); the
+    bootstrap draws whole groups. Without it every window is its own group.
+    """
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    first = next(iter(records.values()))
+    ids, _, labels, _ = pooled(first)
+    group = np.array([groups[i] for i in ids] if groups else np.arange(len(ids)))
+    models = {}
+    for name, recs in records.items():
+        if pooled(recs)[0] != ids:
+            raise InputError(f"the out-of-fold predictions of {name} are not of the same sequences as {next(iter(records))}")
+        p1 = pooled(recs)[3]
+        models[name] = {"label": LABELS[name], "per_fold": [{"fold": r["fold"], "n": len(r["ids"]), **r["metrics"]}
+                                                            for r in recs],
+                        "mean_sd": summarise_folds([r["metrics"] for r in recs]),
+                        "pooled": {"auc": float(roc_auc_score(labels, p1)), "aupr": float(average_precision_score(labels, p1))},
+                        "calibration": calibration(labels, p1),
+                        "extra": [r["extra"] for r in recs]}
+    diffs = {name: _difference(records[REFERENCE], recs, group, n_boot, seed)
+             for name, recs in records.items() if REFERENCE in records and name != REFERENCE}
+    return {"n_folds": len(first), "n_sequences": len(ids), "n_positives": int(labels.sum()),
+            "n_groups": len(np.unique(group)), "reference": REFERENCE if REFERENCE in records else None,
+            "models": models, "differences": diffs,
+            "notes": ["metrics of each fold's final model on its held-out fold (no checkpoint is chosen on it)",
+                      "mean and sample standard deviation over folds; pooled = all out-of-fold predictions together",
+                      "calibration of the pooled predictions: Brier score and expected calibration error (10 bins)",
+                      "differences are model - m6A-BERT-Deg in AUC, with 95 % intervals: paired t over folds with "
+                      "Nadeau and Bengio's corrected variance (the folds share training data) and a paired, "
+                      "class-stratified cluster bootstrap over pooled windows (whole locus groups drawn)"]}
+
+
+def leak_effect(tables: dict[str, dict]) -> dict:
+    """Per model: mean AUC over folds under grouped and random folds, and random - grouped."""
+    grouped, random = tables["grouped"]["models"], tables["random"]["models"]
+    return {name: {"auc_grouped": grouped[name]["mean_sd"]["auc"]["mean"],
+                   "auc_random": random[name]["mean_sd"]["auc"]["mean"],
+                   "random_minus_grouped": random[name]["mean_sd"]["auc"]["mean"] - grouped[name]["mean_sd"]["auc"]["mean"],
+                   "k_chosen": {p: [e.get("k") for e in tables[p]["models"][name]["extra"]] for p in ("grouped", "random")}
+                   if name == "kmer_lr" else None}
+            for name in grouped if name in random}
+
+
+def _bold_best(values: list[float], texts: list[str], lower: bool = False) -> list[str]:
+    """``texts`` with the entries of the best value in bold (every tie; NaN never)."""
+    finite = [v for v in values if np.isfinite(v)]
+    best = (min(finite) if lower else max(finite)) if finite else None
+    return [f"**{t}**" if best is not None and v == best else t for v, t in zip(values, texts, strict=True)]
+
+
+def _interval(d: dict, key: str) -> str:
+    lo, hi = d["ci"]
+    return f"{d[key]:+.3f} [{lo:+.3f}, {hi:+.3f}]" + (" (contains 0)" if d["contains_zero"] else "")
+
+
+def _cells(table: dict) -> dict[str, list[str]]:
+    """Each column's texts, model by model, the best in bold (lowest for Brier and ECE)."""
+    names, cells = list(table["models"]), {}
+    for key, _ in COLUMNS:
+        ms = [table["models"][n]["mean_sd"][key] for n in names]
+        cells[key] = _bold_best([m["mean"] for m in ms], [f"{m['mean']:.3f} ± {m['std']:.3f}" for m in ms])
+    pooled_auc = [table["models"][n]["pooled"]["auc"] for n in names]
+    cells["pooled"] = _bold_best(pooled_auc, [f"{v:.3f}" for v in pooled_auc])
+    for key in ("brier", "ece"):
+        vals = [table["models"][n]["calibration"][key] for n in names]
+        cells[key] = _bold_best(vals, [f"{v:.3f}" for v in vals], lower=True)
+    return cells
+
+
+def protocol_markdown(table: dict) -> str:
+    """One protocol's table: a row per model (mean ± sd over folds, pooled AUC, Brier, ECE; best in
+    bold), then each model's AUC difference from m6A-BERT-Deg."""
+    names = list(table["models"])
+    lines = ["| model | " + " | ".join(title for _, title in COLUMNS) + " | pooled AUC | Brier | ECE |",
+             "|---" * (len(COLUMNS) + 4) + "|"]
+    cells = _cells(table)
+    for j, n in enumerate(names):
+        lines.append(f"| {table['models'][n]['label']} | " + " | ".join(cells[key][j] for key in cells) + " |")
+    lines += ["", f"Mean ± sample standard deviation over {table['n_folds']} folds ({table['n_sequences']} windows, "
+              f"{table['n_positives']} positive, {table['n_groups']} locus groups); best per column in bold (Brier, "
+              "ECE: lowest). Each fold's final model on its held-out fold; Brier and ECE of the pooled predictions."]
+    if table["differences"]:
+        any_d = next(iter(table["differences"].values()))
+        boot = any_d["bootstrap"]
+        lines += ["", f"| AUC difference from {LABELS[REFERENCE]} | mean over folds, 95 % CI (paired t, "
+                  f"{any_d['paired_t']['n']} folds, Nadeau-Bengio corrected) | pooled, 95 % CI (paired cluster bootstrap, "
+                  f"{boot['n_boot']} resamples of {boot['n_groups']} groups) | verdict |", "|---|---|---|---|"]
+        for n, d in table["differences"].items():
+            lines.append(f"| {LABELS[n]} | {_interval(d['paired_t'], 'mean')} | {_interval(d['bootstrap'], 'diff')} | "
+                         f"{d['verdict']} |")
+        lines += ["", "A difference is model − m6A-BERT-Deg; an interval that contains 0 shows no difference at 95 %."]
+    return "\n".join(lines)
+
+
+def table_markdown(result: dict) -> str:
+    """``table.md``: the default protocol's table first, then the other's, then what the leak does."""
+    k = result.get("group_overlap", 30)
+    parts = []
+    for protocol, table in result["protocols"].items():
+        parts += [f"### {PROTOCOLS[protocol].format(k=k).capitalize()}", "", protocol_markdown(table), ""]
+    if result.get("leak"):
+        parts += ["### What the leak does: mean AUC over folds", "",
+                  "| model | grouped folds | random folds | random − grouped |", "|---|---|---|---|"]
+        for name, d in result["leak"].items():
+            parts.append(f"| {LABELS[name]} | {d['auc_grouped']:.3f} | {d['auc_random']:.3f} | "
+                         f"{d['random_minus_grouped']:+.3f} |")
+        chosen = (result["leak"].get("kmer_lr") or {}).get("k_chosen")
+        if chosen:
+            parts += ["", f"k chosen by the k-mer LR's inner CV, fold by fold: grouped {chosen['grouped']}, "
+                      f"random {chosen['random']}."]
+        parts.append("")
+    return "\n".join(parts)
+
+
+def columns(result: dict, records: dict[str, dict[str, list[dict]]], groups: dict[str, int]) -> tuple[dict, dict]:
+    """The columns of ``per_fold.tsv`` (protocol, model, fold, n, metrics) and
+    ``oof_predictions.tsv`` (protocol, id, locus group, fold, label, P of each model)."""
+    per_fold: dict[str, list] = {"protocol": [], "model": [], "fold": [], "n": [], **{key: [] for key, _ in COLUMNS}}
+    oof: dict[str, list] = {"protocol": [], "id": [], "group": [], "fold": [], "label": []}
+    for protocol, table in result["protocols"].items():
+        for name, m in table["models"].items():
+            for f in m["per_fold"]:
+                per_fold["protocol"].append(protocol)
+                per_fold["model"].append(name)
+                for key in list(per_fold)[2:]:
+                    per_fold[key].append(f[key])
+        ids, folds, labels, _ = pooled(next(iter(records[protocol].values())))
+        oof["protocol"] += [protocol] * len(ids)
+        oof["id"] += ids
+        oof["group"] += [groups[i] for i in ids]
+        oof["fold"] += folds
+        oof["label"] += labels.tolist()
+        for name, recs in records[protocol].items():
+            oof.setdefault(f"p_{name}", []).extend(np.asarray(pooled(recs)[3], dtype=np.float32).tolist())
+    return per_fold, oof
+
+
+def figure_writers(result: dict, records: dict[str, dict[str, list[dict]]], groups: dict[str, int], seed: int,
+                   n_boot: int = 500) -> dict[str, io.Writer]:
+    """Writers of ``roc``, ``auc_per_fold`` and ``calibration`` (``.png`` and ``.pdf``): one panel per protocol."""
+    from sklearn.metrics import roc_curve
+
+    from .plots import fold_auc_figure, reliability_figure, roc_figure
+
+    k = result.get("group_overlap", 30)
+    rocs, aucs, cals = {}, {}, {}
+    for protocol, table in result["protocols"].items():
+        title = f"{PROTOCOLS[protocol].split(':')[0]} ({table['n_folds']}-fold CV, {table['n_sequences']} windows)"
+        rocs[title], aucs[title], cals[title] = {}, {}, {}
+        for name, recs in records[protocol].items():
+            ids, _, labels, p1 = pooled(recs)
+            fpr, tpr, _ = roc_curve(labels, p1)
+            band = roc_band(labels, p1, np.array([groups[i] for i in ids]), n_boot, seed)
+            rocs[title][LABELS[name]] = (fpr, tpr, table["models"][name]["pooled"]["auc"], band)
+            aucs[title][LABELS[name]] = [f["auc"] for f in table["models"][name]["per_fold"]]
+            cals[title][LABELS[name]] = table["models"][name]["calibration"]
+    figures = {"roc": roc_figure(rocs, f"Pooled out-of-fold ROC; shaded: 95 % band, bootstrap of {k}-nt locus groups"),
+               "auc_per_fold": fold_auc_figure(aucs, "AUC of each model on each held-out fold (a line = one fold)"),
+               "calibration": reliability_figure(cals, "Calibration of the pooled out-of-fold P(degraded)")}
+    return {f"{stem}.{fmt}": (lambda path, fig=fig, fmt=fmt: io.save_figure(fig, path.with_suffix(""), (fmt,), dpi=110))
+            for stem, fig in figures.items() for fmt in ("png", "pdf")}
