@@ -202,7 +202,7 @@ def figure_writers(result: dict, records: dict[str, dict[str, list[dict]]], grou
     k = result.get("group_overlap", 30)
     rocs, aucs, cals = {}, {}, {}
     for protocol, table in result["protocols"].items():
-        title = f"{PROTOCOLS[protocol].split(':')[0]} ({table['n_folds']}-fold CV, {table['n_sequences']} windows)"
+        title = f"{protocol} folds ({table['n_folds']}-fold CV, {table['n_sequences']} windows)"
         rocs[title], aucs[title], cals[title] = {}, {}, {}
         for name, recs in records[protocol].items():
             ids, _, labels, p1 = pooled(recs)

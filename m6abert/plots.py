@@ -288,7 +288,8 @@ def roc_figure(panels: dict[str, dict[str, tuple]], title: str = ""):
 def fold_auc_figure(panels: dict[str, dict[str, list[float]]], title: str = ""):
     """Each fold's AUC of every model as a paired dot plot: models along x, one grey line per fold
     joining its models' AUCs (a difference between models is a slope within folds), the mean as a
-    black bar; y from 0.5 (chance). One panel per protocol, on one y scale.
+    black bar; y from 0.5 (chance; lower only when a fold is below it). One panel per protocol, on one
+    y scale.
 
     Parameters
     ----------
@@ -303,6 +304,7 @@ def fold_auc_figure(panels: dict[str, dict[str, list[float]]], title: str = ""):
     """
     values = [v for aucs in panels.values() for vs in aucs.values() for v in vs if np.isfinite(v)]
     top = min(1.0, max(values, default=1.0) + 0.03)
+    bottom = min(0.5, min(values, default=0.5) - 0.03)  # from 0.5 (chance), lower only to show a fold below it
     n_models = max((len(aucs) for aucs in panels.values()), default=1)
     fig = _agg_figure((max(4.2, 0.9 * n_models + 1.2) * len(panels), 4.0))
     for j, (name, aucs) in enumerate(panels.items()):
@@ -314,7 +316,7 @@ def fold_auc_figure(panels: dict[str, dict[str, list[float]]], title: str = ""):
         ax.hlines(table.mean(axis=1), x - 0.25, x + 0.25, color="k", lw=2)
         ax.axhline(0.5, ls="--", lw=0.8, color="0.6")
         ax.set_xticks(x, list(aucs), rotation=30, ha="right", fontsize=7)
-        ax.set_ylim(0.5, top)
+        ax.set_ylim(bottom, top)
         ax.set_ylabel("AUC on the held-out fold")
         ax.set_title(name, fontsize=8.5)
     if title:

@@ -23,7 +23,7 @@ from toy import planted_records, write_fasta
 
 BIN = Path(sys.executable).parent
 COMMANDS = ("m6abert-get-input", "m6abert-pretrain", "m6abert-finetune", "m6abert-predict", "m6abert-visualize",
-            "m6abert-motifs", "m6abert-merge", "m6abert-table")
+            "m6abert-motifs", "m6abert-merge", "m6abert-table", "m6abert-leakage")
 TINY = {"num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64,
         "max_position_embeddings": 512}
 
@@ -47,6 +47,7 @@ m6abert-merge --output_dir vis_merged vis_shard_0 vis_shard_1
 m6abert-motifs --data_dir splits --npy_dir vis_merged --data_name test --vis_task attn --save_file_dir motifs \
   --min_len 3 --min_n_motif 1 --pval_cutoff 1
 m6abert-table --data_path raw --output_dir table --models gc_lr --n_folds 2 --n_bootstrap 200
+m6abert-leakage --data_dir splits --output leak/leakage.json
 echo PIPELINE-DONE
 """
 
@@ -88,6 +89,9 @@ def test_the_pipeline_wrote_each_commands_outputs(pipeline):
     assert [ln.split("\t")[0] for ln in merged[1:]] == [f"p{i}" for i in range(1, 17)]  # every record, in input order
     assert np.load(tmp / "vis_merged" / "atten_test.npy").shape[0] == n_test
     assert (tmp / "table" / "table.md").exists() and (tmp / "motifs").is_dir()
+    # the leakage command agrees with the report get_input wrote beside the split
+    mine, gets = (json.loads(p.read_text()) for p in (tmp / "leak" / "leakage.json", tmp / "splits" / "leakage.json"))
+    assert mine["cross_part_pairs"] == gets["cross_part_pairs"] and mine["n_windows"] == gets["n_windows"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -104,7 +108,8 @@ def test_each_command_exits_2_on_bad_input(command, tmp_path):
            "m6abert-motifs": ["--data_dir", ".", "--npy_dir", ".", "--data_name", "dev", "--vis_task", "attn",
                               "--window_size", "0"],
            "m6abert-merge": ["--output_dir", "o", "missing_shard"],
-           "m6abert-table": ["--data_path", ".", "--output_dir", "o", "--n_folds", "1"]}[command]
+           "m6abert-table": ["--data_path", ".", "--output_dir", "o", "--n_folds", "1"],
+           "m6abert-leakage": ["--data_dir", ".", "--group_overlap", "0", "--output", "o/leakage.json"]}[command]
     proc = subprocess.run([str(BIN / command), *bad], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
     assert "Traceback" not in proc.stderr and proc.stderr.strip().splitlines()[-1].startswith(f"{command}: error: ")

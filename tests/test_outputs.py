@@ -202,7 +202,7 @@ def test_get_input_without_do_val_removes_the_old_test_split(data, tmp_path, cap
     (save / "my_notes.txt").write_text("mine")
     caplog.set_level(logging.INFO, logger="m6abert")
     get_input(data, save, "--seed", "2")
-    assert sorted(p.name for p in save.iterdir()) == ["dev.tsv", "get_input_args.json", "my_notes.txt", "train.tsv"]
+    assert sorted(p.name for p in save.iterdir()) == ["dev.tsv", "get_input_args.json", "leakage.json", "my_notes.txt", "train.tsv"]
     assert old_test & tsv_rows(save / "train.tsv")  # that is why the old test.tsv must not survive
     assert removal_lines(caplog) == [f"{save}: removed 1 earlier file not in the new fine-tuning splits: test.tsv"]
     assert io.read_json(save / "get_input_args.json")["seed"] == 2
@@ -213,10 +213,10 @@ def test_get_input_fewer_folds_and_then_no_folds(data, tmp_path):
     get_input(data, save, "--n_folds", "5")
     get_input(data, save, "--n_folds", "3")
     assert sorted(p.name for p in save.iterdir()) == ["fold_0", "fold_1", "fold_2", "folds.json",
-                                                       "get_input_args.json"]
+                                                       "get_input_args.json", "leakage.json"]
     assert io.read_json(save / "folds.json")["n_folds"] == 3
     get_input(data, save, "--do_val")
-    assert sorted(p.name for p in save.iterdir()) == ["dev.tsv", "get_input_args.json", "test.tsv", "train.tsv"]
+    assert sorted(p.name for p in save.iterdir()) == ["dev.tsv", "get_input_args.json", "leakage.json", "test.tsv", "train.tsv"]
 
 
 def test_get_input_write_failing_part_way_keeps_the_old_splits(data, tmp_path, monkeypatch, capsys):

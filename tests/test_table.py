@@ -22,12 +22,13 @@ from m6abert.baselines import (
 from m6abert.cli import table as cli
 from m6abert.metrics import auc_of_resamples, paired_bootstrap_auc, paired_t_interval
 from m6abert.splits import fold_records, kfold_splits, unused_negatives
-from m6abert.table import TableSettings, prepare, summarise, table_markdown
+from m6abert.comparison import protocol_markdown, summarise
+from m6abert.table import TableSettings, prepare
 
 LENGTH = 101
 TINY = {"num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64,
         "max_position_embeddings": 512}
-OUTPUTS = ("table.md", "table.json", "per_fold.tsv", "oof_predictions.tsv")
+OUTPUTS = ("table.md", "table.json", "per_fold.tsv", "oof_predictions.tsv", "leakage.json")
 
 
 def planted(n_pos: int, n_neg: int, length: int = LENGTH, seed: int = 0):
@@ -77,24 +78,32 @@ def full_run(data_dir, tmp_path_factory) -> Path:
 
 # --- the whole script ---------------------------------------------------------------------------------------
 def test_smoke_every_output(full_run):
-    for name in (*OUTPUTS, "roc.png", "roc.pdf", "auc_per_fold.png", "auc_per_fold.pdf", "table_args.json"):
+    for name in (*OUTPUTS, "roc.png", "roc.pdf", "auc_per_fold.png", "auc_per_fold.pdf", "calibration.png",
+                 "calibration.pdf", "table_args.json", "timings.json"):
         assert (full_run / name).stat().st_size > 0, name
     assert (full_run / "roc.png").stat().st_size < 200_000
-    table = json.loads((full_run / "table.json").read_text())
+    result = json.loads((full_run / "table.json").read_text())
+    assert result["default_protocol"] == "grouped" and list(result["protocols"]) == ["grouped"]
+    assert "leak" not in result  # one protocol: nothing to compare
+    table = result["protocols"]["grouped"]
     assert list(table["models"]) == ["m6a_bert_deg", "bert_scratch", "cnn_lstm", "kmer_lr", "gc_lr"]
     assert table["n_sequences"] == 24 and table["n_positives"] == 12
     for m in table["models"].values():
         assert len(m["per_fold"]) == 2
         assert set(m["mean_sd"]) >= {"acc", "auc", "mcc", "f1", "precision", "recall", "aupr"}
+        assert set(m["calibration"]) >= {"brier", "ece", "bins"}
     assert set(table["differences"]) == {"bert_scratch", "cnn_lstm", "kmer_lr", "gc_lr"}
-    assert table["pretraining"]["overlap_with_folds"] == 0 and table["pretraining"]["n_sequences"] == 12
+    assert table["differences"]["gc_lr"]["bootstrap"]["n_groups"] == table["n_groups"] == 24  # random windows
+    assert result["pretraining"]["overlap_with_folds"] == 0 and result["pretraining"]["n_sequences"] == 12
+    assert result["leakage"]["grouped"]["cross_part_pairs"]["total"] == 0
     oof = io.read_columns(full_run / "oof_predictions.tsv")
-    assert list(oof) == ["id", "fold", "label", "p_m6a_bert_deg", "p_bert_scratch", "p_cnn_lstm", "p_kmer_lr", "p_gc_lr"]
+    assert list(oof) == ["protocol", "id", "group", "fold", "label", "p_m6a_bert_deg", "p_bert_scratch", "p_cnn_lstm",
+                         "p_kmer_lr", "p_gc_lr"]
     assert len(set(oof["id"])) == 24 and {i for i in oof["id"] if i.startswith("p")} == {f"p{i}" for i in range(12)}
     args = json.loads((full_run / "table_args.json").read_text())
     assert args["m6abert_version"] and args["settings"]["n_folds"] == 2
     # the CNN+LSTM and the BERTs are Hugging Face folders, never pickles
-    assert (full_run / "runs" / "cnn_lstm" / "fold_0" / "model.safetensors").exists()
+    assert (full_run / "runs" / "grouped" / "cnn_lstm" / "fold_0" / "model.safetensors").exists()
     assert not list(full_run.rglob("*.bin")) and not list(full_run.rglob("*.pkl"))
 
 
@@ -103,7 +112,8 @@ def test_metrics_recomputed_from_oof(full_run):
     from sklearn.metrics import roc_auc_score
 
     oof = io.read_columns(full_run / "oof_predictions.tsv")
-    table = json.loads((full_run / "table.json").read_text())
+    table = json.loads((full_run / "table.json").read_text())["protocols"]["grouped"]
+    assert set(oof["protocol"]) == {"grouped"}
     folds, labels = np.array(oof["fold"], dtype=int), np.array(oof["label"], dtype=int)
     for name, m in table["models"].items():
         p = np.array(oof[f"p_{name}"], dtype=np.float64)
@@ -116,7 +126,7 @@ def test_resume_equals_uninterrupted(data_dir, full_run, tmp_path):
     """Killed after some models and inside one (a fold record missing): --should_continue ends with the same table."""
     out = tmp_path / "out"
     cli.main(argv(data_dir, out, "--models", "m6a_bert_deg,kmer_lr"))
-    (out / "runs" / "m6a_bert_deg" / "fold_1.json").unlink()  # killed while fine-tuning fold 1
+    (out / "runs" / "grouped" / "m6a_bert_deg" / "fold_1.json").unlink()  # killed while fine-tuning fold 1
     cli.main(argv(data_dir, out, "--should_continue"))
     for name in OUTPUTS:
         assert (out / name).read_bytes() == (full_run / name).read_bytes(), name
@@ -186,10 +196,10 @@ def test_kmer_lr_fits_on_training_folds_only(data_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(baselines, "kmer_frequencies", spy_freq)
     for i in range(3):
         seen.clear()
-        logp, extra = _lr_fold(s, plan, i, "kmer_lr")
-        test = {r.seq for r in plan.folds[i][0]}
+        logp, extra = _lr_fold(s, plan, "grouped", i, "kmer_lr")
+        test = {r.seq for r in plan.folds["grouped"][i][0]}
         assert seen and not test & set(seen)
-        assert set(seen) == {r.seq for j, (recs, _) in enumerate(plan.folds) if j != i for r in recs}
+        assert set(seen) == {r.seq for j, (recs, _) in enumerate(plan.folds["grouped"]) if j != i for r in recs}
         assert logp.shape == (len(test), 2) and extra["k"] in (1, 2, 3) and set(extra["inner_auc"]) == {"1", "2", "3"}
 
 
@@ -221,7 +231,7 @@ def test_corpus_is_disjoint_from_every_fold(data_dir, tmp_path):
     plan = prepare(TableSettings(data_path=str(data_dir), output_dir=str(tmp_path / "o"), n_folds=3))
     from m6abert.kmer import seq2kmer
 
-    dev = {seq2kmer(r.seq, 3) for recs, _ in plan.folds for r in recs}
+    dev = {seq2kmer(r.seq, 3) for recs, _ in plan.folds["grouped"] for r in recs}
     assert not dev & {s for lines in plan.corpus.values() for s in lines}
     assert plan.corpus_info["overlap_with_folds"] == 0
 
@@ -272,8 +282,8 @@ def _records(aucs: dict[str, list[float]]) -> dict[str, list[dict]]:
 
 def test_table_writer_bolds_the_best_per_column():
     table = summarise(_records({"m6a_bert_deg": [0.5, 0.75], "kmer_lr": [0.75, 0.875], "gc_lr": [0.8125, 0.8125]}),
-                      200)
-    md = table_markdown(table)
+                      n_boot=200)
+    md = protocol_markdown(table)
     main, _, rest = md.partition("\n\n")
     rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[1:] for line in main.splitlines()[2:]}
     # columns ACC, AUC, MCC, F1, precision, recall, AUPR: a tie for the best mean, both bold
@@ -291,6 +301,7 @@ def test_table_writer_bolds_the_best_per_column():
     ["--kmer", "7"], ["--n_folds", "1"], ["--models", "m6a_bert_deg,svm"], ["--models", "gc_lr,gc_lr"],
     ["--learning_rate", "nan"], ["--config_name", "huge"], ["--pretrain_steps", "0"], ["--seed", "-1"],
     ["--n_bootstrap", "5"], ["--pretrain_corpus", "/nonexistent.fa"], ["--data_path", "/nonexistent"],
+    ["--folds", "leaky"], ["--group_overlap", "0"], ["--group_overlap", "33"],
 ])
 def test_bad_flags_exit_2_with_one_line(data_dir, tmp_path, capsys, extra):
     with pytest.raises(SystemExit) as err:
@@ -315,16 +326,35 @@ def test_non_empty_output_dir_and_changed_settings_are_refused(data_dir, tmp_pat
     assert err.value.code == 2 and "seed" in capsys.readouterr().err
 
 
-def test_a_corpus_that_holds_fold_sequences_is_refused(data_dir, tmp_path, capsys):
-    """Pretraining on sequences of the folds would let m6A-BERT-Deg see its test sequences: refused first."""
+def test_corpus_sequences_sharing_a_stretch_with_the_folds_are_dropped(data_dir, tmp_path):
+    """A corpus sequence equal to a fold window, or sharing 30 nt with one (shifted by 7 nt), would let
+    m6A-BERT-Deg see its test loci in pretraining: both are dropped, counted, the rest kept."""
+    pos = io.read_fasta(data_dir / "pos.fa")
+    rng = np.random.RandomState(5)
+    unrelated = [io.FastaRecord(f"extra{i}", random_seq(rng, LENGTH)) for i in range(12)]
+    shifted = io.FastaRecord("shifted", pos[4].seq[7:] + random_seq(rng, 7))
+    corpus = tmp_path / "corpus.fa"
+    write_fasta(corpus, [*unrelated, pos[3], shifted])
+    plan = prepare(TableSettings(data_path=str(data_dir), output_dir=str(tmp_path / "o"), n_folds=2,
+                                 pretrain_corpus=str(corpus), pretrain_steps=2))
+    info = plan.corpus_info
+    assert info["n_read"] == 14 and info["n_dropped_sharing_a_stretch_with_folds"] == 2 and info["n_sequences"] == 12
+    assert info["overlap_with_folds"] == 0 and info["selection"].startswith("a user's FASTA")
+    from m6abert.kmer import seq2kmer
+
+    sentences = {line for lines in plan.corpus.values() for line in lines}
+    assert sentences == {seq2kmer(r.seq, 3) for r in unrelated}
+
+
+def test_a_corpus_left_too_small_is_refused(data_dir, tmp_path, capsys):
     pos = io.read_fasta(data_dir / "pos.fa")
     corpus = tmp_path / "corpus.fa"
     write_fasta(corpus, [io.FastaRecord("extra1", "ACGT" * 125 + "A"), pos[3]])
     with pytest.raises(SystemExit) as err:
         cli.main(argv(data_dir, tmp_path / "out", "--pretrain_corpus", str(corpus)))
     message = capsys.readouterr().err
-    assert err.value.code == 2 and "1 of its 2 sequences are fine-tuning sequences" in message
-    assert repr(pos[3].id) in message and not (tmp_path / "out").exists()
+    assert err.value.code == 2 and "1 of its 2 sequences share no 30-nt stretch with a fold window" in message
+    assert not (tmp_path / "out").exists()
 
 
 def test_inner_folds_larger_than_a_class_is_refused_first(data_dir, tmp_path, capsys):
@@ -332,3 +362,70 @@ def test_inner_folds_larger_than_a_class_is_refused_first(data_dir, tmp_path, ca
         cli.main(argv(data_dir, tmp_path / "out", "--models", "kmer_lr", "--inner_folds", "500"))
     assert err.value.code == 2 and "--inner_folds 500: the training set of fold 0" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# --- protocols: grouped, random, both -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def locus_dir(tmp_path_factory) -> Path:
+    """Positives and negatives cut from loci: each locus gives 3 windows shifted by 15 nt (one label per locus)."""
+    folder = tmp_path_factory.mktemp("locus_data")
+    rng = np.random.RandomState(3)
+    records = {1: [], 0: []}
+    for locus in range(16):
+        label, transcript = locus % 2, random_seq(rng, LENGTH + 30)
+        records[label] += [io.FastaRecord(f"{'pn'[1 - label]}{locus}_{j}", transcript[15 * j:15 * j + LENGTH])
+                           for j in range(3)]
+    write_fasta(folder / "pos.fa", records[1])
+    write_fasta(folder / "neg.fa", records[0])
+    return folder
+
+
+def test_folds_both_compares_the_protocols_on_the_same_windows(locus_dir, tmp_path, monkeypatch):
+    """--folds both: the grouped table first, then the random one, then what the leak does; the random
+    folds put windows of one locus in different folds (leakage.json), the grouped ones never; the k-mer
+    LR's inner CV is grouped by locus under the grouped protocol only."""
+    import m6abert.baselines as baselines
+
+    calls = []
+    real_fit = baselines.fit_kmer_lr
+    monkeypatch.setattr(baselines, "fit_kmer_lr",
+                        lambda *a, **kw: calls.append(a[5] if len(a) > 5 else kw.get("groups")) or real_fit(*a, **kw))
+    out = tmp_path / "out"
+    result = cli.run(["--data_path", str(locus_dir), "--output_dir", str(out), "--models", "kmer_lr,gc_lr",
+                      "--n_folds", "2", "--max_lr_k", "2", "--inner_folds", "2", "--n_bootstrap", "200",
+                      "--folds", "both"])
+    assert list(result["protocols"]) == ["grouped", "random"] and result["default_protocol"] == "grouped"
+    leak = json.loads((out / "leakage.json").read_text())
+    assert leak["grouped"]["cross_part_pairs"]["total"] == 0 and leak["random"]["cross_part_pairs"]["total"] > 0
+    groups_of = {}
+    for row in zip(*io.read_columns(out / "data" / "grouped" / "groups.tsv").values(), strict=True):
+        groups_of.setdefault(row[1], set()).add(row[2])
+    assert len(groups_of) == 16 and all(len(parts) == 1 for parts in groups_of.values())
+    # two grouped fits get locus groups (3 windows each), two random fits none
+    assert [c is None for c in calls] == [False, False, True, True]
+    assert all(len(c) == 24 and len(set(c)) == 8 for c in calls[:2])
+    md = (out / "table.md").read_text()
+    assert md.index("### Grouped folds") < md.index("### Random folds") < md.index("### What the leak does")
+    assert set(result["leak"]) == {"kmer_lr", "gc_lr"}
+    d = result["leak"]["gc_lr"]
+    assert d["random_minus_grouped"] == pytest.approx(d["auc_random"] - d["auc_grouped"])
+    oof = io.read_columns(out / "oof_predictions.tsv")
+    by = {p: sorted(i for i, q in zip(oof["id"], oof["protocol"], strict=True) if q == p) for p in ("grouped", "random")}
+    assert by["grouped"] == by["random"] and len(by["grouped"]) == 48
+    per_fold = io.read_columns(out / "per_fold.tsv")
+    assert sorted(zip(per_fold["protocol"], per_fold["model"], per_fold["fold"], strict=True)) == sorted(
+        (p, m, str(i)) for p in ("grouped", "random") for m in ("kmer_lr", "gc_lr") for i in range(2))
+
+
+def test_a_grouped_run_continues_into_both(locus_dir, tmp_path):
+    """The protocol is not part of what a fold result depends on: a finished grouped run continued with
+    --folds both reuses its grouped folds (same numbers) and adds the random ones."""
+    base = ["--data_path", str(locus_dir), "--output_dir", str(tmp_path / "out"), "--models", "gc_lr",
+            "--n_folds", "2", "--n_bootstrap", "200"]
+    first = cli.run(base)
+    both = cli.run([*base, "--folds", "both", "--should_continue"])
+    assert both["protocols"]["grouped"]["models"] == first["protocols"]["grouped"]["models"]
+    assert (tmp_path / "out" / "runs" / "random" / "gc_lr" / "fold_1.json").exists()
+    with pytest.raises(SystemExit) as err:
+        cli.main([*base, "--folds", "both", "--should_continue", "--group_overlap", "20"])
+    assert err.value.code == 2
