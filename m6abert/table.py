@@ -38,8 +38,16 @@ from . import io
 from .comparison import LABELS, REFERENCE, columns, figure_writers, leak_effect, summarise, table_markdown
 from .groups import leakage, sharing
 from .metrics import classification_metrics, softmax_p1
-from .splits import fold_records, kfold_splits, make_inputs, pretrain_corpus, sample_negatives, unused_negatives
-from .splits import window_groups, window_seq
+from .splits import (
+    fold_records,
+    kfold_splits,
+    make_inputs,
+    pretrain_corpus,
+    sample_negatives,
+    unused_negatives,
+    window_groups,
+    window_seq,
+)
 from .utils import InputError, log, set_seed
 
 MODELS = ("m6a_bert_deg", "bert_scratch", "cnn_lstm", "kmer_lr", "gc_lr")
@@ -207,12 +215,17 @@ def _corpus(s: TableSettings, pos, neg, windows: list[io.FastaRecord]) -> tuple[
     return corpus, info
 
 
+def _fold_rows(folds) -> list[tuple[io.FastaRecord, int, int]]:
+    """(record, label, fold) of every window of ``folds``, fold after fold."""
+    return [(r, label, i) for i, (recs, labels) in enumerate(folds) for r, label in zip(recs, labels, strict=True)]
+
+
 def _check_inner_folds(s: TableSettings, folds, groups: dict[str, int], grouped: bool) -> None:
     """--inner_folds against the smallest class (in groups, when grouped) of any training set."""
     if "kmer_lr" not in s.models:
         return
     for i in range(len(folds)):
-        train = [(r.id, label) for j, (recs, labels) in enumerate(folds) if j != i for r, label in zip(recs, labels)]
+        train = [(r.id, label) for r, label, j in _fold_rows(folds) if j != i]
         for label, name in ((1, "positive"), (0, "negative")):
             ids = [r for r, lab in train if lab == label]
             n = len({groups[r] for r in ids}) if grouped else len(ids)
@@ -240,9 +253,10 @@ def prepare(s: TableSettings) -> Plan:
         _, folds_ids = kfold_splits(pos, neg, s.k, s.n_folds, s.seed, pos_path=pos_path, neg_path=neg_path,
                                     groups=groups if protocol == "grouped" else None)
         folds[protocol] = fold_records(pos, neg, folds_ids)
-        recs = [(r, label, f"fold_{i}") for i, (rs, labels) in enumerate(folds[protocol]) for r, label in zip(rs, labels)]
-        leaks[protocol] = {"split": protocol, **leakage([r.seq for r, _, _ in recs], [lab for _, lab, _ in recs],
-                                                        [p for _, _, p in recs], s.group_overlap, ids=[r.id for r, _, _ in recs])}
+        rows = _fold_rows(folds[protocol])
+        leaks[protocol] = {"split": protocol, **leakage([r.seq for r, _, _ in rows], [lab for _, lab, _ in rows],
+                                                        [f"fold_{i}" for _, _, i in rows], s.group_overlap,
+                                                        ids=[r.id for r, _, _ in rows])}
     fingerprint = _fingerprint(s, data)
     _check_output_dir(s, fingerprint)
     for protocol, protocol_folds in folds.items():

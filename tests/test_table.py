@@ -20,9 +20,9 @@ from m6abert.baselines import (
     kmer_frequencies,
 )
 from m6abert.cli import table as cli
+from m6abert.comparison import protocol_markdown, summarise
 from m6abert.metrics import auc_of_resamples, paired_bootstrap_auc, paired_t_interval
 from m6abert.splits import fold_records, kfold_splits, unused_negatives
-from m6abert.comparison import protocol_markdown, summarise
 from m6abert.table import TableSettings, prepare
 
 LENGTH = 101
