@@ -179,7 +179,8 @@ def sharing(seqs: Sequence[str], others: Sequence[str], k: int = 30) -> np.ndarr
 
 
 def grouped_parts(labels: Sequence[int], groups: Sequence[int], n_parts: int, seed: int,
-                  what: str = "windows") -> np.ndarray:
+                  what: str = "windows", hint: str = "lower the number of folds or --group_overlap",
+                  purpose: str = "asked for") -> np.ndarray:
     """A part 0..``n_parts``-1 per window that keeps every group in one part, class proportions as
     even as the groups allow: scikit-learn's ``StratifiedGroupKFold(n_parts, shuffle=True,
     random_state=seed)``, part ``i`` = the test indices of its split ``i``.
@@ -195,8 +196,8 @@ def grouped_parts(labels: Sequence[int], groups: Sequence[int], n_parts: int, se
     for label, name in ((1, "positives"), (0, "negatives")):
         n = len(np.unique(groups[labels == label]))
         if n < n_parts:
-            raise InputError(f"{what}: the {name} form {n} groups of windows sharing a stretch, fewer than the "
-                             f"{n_parts} parts asked for; lower the number of folds or --group_overlap")
+            raise InputError(f"{what}: the {name} form {n} group{'s' * (n != 1)} of windows sharing a stretch, "
+                             f"fewer than the {n_parts} parts {purpose}; {hint}")
     part = np.empty(len(labels), dtype=np.int64)
     splitter = StratifiedGroupKFold(n_parts, shuffle=True, random_state=seed)
     for i, (_, test) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups)):

@@ -247,8 +247,11 @@ def _grouped_cuts(pos: list[FastaRecord], negs: list[FastaRecord], groups: dict[
 
     ids, labels = [r.id for r in (*pos, *negs)], [1] * len(pos) + [0] * len(negs)
     cuts = []
-    for n_parts in (5, 10):
-        part = grouped_parts(labels, [groups[i] for i in ids], n_parts, seed, path)
+    for n_parts, purpose in ((5, "the held-out split is cut from"),
+                             (10, "that --do_val cuts dev.tsv from (what test.tsv leaves)")):
+        part = grouped_parts(labels, [groups[i] for i in ids], n_parts, seed, path,
+                             "a grouped split holds test.tsv as one of 5 grouped parts and, with --do_val, dev.tsv "
+                             "as one of 10 parts of the rest; give more loci or lower --group_overlap", purpose)
         cuts.append({i for i, p in zip(ids, part, strict=True) if p == 0})
         ids, labels = zip(*[(i, lab) for i, lab, p in zip(ids, labels, part, strict=True) if p != 0], strict=True)
     return cuts[0], cuts[1]

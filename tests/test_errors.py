@@ -839,7 +839,7 @@ def test_real_process(script, tmp_path):
 # ---------------------------------------------------------------------------- the README table
 # the further tables, each a module-level CASES list of (script, Case) in a test module of its own
 MORE_TABLES = ("test_errors_get_input", "test_errors_flags", "test_errors_checkpoints", "test_errors_integrity",
-               "test_variants", "test_export", "test_errors_shards", "test_errors_escapes")
+               "test_variants", "test_export", "test_errors_shards", "test_errors_escapes", "test_leakage")
 
 
 def all_cases() -> list[tuple[str, Case]]:

@@ -475,11 +475,6 @@ def test_bad_input(script, case, tmp_path, capsys):
     run_case(main, build_case, case, tmp_path, capsys)
 
 
-@pytest.mark.xfail(strict=True, reason="library: a grouped --do_val split with too few loci for its second cut "
-                   "(dev = 1 of 10 parts of what test leaves) is refused with the --n_folds message: it names the "
-                   "groups left after test (6, not pos.fa's 8), '10 parts asked for' and 'lower the number of "
-                   "folds' though no folds were asked for (m6abert/splits.py _grouped_cuts passes its own "
-                   "n_parts to grouped_parts, whose message assumes folds)")
 def test_grouped_do_val_with_too_few_loci_names_what_the_user_asked_for():
     from m6abert.splits import finetune_splits
 
@@ -492,8 +487,7 @@ def test_grouped_do_val_with_too_few_loci_names_what_the_user_asked_for():
         finetune_splits(pos, neg, k=3, do_val=True, groups=groups, pos_path="pos.fa")
     msg = str(err.value)
     assert msg.startswith("pos.fa: ") and "groups" in msg  # refused, naming the file: as it should
-    assert "folds" not in msg and "10 parts" not in msg  # today: "... form 6 groups ..., fewer than the 10 parts
-    # asked for; lower the number of folds or --group_overlap"
+    assert "--do_val" in msg and "number of folds" not in msg and "give more loci" in msg
 
 
 def test_case_ids_are_unique():

@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--models", type=str, default=",".join(MODEL_NAMES),
       help=f"comma-separated subset of {','.join(MODEL_NAMES)} (default: all)")
     a("--n_folds", type=int, default=5, help="stratified cross-validation folds (get_input.py --n_folds)")
-    a("--folds", choices=("grouped", "random", "both"), default="grouped",
+    a("--folds", type=str, default="grouped", metavar="{grouped,random,both}",
       help="grouped: windows sharing an exact K-nt stretch (--group_overlap) in one fold, and in one inner fold of "
            "the k-mer LR; random: the earlier protocol (windows of one locus may sit in different folds); both: "
            "the two on the same windows, with what the leak does to each model (the mode to report)")
@@ -98,6 +98,8 @@ def _models(text: str) -> tuple[str, ...]:
 def check_args(args: argparse.Namespace) -> None:
     """Every flag's value, before any work: ranges, models, the BERT config, the data and corpus files."""
     check_rules(args, RULES)
+    if args.folds not in ("grouped", "random", "both"):
+        raise InputError(f"--folds must be grouped, random or both, not {args.folds!r}")
     check_n_folds(args)
     args.models = _models(args.models)
     if args.config_name not in PRESETS and not Path(args.config_name).is_file():
