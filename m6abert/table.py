@@ -60,6 +60,9 @@ TABLE_OUTPUTS = ("table.md", "table.json", "per_fold.tsv", "oof_predictions.tsv"
 OWNED = ("data", "pretrain_data", "runs", *TABLE_OUTPUTS)
 # not part of what a model/fold result depends on: a run may be continued with more models or protocols
 NOT_RESULTS = ("output_dir", "models", "folds", "should_continue", "overwrite_output_dir", "run_args", "n_bootstrap")
+# settings added after runs/settings.json existed, with the value that reproduces what a run without them did
+ADDED_LATER = {"pretrain_per_fold": False}
+SHARED = ""  # the key of the one corpus all folds share (runs/pretrain)
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,9 @@ class TableSettings:
     ``folds``: ``grouped`` (windows sharing an exact ``group_overlap``-nt stretch in one fold, and
     in one inner fold of the k-mer LR), ``random`` or ``both``. ``pretrain_corpus`` None pretrains
     on the negatives that balanced sampling did not use (label-selected: negatives only); every
-    corpus window sharing a stretch with a fold window is dropped either way;
+    corpus window sharing a stretch with a fold window is dropped either way. ``pretrain_per_fold``
+    pretrains m6A-BERT once per protocol and fold instead, label-neutrally, on every window of
+    ``pos.fa`` and ``neg.fa`` that shares no stretch with that fold's held-out windows;
     ``save_steps`` > 0 also checkpoints BERT pretraining and fine-tuning every so many steps (a
     killed run then resumes inside the interrupted fold), 0 resumes at the start of it.
     """
@@ -84,6 +89,7 @@ class TableSettings:
     group_overlap: int = 30
     seed: int = 52
     pretrain_corpus: str | None = None
+    pretrain_per_fold: bool = False
     pretrain_steps: int = 1000
     pretrain_batch_size: int = 16
     pretrain_learning_rate: float = 4e-4
@@ -109,8 +115,8 @@ class Plan(NamedTuple):
     folds: dict[str, list[tuple[list[io.FastaRecord], list[int]]]]  # per protocol, each fold's (records, labels)
     groups: dict[str, int]  # the locus group of every window id
     leakage: dict[str, dict]  # per protocol, m6abert.groups.leakage of its folds
-    corpus: dict[str, list[str]] | None  # {"{k}_train", "{k}_val"} k-mer sentences, when pretraining
-    corpus_info: dict
+    corpus: dict[str, dict[str, list[str]]]  # {SHARED or "{protocol}/fold_{i}": {"{k}_train", "{k}_val": sentences}}
+    corpus_info: dict[str, dict]  # the same keys: what each corpus is
     fingerprint: dict
 
 
@@ -177,17 +183,38 @@ def _check_output_dir(s: TableSettings, fingerprint: dict) -> None:
         if "config_sha256" not in old:
             raise InputError(f"{old_path}: written by an older version of m6abert, which did not record the "
                              "--config_name file's content; start over with --overwrite_output_dir")
-        changed = sorted(key for key in set(old) | set(fingerprint) if old.get(key) != io.json_safe(fingerprint.get(key)))
+        changed = sorted(key for key in set(old) | set(fingerprint)
+                         if old.get(key, ADDED_LATER.get(key)) != io.json_safe(fingerprint.get(key)))
         if changed:
             raise InputError(f"{out}: --should_continue with settings or data that differ from the run there "
                              f"({', '.join(changed)}); use another --output_dir or --overwrite_output_dir")
 
 
-def _corpus(s: TableSettings, pos, neg, windows: list[io.FastaRecord]) -> tuple[dict[str, list[str]], dict]:
+def _corpora(s: TableSettings, pos, neg, folds: dict) -> tuple[dict, dict]:
+    """Every pretraining corpus of the run and what each is: one shared corpus, or with
+    ``pretrain_per_fold`` one per protocol and fold (everything outside that fold's held-out loci)."""
+    if not s.pretrain_per_fold:
+        windows = [r for recs, _ in next(iter(folds.values())) for r in recs]
+        corpus, info = _corpus(s, pos, neg, windows)
+        return {SHARED: corpus}, {SHARED: info}
+    corpora, infos = {}, {}
+    for protocol, protocol_folds in folds.items():
+        for i, (held_out, _) in enumerate(protocol_folds):
+            key = f"{protocol}/fold_{i}"
+            corpora[key], infos[key] = _corpus(s, pos, neg, held_out, f"{key}: pos.fa and neg.fa")
+    return corpora, infos
+
+
+def _corpus(s: TableSettings, pos, neg, windows: list[io.FastaRecord], every: str | None = None
+            ) -> tuple[dict[str, list[str]], dict]:
     """The pretraining corpus (10 % held out for perplexity) without any sequence that shares an exact
-    ``group_overlap``-nt stretch with a fold window (a model pretrained on its test loci would be
-    judged on sequence it has seen), and what it is."""
-    if s.pretrain_corpus:
+    ``group_overlap``-nt stretch with ``windows`` (a model pretrained on its test loci would be
+    judged on sequence it has seen), and what it is. ``every``: all of ``pos`` and ``neg``
+    (label-neutral), so named."""
+    if every:
+        records, what = [*pos, *neg], every
+        selected = "label-neutral: every window of pos.fa and neg.fa outside this fold's held-out loci"
+    elif s.pretrain_corpus:
         records, what = io.read_fasta(s.pretrain_corpus), s.pretrain_corpus
         selected = "a user's FASTA (--pretrain_corpus)"
     else:
@@ -261,8 +288,7 @@ def prepare(s: TableSettings) -> Plan:
     _check_output_dir(s, fingerprint)
     for protocol, protocol_folds in folds.items():
         _check_inner_folds(s, protocol_folds, groups, protocol == "grouped")
-    windows = [r for recs, _ in next(iter(folds.values())) for r in recs]
-    corpus, info = _corpus(s, pos, neg, windows) if REFERENCE in s.models else (None, {})
+    corpus, info = _corpora(s, pos, neg, folds) if REFERENCE in s.models else ({}, {})
     if any(m in s.models for m in ("m6a_bert_deg", "bert_scratch")):
         from .model import build_config
 
@@ -291,17 +317,29 @@ def _train_dev(plan: Plan, protocol: str, i: int) -> tuple[list[io.FastaRecord],
     return train_recs, train_labels, [r.seq for r in recs], labels
 
 
-def _pretrain(s: TableSettings, out: Path, dist) -> dict:
-    """Pretrain once into ``runs/pretrain`` (kept when finished; resumed from a checkpoint if any)."""
+def pretrained_dir(out: Path, key: str = SHARED) -> Path:
+    """Where the model pretrained on corpus ``key`` is: ``runs/pretrain`` or ``runs/pretrain_per_fold/{key}``."""
+    return out / "runs" / "pretrain" if key == SHARED else out / "runs" / "pretrain_per_fold" / key
+
+
+def corpus_dir(out: Path, key: str = SHARED) -> Path:
+    """Where corpus ``key`` is written: ``pretrain_data/pre`` or ``pretrain_data/{key}/pre``."""
+    return out / "pretrain_data" / "pre" if key == SHARED else out / "pretrain_data" / key / "pre"
+
+
+def _pretrain(s: TableSettings, out: Path, dist, key: str = SHARED) -> dict:
+    """Pretrain on corpus ``key`` into :func:`pretrained_dir` (kept when finished; resumed from a
+    checkpoint if any)."""
     from .pretrain import PretrainSettings, run_pretrain
 
-    folder = out / "runs" / "pretrain"
-    record = out / "runs" / "pretrain.json"
+    folder = pretrained_dir(out, key)
+    record = folder.with_name(folder.name + ".json")
     if s.should_continue and record.exists():
         return io.read_json(record)
-    log.info("===== pretraining %s (k=%d) for %d steps =====", s.config_name, s.k, s.pretrain_steps)
+    log.info("===== pretraining %s (k=%d) for %d steps%s =====", s.config_name, s.k, s.pretrain_steps,
+             f" on {key}" if key else "")
     t0 = time.perf_counter()
-    corpus = out / "pretrain_data" / "pre"
+    corpus = corpus_dir(out, key)
     ps = PretrainSettings(output_dir=str(folder), train=pretrain_args(s), train_data_file=str(corpus / f"{s.k}_train.txt"),
                           eval_data_file=str(corpus / f"{s.k}_val.txt"), config_name=s.config_name, k=s.k,
                           do_train=True, do_eval=True, per_gpu_eval_batch_size=s.batch_size,
@@ -383,7 +421,10 @@ def run_fold(s: TableSettings, out: Path, plan: Plan, protocol: str, name: str, 
     ``runs/{protocol}/{name}/fold_{i}.json``."""
     t0 = time.perf_counter()
     if name in ("m6a_bert_deg", "bert_scratch"):
-        pretrained = out / "runs" / "pretrain" if name == "m6a_bert_deg" else None
+        key = f"{protocol}/fold_{i}" if s.pretrain_per_fold else SHARED
+        pretrained = pretrained_dir(out, key) if name == "m6a_bert_deg" else None
+        if pretrained is not None and key != SHARED:
+            _pretrain(s, out, dist, key)
         logits, extra = _bert_fold(s, out, protocol, i, pretrained, dist)
     elif name == "cnn_lstm":
         logits, extra = _cnn_fold(s, out, plan, protocol, i, dist)
@@ -423,9 +464,9 @@ def _write_inputs(s: TableSettings, out: Path, plan: Plan) -> None:
                     group_overlap=overlap,
                     run_args={"note": "written by reproduce_table.py", "data_dir": s.data_path, "kmer": s.k,
                               "seed": s.seed, "n_folds": s.n_folds, "group_overlap": overlap, "task": "finetune"})
-    if plan.corpus is not None:
-        for name, lines in plan.corpus.items():
-            io.write_lines(out / "pretrain_data" / "pre" / f"{name}.txt", lines)
+    for key, corpus in plan.corpus.items():
+        for name, lines in corpus.items():
+            io.write_lines(corpus_dir(out, key) / f"{name}.txt", lines)
 
 
 def _fold_record(s: TableSettings, out: Path, plan: Plan, protocol: str, name: str, i: int, dist) -> dict:
@@ -447,7 +488,8 @@ def _run(s: TableSettings, plan: Plan, dist) -> dict:
     out, t0 = Path(s.output_dir), time.perf_counter()
     _write_inputs(s, out, plan)
     models = [m for m in MODELS if m in s.models]
-    pretraining = _pretrain(s, out, dist) if REFERENCE in models else None
+    if REFERENCE in models and SHARED in plan.corpus:
+        _pretrain(s, out, dist)
     records = {protocol: {name: [_fold_record(s, out, plan, protocol, name, i, dist) for i in range(s.n_folds)]
                           for name in models} for protocol in plan.folds}
     result = {"default_protocol": next(iter(plan.folds)), "group_overlap": s.group_overlap,
@@ -455,12 +497,21 @@ def _run(s: TableSettings, plan: Plan, dist) -> dict:
     if len(records) > 1:
         result["leak"] = leak_effect(result["protocols"])
     result["leakage"] = {p: {key: v for key, v in report.items() if key != "pairs"} for p, report in plan.leakage.items()}
-    if pretraining is not None:
-        result["pretraining"] = {**plan.corpus_info, "perplexity": pretraining.get("perplexity"),
-                                 "steps": pretraining.get("global_step")}
-    write_outputs(s, out, result, records, plan, pretraining, time.perf_counter() - t0)
+    if REFERENCE in models:
+        result["pretraining"] = _pretraining_result(out, plan)
+    write_outputs(s, out, result, records, plan, time.perf_counter() - t0)
     print(table_markdown(result))
     return result
+
+
+def _pretraining_result(out: Path, plan: Plan) -> dict:
+    """What each corpus was and what pretraining on it reached (perplexity on its held-out 10 %, steps)."""
+    result = {}
+    for key, info in plan.corpus_info.items():
+        folder = pretrained_dir(out, key)
+        done = io.read_json(folder.with_name(folder.name + ".json"))
+        result[key] = {**info, "perplexity": done.get("perplexity"), "steps": done.get("global_step")}
+    return result[SHARED] if SHARED in result else {"per_fold": result}
 
 
 def _run_record(s: TableSettings) -> dict:
@@ -471,6 +522,8 @@ def _run_record(s: TableSettings) -> dict:
     train = {"pretrain": pretrain_args(s), "finetune": finetune_args(s), "cnn_lstm": cnn_args(s)}
     cnn = CnnLstmConfig()
     corpus = ("--pretrain_corpus " + s.pretrain_corpus if s.pretrain_corpus else
+              "per fold: every window of pos.fa and neg.fa outside the fold's held-out loci (label-neutral)"
+              if s.pretrain_per_fold else
               "the negatives balanced sampling did not use: label-selected (negatives only), not label-neutral")
     corpus += f"; every sequence sharing an exact {s.group_overlap}-nt stretch with a fold window dropped"
     return {**s.run_args, "settings": settings, "pretraining_corpus": corpus, "train_args": {key: dataclasses.asdict(v) for key, v in train.items()},
@@ -478,12 +531,15 @@ def _run_record(s: TableSettings) -> dict:
 
 
 def write_outputs(s: TableSettings, out: Path, result: dict, records: dict[str, dict[str, list[dict]]], plan: Plan,
-                  pretraining: dict | None, seconds: float) -> None:
+                  seconds: float) -> None:
     """Every file of the table, replaced as one set (:func:`m6abert.io.write_output_set`): ``table.md``,
     ``table.json``, ``per_fold.tsv``, ``oof_predictions.tsv``, ``leakage.json``, the three figures,
     ``table_args.json`` (resolved settings and version) and ``timings.json``."""
     per_fold, oof = columns(result, records, plan.groups)
-    timings = {"pretrain_seconds": (pretraining or {}).get("seconds"),
+    done = {key: io.read_json(pretrained_dir(out, key).with_name(pretrained_dir(out, key).name + ".json"))
+            for key in plan.corpus if REFERENCE in s.models}
+    timings = {"pretrain_seconds": done[SHARED]["seconds"] if SHARED in done else
+               {key: d["seconds"] for key, d in done.items()},
                "fold_seconds": {p: {name: [r["seconds"] for r in recs] for name, recs in by_model.items()}
                                 for p, by_model in records.items()},
                "this_invocation_seconds": seconds}

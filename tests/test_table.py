@@ -232,8 +232,9 @@ def test_corpus_is_disjoint_from_every_fold(data_dir, tmp_path):
     from m6abert.kmer import seq2kmer
 
     dev = {seq2kmer(r.seq, 3) for recs, _ in plan.folds["grouped"] for r in recs}
-    assert not dev & {s for lines in plan.corpus.values() for s in lines}
-    assert plan.corpus_info["overlap_with_folds"] == 0
+    corpus = {s for lines in plan.corpus[""].values() for s in lines}
+    assert len(corpus) == 12 and not dev & corpus
+    assert plan.corpus_info[""]["overlap_with_folds"] == 0
 
 
 def test_corpus_is_disjoint_from_every_fold_real_data(real_data_dir):
@@ -302,6 +303,7 @@ def test_table_writer_bolds_the_best_per_column():
     ["--learning_rate", "nan"], ["--config_name", "huge"], ["--pretrain_steps", "0"], ["--seed", "-1"],
     ["--n_bootstrap", "5"], ["--pretrain_corpus", "/nonexistent.fa"], ["--data_path", "/nonexistent"],
     ["--folds", "leaky"], ["--group_overlap", "0"], ["--group_overlap", "33"],
+    ["--pretrain_per_fold", "--pretrain_corpus", "/nonexistent.fa"],
 ])
 def test_bad_flags_exit_2_with_one_line(data_dir, tmp_path, capsys, extra):
     with pytest.raises(SystemExit) as err:
@@ -337,12 +339,12 @@ def test_corpus_sequences_sharing_a_stretch_with_the_folds_are_dropped(data_dir,
     write_fasta(corpus, [*unrelated, pos[3], shifted])
     plan = prepare(TableSettings(data_path=str(data_dir), output_dir=str(tmp_path / "o"), n_folds=2,
                                  pretrain_corpus=str(corpus), pretrain_steps=2))
-    info = plan.corpus_info
+    info = plan.corpus_info[""]
     assert info["n_read"] == 14 and info["n_dropped_sharing_a_stretch_with_folds"] == 2 and info["n_sequences"] == 12
     assert info["overlap_with_folds"] == 0 and info["selection"].startswith("a user's FASTA")
     from m6abert.kmer import seq2kmer
 
-    sentences = {line for lines in plan.corpus.values() for line in lines}
+    sentences = {line for lines in plan.corpus[""].values() for line in lines}
     assert sentences == {seq2kmer(r.seq, 3) for r in unrelated}
 
 
@@ -429,3 +431,50 @@ def test_a_grouped_run_continues_into_both(locus_dir, tmp_path):
     with pytest.raises(SystemExit) as err:
         cli.main([*base, "--folds", "both", "--should_continue", "--group_overlap", "20"])
     assert err.value.code == 2
+
+
+def test_pretrain_per_fold_is_label_neutral_and_never_sees_the_held_out_loci(locus_dir, tmp_path):
+    """--pretrain_per_fold: one corpus and one pretrained model per protocol and fold, holding windows of
+    both labels (the training folds' and the unused ones) and nothing that shares 30 nt with the fold's
+    held-out windows; the fine-tuned m6A-BERT-Deg of a fold starts from its own fold's model."""
+    from m6abert.groups import sharing
+    from m6abert.io.checkpoints import model_identity
+    from m6abert.kmer import kmer2seq
+
+    s = TableSettings(data_path=str(locus_dir), output_dir=str(tmp_path / "o"), n_folds=2, folds="grouped",
+                      pretrain_per_fold=True, models=("m6a_bert_deg",))
+    plan = prepare(s)
+    assert sorted(plan.corpus) == ["grouped/fold_0", "grouped/fold_1"]
+    for key, corpus in plan.corpus.items():
+        protocol, fold = key.split("/fold_")
+        held_out = [r.seq for r in plan.folds[protocol][int(fold)][0]]
+        seqs = [kmer2seq(line) for lines in corpus.values() for line in lines]
+        assert seqs and not sharing(seqs, held_out, 30).any()
+        assert plan.corpus_info[key]["selection"].startswith("label-neutral")
+    # grouped folds hold whole loci, so every window outside them is kept, of both labels
+    kept = plan.corpus_info["grouped/fold_0"]
+    assert kept["n_read"] == 48 and kept["n_sequences"] == 48 - len(plan.folds["grouped"][0][0])
+    train_ids = {r.id for r in plan.folds["grouped"][1][0]}
+    assert {i[0] for i in train_ids} == {"p", "n"}
+    out = tmp_path / "run"
+    result = cli.run(["--data_path", str(locus_dir), "--output_dir", str(out), "--models", "m6a_bert_deg",
+                      "--config_name", "tiny",
+                      "--n_folds", "2", "--pretrain_per_fold", "--pretrain_steps", "2", "--pretrain_batch_size", "8",
+                      "--finetune_epochs", "1", "--batch_size", "8", "--n_bootstrap", "200"])
+    assert sorted(result["pretraining"]["per_fold"]) == ["grouped/fold_0", "grouped/fold_1"]
+    for i in range(2):
+        assert (out / "runs" / "pretrain_per_fold" / "grouped" / f"fold_{i}" / "model.safetensors").exists()
+        args = json.loads((out / "runs" / "grouped" / "m6a_bert_deg" / f"fold_{i}" / "finetune_args.json").read_text())
+        assert args["base_model_identity"] == model_identity(out / "runs" / "pretrain_per_fold" / "grouped" / f"fold_{i}")
+    assert not (out / "runs" / "pretrain").exists()
+    timings = json.loads((out / "timings.json").read_text())
+    assert sorted(timings["pretrain_seconds"]) == ["grouped/fold_0", "grouped/fold_1"]
+
+
+def test_pretrain_per_fold_on_leaky_random_folds_is_refused_when_nothing_is_left(locus_dir, tmp_path, capsys):
+    """Random folds cut every locus here, so nothing shares no stretch with a held-out fold: refused first."""
+    with pytest.raises(SystemExit) as err:
+        cli.main(["--data_path", str(locus_dir), "--output_dir", str(tmp_path / "o"), "--models", "m6a_bert_deg",
+                  "--n_folds", "2", "--folds", "random", "--pretrain_per_fold"])
+    assert err.value.code == 2 and "too few to pretrain on" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

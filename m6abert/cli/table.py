@@ -64,7 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
            "and the pretraining corpus (a corpus sequence sharing K nt with a fold window is dropped)")
     a("--seed", type=int, default=52, help="seed of the folds, the sampling and every model (52: the paper's data)")
     a("--pretrain_corpus", type=str, default=None,
-      help="FASTA to pretrain on (default: the negatives balanced sampling did not use)")
+      help="FASTA to pretrain on (default: the negatives balanced sampling did not use: label-selected)")
+    a("--pretrain_per_fold", action="store_true",
+      help="label-neutral pretraining: once per protocol and fold, on every window of pos.fa and neg.fa that shares "
+           "no K-nt stretch with the fold's held-out windows (5 pretrainings a protocol instead of 1)")
     a("--pretrain_steps", type=int, default=1000, help="masked-LM optimisation steps")
     a("--pretrain_batch_size", type=int, default=16)
     a("--pretrain_learning_rate", type=float, default=4e-4)
@@ -107,6 +110,8 @@ def check_args(args: argparse.Namespace) -> None:
     for name in ("pos.fa", "neg.fa"):
         if not (Path(args.data_path) / name).is_file():
             raise InputError(f"--data_path {args.data_path}: no {name} there (the paper's pos.fa and neg.fa)")
+    if args.pretrain_per_fold and args.pretrain_corpus is not None:
+        raise InputError("--pretrain_per_fold builds its own corpus per fold; drop --pretrain_corpus")
     if args.pretrain_corpus is not None and not Path(args.pretrain_corpus).is_file():
         raise InputError(f"--pretrain_corpus {args.pretrain_corpus}: file not found")
 
