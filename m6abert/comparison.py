@@ -87,10 +87,40 @@ def summarise(records: dict[str, list[dict]], groups: dict[str, int] | None = No
                       "class-stratified cluster bootstrap over pooled windows (whole locus groups drawn)"]}
 
 
-def leak_effect(tables: dict[str, dict]) -> dict:
-    """Per model: mean AUC over folds under grouped and random folds, and random - grouped."""
+def split_loci(records: list[dict], groups: dict[str, int]) -> np.ndarray:
+    """Per pooled window (:func:`pooled` order): whether its locus group has windows in other folds."""
+    ids, folds, _, _ = pooled(records)
+    folds_of: dict[int, set] = {}
+    for i, f in zip(ids, folds, strict=True):
+        folds_of.setdefault(groups[i], set()).add(f)
+    return np.array([len(folds_of[groups[i]]) > 1 for i in ids])
+
+
+def _split_loci_auc(records: dict[str, list[dict]], groups: dict[str, int]) -> dict:
+    """Per model, the pooled AUC of windows whose locus is split across folds and of the others."""
+    from sklearn.metrics import roc_auc_score
+
+    split = split_loci(next(iter(records.values())), groups)
+    out = {}
+    for name, recs in records.items():
+        _, _, labels, p1 = pooled(recs)
+        out[name] = {}
+        for key, sel in (("split", split), ("whole", ~split)):
+            both = len(set(labels[sel].tolist())) == 2
+            out[name][key] = {"auc": float(roc_auc_score(labels[sel], p1[sel])) if both else None,
+                              "n": int(sel.sum()), "n_positive": int(labels[sel].sum())}
+    return out
+
+
+def leak_effect(tables: dict[str, dict], random_records: dict[str, list[dict]] | None = None,
+                groups: dict[str, int] | None = None) -> dict:
+    """Per model: mean AUC over folds under grouped and random folds, random - grouped, and (with the
+    random protocol's records) the pooled AUC of the random folds' windows whose locus is split across
+    folds against the others': a model that recognises loci scores high on the first."""
     grouped, random = tables["grouped"]["models"], tables["random"]["models"]
+    by_locus = _split_loci_auc(random_records, groups) if random_records else {}
     return {name: {"auc_grouped": grouped[name]["mean_sd"]["auc"]["mean"],
+                   "random_split_loci": by_locus.get(name),
                    "auc_random": random[name]["mean_sd"]["auc"]["mean"],
                    "random_minus_grouped": random[name]["mean_sd"]["auc"]["mean"] - grouped[name]["mean_sd"]["auc"]["mean"],
                    "k_chosen": {p: [e.get("k") for e in tables[p]["models"][name]["extra"]] for p in ("grouped", "random")}
@@ -149,6 +179,13 @@ def protocol_markdown(table: dict) -> str:
     return "\n".join(lines)
 
 
+def _auc_n(d: dict | None) -> str:
+    if not d:
+        return "–"
+    auc = "–" if d["auc"] is None else f"{d['auc']:.3f}"
+    return f"{auc} (n {d['n']}, {d['n_positive']} pos)"
+
+
 def table_markdown(result: dict) -> str:
     """``table.md``: the default protocol's table first, then the other's, then what the leak does."""
     k = result.get("group_overlap", 30)
@@ -156,11 +193,17 @@ def table_markdown(result: dict) -> str:
     for protocol, table in result["protocols"].items():
         parts += [f"### {PROTOCOLS[protocol].format(k=k).capitalize()}", "", protocol_markdown(table), ""]
     if result.get("leak"):
-        parts += ["### What the leak does: mean AUC over folds", "",
-                  "| model | grouped folds | random folds | random − grouped |", "|---|---|---|---|"]
+        parts += ["### What the leak does", "",
+                  "| model | mean AUC, grouped folds | mean AUC, random folds | random − grouped | random folds, "
+                  "windows of loci split across folds | random folds, the other windows |", "|---|---|---|---|---|---|"]
         for name, d in result["leak"].items():
+            by = d.get("random_split_loci") or {}
+            cells = [_auc_n(by.get(key)) for key in ("split", "whole")]
             parts.append(f"| {LABELS[name]} | {d['auc_grouped']:.3f} | {d['auc_random']:.3f} | "
-                         f"{d['random_minus_grouped']:+.3f} |")
+                         f"{d['random_minus_grouped']:+.3f} | {cells[0]} | {cells[1]} |")
+        parts += ["", "The last two columns: pooled AUC of the random folds' out-of-fold predictions on the windows "
+                  "whose locus group (a shared exact stretch) has windows in another fold, and on the others (n "
+                  "windows, positives)."]
         chosen = (result["leak"].get("kmer_lr") or {}).get("k_chosen")
         if chosen:
             parts += ["", f"k chosen by the k-mer LR's inner CV, fold by fold: grouped {chosen['grouped']}, "

@@ -495,7 +495,7 @@ def _run(s: TableSettings, plan: Plan, dist) -> dict:
     result = {"default_protocol": next(iter(plan.folds)), "group_overlap": s.group_overlap,
               "protocols": {p: summarise(recs, plan.groups, s.n_bootstrap, s.seed) for p, recs in records.items()}}
     if len(records) > 1:
-        result["leak"] = leak_effect(result["protocols"])
+        result["leak"] = leak_effect(result["protocols"], records["random"], plan.groups)
     result["leakage"] = {p: {key: v for key, v in report.items() if key != "pairs"} for p, report in plan.leakage.items()}
     if REFERENCE in models:
         result["pretraining"] = _pretraining_result(out, plan)

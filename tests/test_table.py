@@ -412,6 +412,19 @@ def test_folds_both_compares_the_protocols_on_the_same_windows(locus_dir, tmp_pa
     d = result["leak"]["gc_lr"]
     assert d["random_minus_grouped"] == pytest.approx(d["auc_random"] - d["auc_grouped"])
     oof = io.read_columns(out / "oof_predictions.tsv")
+    # windows of loci split across the random folds, recounted from oof_predictions.tsv, and their AUC
+    from sklearn.metrics import roc_auc_score
+
+    rows = [r for r in zip(oof["protocol"], oof["group"], oof["fold"], oof["label"], oof["p_gc_lr"], strict=True)
+            if r[0] == "random"]
+    folds_of = {}
+    for _, g, f, _, _ in rows:
+        folds_of.setdefault(g, set()).add(f)
+    split = [r for r in rows if len(folds_of[r[1]]) > 1]
+    assert d["random_split_loci"]["split"]["n"] == len(split) > 0
+    assert d["random_split_loci"]["whole"]["n"] == 48 - len(split)
+    assert d["random_split_loci"]["split"]["auc"] == pytest.approx(
+        roc_auc_score([int(r[3]) for r in split], [float(r[4]) for r in split]), abs=1e-6)
     by = {p: sorted(i for i, q in zip(oof["id"], oof["protocol"], strict=True) if q == p) for p in ("grouped", "random")}
     assert by["grouped"] == by["random"] and len(by["grouped"]) == 48
     per_fold = io.read_columns(out / "per_fold.tsv")
