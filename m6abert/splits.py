@@ -28,12 +28,12 @@ from . import io, sites
 from .data import check_records_k
 from .io import FastaRecord
 from .kmer import check_k, normalise, seq2kmer
+from .leakage import LEAKAGE_K, cut_rows, group_files, grouped_cuts, window_groups
 from .utils import InputError, log
 
 RUN_ARGS = "get_input_args.json"
 FINETUNE_OUTPUTS = ("train.tsv", "dev.tsv", "test.tsv", "fold_[0-9]*/train.tsv", "fold_[0-9]*/dev.tsv",
                     "folds.json", "groups.tsv", "leakage.json", RUN_ARGS)
-LEAKAGE_K = 30  # the stretch length of the leakage report when the split is not grouped
 
 
 def pretrain_outputs(k: int) -> tuple[str, ...]:
@@ -136,25 +136,6 @@ def sample_negatives(neg: list, n_needed: int, seed: int, path: str) -> list:
     return neg[:n_needed]
 
 
-def window_groups(records: list[FastaRecord], k: int, extend_len: int | None = None,
-                  declared: dict[str, int] | None = None) -> dict[str, int]:
-    """A group per record id: records whose windows (as written: cropped by ``extend_len``, upper
-    case, U as T) share an exact ``k``-nt stretch, directly or through others
-    (:func:`m6abert.groups.overlap_groups`)."""
-    from .groups import overlap_groups
-
-    seqs = [window_seq(r, extend_len, declared) for r in records]
-    return dict(zip((r.id for r in records), overlap_groups(seqs, k).tolist(), strict=True))
-
-
-def window_seq(rec: FastaRecord, extend_len: int | None = None, declared: dict[str, int] | None = None) -> str:
-    """A record's window as get_input.py writes it: cropped by ``extend_len`` around its site, upper case, U as T."""
-    seq = rec.seq
-    if extend_len is not None:
-        seq = sites.crop(seq, sites.site_of(seq, (declared or {}).get(rec.id)), extend_len)
-    return normalise(seq)
-
-
 def finetune_splits(
     pos: list[FastaRecord],
     neg: list[FastaRecord],
@@ -215,14 +196,14 @@ def finetune_splits(
         return Split([recs[i].id for i in idx], [kms[i] for i in idx], [label] * len(idx))
 
     parts: dict[str, list[Split]] = {"train": [], "dev": [], "test": []}
-    cuts = _grouped_cuts(pos, negs, groups, seed, pos_path) if groups else None
+    cuts = grouped_cuts(pos, negs, groups, seed, do_val, pos_path) if groups else None
     for recs, kms, label in ((pos, pos_km, 1), (negs, neg_km, 0)):
         if cuts is None:
             train_idx, test_idx = _sk_split(len(recs), seed, 0.2)
         else:
-            train_idx, test_idx = _cut(recs, np.arange(len(recs)), cuts[0], seed)
+            train_idx, test_idx = cut_rows(recs, np.arange(len(recs)), cuts[0], seed)
         if do_val:
-            tr, va = _sk_split(len(train_idx), seed, 0.1) if cuts is None else _cut(recs, train_idx, cuts[1], seed)
+            tr, va = _sk_split(len(train_idx), seed, 0.1) if cuts is None else cut_rows(recs, train_idx, cuts[1], seed)
             parts["test"].append(take(recs, kms, label, test_idx))
             parts["dev"].append(take(recs, kms, label, train_idx[va]))
             train_idx = train_idx[tr]
@@ -237,32 +218,6 @@ def finetune_splits(
     check_splits(out, len(pos), len(negs), pos_path, hint)
     out["train"] = shuffle_split(out["train"], seed)
     return out
-
-
-def _grouped_cuts(pos: list[FastaRecord], negs: list[FastaRecord], groups: dict[str, int], seed: int,
-                  path: str) -> tuple[set[str], set[str]]:
-    """The ids held out by a grouped split: one of 5 grouped, class-stratified parts of all records
-    (:func:`m6abert.groups.grouped_parts`), then one of 10 parts of the rest (dev of ``--do_val``)."""
-    from .groups import grouped_parts
-
-    ids, labels = [r.id for r in (*pos, *negs)], [1] * len(pos) + [0] * len(negs)
-    cuts = []
-    for n_parts, purpose in ((5, "the held-out split is cut from"),
-                             (10, "that --do_val cuts dev.tsv from (what test.tsv leaves)")):
-        part = grouped_parts(labels, [groups[i] for i in ids], n_parts, seed, path,
-                             "a grouped split holds test.tsv as one of 5 grouped parts and, with --do_val, dev.tsv "
-                             "as one of 10 parts of the rest; give more loci or lower --group_overlap", purpose)
-        cuts.append({i for i, p in zip(ids, part, strict=True) if p == 0})
-        ids, labels = zip(*[(i, lab) for i, lab, p in zip(ids, labels, part, strict=True) if p != 0], strict=True)
-    return cuts[0], cuts[1]
-
-
-def _cut(recs: list[FastaRecord], rows: np.ndarray, held: set[str], seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Positions in ``rows`` (train, held out) of the records whose id is / is not in ``held``, in
-    ``RandomState(seed).permutation`` order as the original's random split lists them."""
-    order = np.random.RandomState(seed).permutation(len(rows))
-    inside = np.array([recs[rows[j]].id in held for j in order], dtype=bool)
-    return order[~inside], order[inside]
 
 
 def _min_positives(do_val: bool) -> int:
@@ -398,6 +353,7 @@ def make_inputs(
     fasta: str | None = None,
     run_args: dict | None = None,
     group_overlap: int = 0,
+    leakage_k: int = LEAKAGE_K,
 ) -> list[str]:
     """Read FASTA from ``data_dir``, build the data sets of ``task`` and write them to ``save_dir``.
 
@@ -423,7 +379,7 @@ def make_inputs(
         Fine-tuning: keep windows that share an exact stretch of this many nt in one split or fold
         (:func:`window_groups`) and write ``groups.tsv``; 0 is the original's random split. Either
         way ``leakage.json`` reports the pairs of windows in different parts that share a stretch
-        (of ``group_overlap`` nt, or :data:`LEAKAGE_K` when 0). Default is 0.
+        (of ``group_overlap`` nt, or ``leakage_k`` when 0; :mod:`m6abert.leakage`). Default is 0.
 
     Returns
     -------
@@ -433,7 +389,8 @@ def make_inputs(
     check_k(k)
     data = Path(data_dir)
     if task == "finetune":
-        files, placed = _finetune_files(data, k, seed, do_val, extend_len, n_folds, neg_ratio, group_overlap)
+        files, placed = _finetune_files(data, k, seed, do_val, extend_len, n_folds, neg_ratio, group_overlap,
+                                        leakage_k)
         owned, what = FINETUNE_OUTPUTS, "fine-tuning splits"
         if run_args is not None and placed is not None:
             run_args = {**run_args, "sites": placed}
@@ -453,7 +410,8 @@ def make_inputs(
 
 
 def _finetune_files(data: Path, k: int, seed: int, do_val: bool, extend_len: int | None,
-                    n_folds: int | None, neg_ratio: int, group_overlap: int = 0) -> tuple[dict, dict | None]:
+                    n_folds: int | None, neg_ratio: int, group_overlap: int = 0,
+                    leakage_k: int = LEAKAGE_K) -> tuple[dict, dict | None]:
     """``{relative name: writer}`` of a fine-tuning run (every input read and checked) and how the
     sites of its records were placed (:func:`sites_record`; None without ``extend_len``)."""
     pos_path, neg_path = data / "pos.fa", data / "neg.fa"
@@ -474,27 +432,10 @@ def _finetune_files(data: Path, k: int, seed: int, do_val: bool, extend_len: int
                  for name, s in fold.items()}
         files["folds.json"] = _writer("json", {"n_folds": n_folds, "seed": seed, "folds": folds})
         part_of = {i: f"fold_{n}" for n, f in enumerate(folds) for i in (*f["pos"], *f["neg"])}
-    files.update(_group_files(used, len(pos), part_of, groups, group_overlap or LEAKAGE_K, extend_len, declared))
+    files.update(group_files(used, len(pos), part_of, groups, group_overlap or leakage_k, extend_len, declared))
     if extend_len is None:
         return files, None
     return files, sites_record(used, extend_len, declared)
-
-
-def _group_files(used: list[FastaRecord], n_pos: int, part_of: dict[str, str], groups: dict[str, int] | None,
-                 k: int, extend_len: int | None, declared: dict[str, int]) -> dict:
-    """Writers of ``leakage.json`` (always) and ``groups.tsv`` (a grouped split: id, group, part)."""
-    from .groups import leakage, leakage_line
-
-    ids = [r.id for r in used]
-    report = leakage([window_seq(r, extend_len, declared) for r in used], [1] * n_pos + [0] * (len(used) - n_pos),
-                     [part_of[i] for i in ids], k, ids=ids)
-    report = {"split": f"grouped (--group_overlap {k})" if groups else "random (the original's)", **report}
-    log.info(leakage_line(report, "leakage.json"))
-    files = {"leakage.json": _writer("json", report)}
-    if groups:
-        columns = {"id": ids, "group": [groups[i] for i in ids], "part": [part_of[i] for i in ids]}
-        files["groups.tsv"] = lambda path: io.write_table_tsv(path, columns)
-    return files
 
 
 def _writer(kind: str, obj: object):
@@ -525,35 +466,3 @@ def fold_records(pos: list[FastaRecord], neg: list[FastaRecord], folds: list[dic
     by_id = {r.id: FastaRecord(r.id, normalise(r.seq)) for r in (*pos, *neg)}
     return [([by_id[i] for i in f["pos"]] + [by_id[i] for i in f["neg"]], [1] * len(f["pos"]) + [0] * len(f["neg"]))
             for f in folds]
-
-
-def split_dir_leakage(data_dir: str | Path, k: int = LEAKAGE_K) -> dict:
-    """The :func:`m6abert.groups.leakage` report of a folder that get_input.py (or anything else)
-    wrote: the parts are ``fold_{i}/dev.tsv`` when there are folds, else ``train``/``dev``/``test.tsv``;
-    windows are rebuilt from their k-mers and named ``{file}:{row}`` (1-based data rows).
-
-    Raises
-    ------
-    InputError
-        No split files in the folder, or a TSV that cannot be read.
-    """
-    from .groups import check_k as check_overlap
-    from .groups import leakage
-    from .kmer import kmer2seq
-
-    check_overlap(k)
-    data = Path(data_dir)
-    folds = sorted(data.glob("fold_[0-9]*/dev.tsv"), key=lambda p: int(p.parent.name.split("_")[1]))
-    files = folds or [data / f"{name}.tsv" for name in ("train", "dev", "test") if (data / f"{name}.tsv").is_file()]
-    if not files:
-        raise InputError(f"{data}: no train.tsv, dev.tsv, test.tsv or fold_*/dev.tsv to check")
-    ids, seqs, labels, parts = [], [], [], []
-    for path in files:
-        tsv = io.read_tsv(path)
-        name = f"{path.parent.name}/{path.name}" if folds else path.name
-        ids += [f"{name}:{row}" for row in range(1, len(tsv.sentences) + 1)]
-        seqs += [kmer2seq(s) for s in tsv.sentences]
-        labels += tsv.labels.tolist()
-        parts += [path.parent.name if folds else path.stem] * len(tsv.sentences)
-    return {"split": str(data.name), "files": [str(p.relative_to(data)) for p in files],
-            **leakage(seqs, labels, parts, k, ids=ids)}

@@ -36,23 +36,17 @@ import numpy as np
 
 from . import io
 from .comparison import LABELS, REFERENCE, columns, figure_writers, leak_effect, summarise, table_markdown
-from .groups import leakage, sharing
+from .constants import MAX_POSITIONS
+from .corpus import SHARED, corpora
+from .groups import leakage
+from .leakage import window_groups
 from .metrics import classification_metrics, softmax_p1
-from .splits import (
-    fold_records,
-    kfold_splits,
-    make_inputs,
-    pretrain_corpus,
-    sample_negatives,
-    unused_negatives,
-    window_groups,
-    window_seq,
-)
+from .splits import fold_records, kfold_splits, make_inputs, sample_negatives
 from .utils import InputError, log, set_seed
 
 MODELS = ("m6a_bert_deg", "bert_scratch", "cnn_lstm", "kmer_lr", "gc_lr")
 FOLDS = {"grouped": ("grouped",), "random": ("random",), "both": ("grouped", "random")}
-MAX_SEQ_LENGTH = 512
+MAX_SEQ_LENGTH = MAX_POSITIONS
 # what --overwrite_output_dir removes (a user's other files stay)
 TABLE_OUTPUTS = ("table.md", "table.json", "per_fold.tsv", "oof_predictions.tsv", "leakage.json", "roc.png", "roc.pdf",
                  "auc_per_fold.png", "auc_per_fold.pdf", "calibration.png", "calibration.pdf", "table_args.json",
@@ -62,7 +56,6 @@ OWNED = ("data", "pretrain_data", "runs", *TABLE_OUTPUTS)
 NOT_RESULTS = ("output_dir", "models", "folds", "should_continue", "overwrite_output_dir", "run_args", "n_bootstrap")
 # settings added after runs/settings.json existed, with the value that reproduces what a run without them did
 ADDED_LATER = {"pretrain_per_fold": False}
-SHARED = ""  # the key of the one corpus all folds share (runs/pretrain)
 
 
 @dataclass(frozen=True)
@@ -190,58 +183,6 @@ def _check_output_dir(s: TableSettings, fingerprint: dict) -> None:
                              f"({', '.join(changed)}); use another --output_dir or --overwrite_output_dir")
 
 
-def _corpora(s: TableSettings, pos, neg, folds: dict) -> tuple[dict, dict]:
-    """Every pretraining corpus of the run and what each is: one shared corpus, or with
-    ``pretrain_per_fold`` one per protocol and fold (everything outside that fold's held-out loci)."""
-    if not s.pretrain_per_fold:
-        windows = [r for recs, _ in next(iter(folds.values())) for r in recs]
-        corpus, info = _corpus(s, pos, neg, windows)
-        return {SHARED: corpus}, {SHARED: info}
-    corpora, infos = {}, {}
-    for protocol, protocol_folds in folds.items():
-        for i, (held_out, _) in enumerate(protocol_folds):
-            key = f"{protocol}/fold_{i}"
-            corpora[key], infos[key] = _corpus(s, pos, neg, held_out, f"{key}: pos.fa and neg.fa")
-    return corpora, infos
-
-
-def _corpus(s: TableSettings, pos, neg, windows: list[io.FastaRecord], every: str | None = None
-            ) -> tuple[dict[str, list[str]], dict]:
-    """The pretraining corpus (10 % held out for perplexity) without any sequence that shares an exact
-    ``group_overlap``-nt stretch with ``windows`` (a model pretrained on its test loci would be
-    judged on sequence it has seen), and what it is. ``every``: all of ``pos`` and ``neg``
-    (label-neutral), so named."""
-    if every:
-        records, what = [*pos, *neg], every
-        selected = "label-neutral: every window of pos.fa and neg.fa outside this fold's held-out loci"
-    elif s.pretrain_corpus:
-        records, what = io.read_fasta(s.pretrain_corpus), s.pretrain_corpus
-        selected = "a user's FASTA (--pretrain_corpus)"
-    else:
-        records, what = unused_negatives(pos, neg, s.seed, neg_path=str(Path(s.data_path) / "neg.fa")), \
-            "the negatives balanced sampling did not use"
-        selected = "label-selected: negatives only (every positive is a fold window)"
-    shared = sharing([window_seq(r) for r in records], [r.seq for r in windows], s.group_overlap)
-    kept = [r for r, hit in zip(records, shared, strict=True) if not hit]
-    if shared.any():
-        first = [r.id for r, hit in zip(records, shared, strict=True) if hit][:3]
-        log.info("%s: dropped %d of %d sequences that share an exact %d-nt stretch with a fold window (first: %s)",
-                 what, int(shared.sum()), len(records), s.group_overlap, ", ".join(first))
-    if len(kept) < 10:
-        raise InputError(f"{what}: {len(kept)} of its {len(records)} sequences share no {s.group_overlap}-nt stretch "
-                         "with a fold window; too few to pretrain on (at least 10)")
-    longest = max(len(r.seq) for r in kept)
-    if longest - s.k + 3 > MAX_SEQ_LENGTH:
-        raise InputError(f"{what}: a sequence of {longest} nt gives more than {MAX_SEQ_LENGTH} tokens at k={s.k}")
-    corpus = pretrain_corpus(kept, s.k, s.seed, do_val=True, path=what)
-    info = {"source": what, "selection": selected, "n_read": len(records),
-            "n_dropped_sharing_a_stretch_with_folds": int(shared.sum()), "stretch_nt": s.group_overlap,
-            "n_sequences": len(kept), "n_train": len(corpus[f"{s.k}_train"]), "n_val": len(corpus[f"{s.k}_val"]),
-            "overlap_with_folds": int(sharing([window_seq(r) for r in kept], [r.seq for r in windows],
-                                              s.group_overlap).sum())}
-    return corpus, info
-
-
 def _fold_rows(folds) -> list[tuple[io.FastaRecord, int, int]]:
     """(record, label, fold) of every window of ``folds``, fold after fold."""
     return [(r, label, i) for i, (recs, labels) in enumerate(folds) for r, label in zip(recs, labels, strict=True)]
@@ -288,7 +229,9 @@ def prepare(s: TableSettings) -> Plan:
     _check_output_dir(s, fingerprint)
     for protocol, protocol_folds in folds.items():
         _check_inner_folds(s, protocol_folds, groups, protocol == "grouped")
-    corpus, info = _corpora(s, pos, neg, folds) if REFERENCE in s.models else ({}, {})
+    corpus, info = corpora(pos, neg, folds, k=s.k, seed=s.seed, group_overlap=s.group_overlap,
+                           data_path=s.data_path, pretrain_corpus=s.pretrain_corpus,
+                           per_fold=s.pretrain_per_fold) if REFERENCE in s.models else ({}, {})
     if any(m in s.models for m in ("m6a_bert_deg", "bert_scratch")):
         from .model import build_config
 

@@ -35,7 +35,7 @@ from m6abert.cli import get_input  # noqa: E402
 from m6abert.cli import leakage as leakage_cli  # noqa: E402
 from m6abert.groups import grouped_parts, sharing  # noqa: E402
 from m6abert.kmer import kmer2seq  # noqa: E402
-from m6abert.splits import window_groups  # noqa: E402
+from m6abert.leakage import window_groups  # noqa: E402
 from m6abert.utils import InputError  # noqa: E402
 
 K = 30
@@ -203,7 +203,7 @@ def test_random_split_leaks_the_pairs_a_brute_force_count_finds(mode, runs):
     report = json.loads((save / "leakage.json").read_text())
     assert brute["total"] > 0 and (brute["pos-neg"] > 0 or mode == "do_val")  # the folds split the mixed locus too
     assert report["cross_part_pairs"] == brute
-    assert report["split"] == "random (the original's)" and len(report["pairs"]) == brute["total"]
+    assert report["split"] == "random (ungrouped)" and len(report["pairs"]) == brute["total"]
     assert not (save / "groups.tsv").exists()
 
 

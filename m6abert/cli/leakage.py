@@ -38,7 +38,7 @@ def run(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     from .. import io
     from ..groups import leakage_line
-    from ..splits import split_dir_leakage
+    from ..leakage import split_dir_leakage
     from ..utils import log
 
     report = split_dir_leakage(args.data_dir, args.group_overlap)
