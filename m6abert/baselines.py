@@ -22,6 +22,8 @@ import torch
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from .utils import InputError
+
 NUCLEOTIDES = "ACGT"  # one-hot channel order; N and padding are all-zero columns
 N_CODE, PAD_CODE = 4, 5
 CNN_SIZES = ("n_filters", "kernel_size", "pool_size", "lstm_hidden", "dropout")  # the fields of CnnLstmConfig
@@ -219,6 +221,9 @@ def inner_cv_auc(x: np.ndarray, y: np.ndarray, n_splits: int, seed: int, groups:
         splits = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed).split(x, y, groups)
     aucs = []
     for tr, va in splits:
+        if len(set(y[va].tolist())) < 2 or len(set(y[tr].tolist())) < 2:
+            raise InputError(f"--inner_folds {n_splits}: an inner fold of the training set holds one class only "
+                             "(too few locus groups of a class); use fewer inner folds")
         model = logistic_pipeline(seed).fit(x[tr], y[tr])
         aucs.append(roc_auc_score(y[va], model.predict_proba(x[va])[:, 1]))
     return float(np.mean(aucs))

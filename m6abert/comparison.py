@@ -22,6 +22,7 @@ LABELS = {"m6a_bert_deg": "m6A-BERT-Deg", "bert_scratch": "BERT-Deg, no pretrain
 REFERENCE = "m6a_bert_deg"
 COLUMNS = (("acc", "ACC"), ("auc", "AUC"), ("mcc", "MCC"), ("f1", "F1 (macro)"), ("precision", "precision (macro)"),
            ("recall", "recall (macro)"), ("aupr", "AUPR"))
+SHARED_LABEL = ""
 PROTOCOLS = {"grouped": "grouped folds: windows sharing an exact {k}-nt stretch kept in one fold",
              "random": "random folds (windows of one locus may sit in different folds)"}
 
@@ -209,7 +210,24 @@ def table_markdown(result: dict) -> str:
             parts += ["", f"k chosen by the k-mer LR's inner CV, fold by fold: grouped {chosen['grouped']}, "
                       f"random {chosen['random']}."]
         parts.append("")
-    return "\n".join(parts)
+    return "\n".join(parts + _provenance(result))
+
+
+def _provenance(result: dict) -> list[str]:
+    """Lines on the folds' leakage and the pretraining corpus."""
+    lines = ["### Folds and pretraining corpus", ""]
+    for protocol, report in result.get("leakage", {}).items():
+        pairs, windows = report["cross_part_pairs"], report["windows_with_cross_part_partner"]
+        lines.append(f"- {protocol} folds: {pairs['total']} pairs of windows in different folds share an exact "
+                     f"{report['k']}-nt stretch ({pairs['pos-pos']} pos–pos, {pairs['neg-neg']} neg–neg, "
+                     f"{pairs['pos-neg']} pos–neg; {windows['total']} of {report['n_windows']} windows).")
+    corpora = result.get("pretraining") or {}
+    for key, info in (corpora.get("per_fold") or {SHARED_LABEL: corpora} if corpora else {}).items():
+        lines.append(f"- pretraining corpus{' of ' + key if key else ''}: {info['source']} ({info['selection']}); {info['n_read']} read, "
+                     f"{info['n_dropped_sharing_a_stretch_with_folds']} dropped for sharing an exact "
+                     f"{info['stretch_nt']}-nt stretch with a held-out window, {info['n_sequences']} kept "
+                     f"(perplexity {info['perplexity']:.2f} after {info['steps']} steps on its held-out 10 %).")
+    return [*lines, ""]
 
 
 def columns(result: dict, records: dict[str, dict[str, list[dict]]], groups: dict[str, int]) -> tuple[dict, dict]:
@@ -254,7 +272,8 @@ def figure_writers(result: dict, records: dict[str, dict[str, list[dict]]], grou
             rocs[title][LABELS[name]] = (fpr, tpr, table["models"][name]["pooled"]["auc"], band)
             aucs[title][LABELS[name]] = [f["auc"] for f in table["models"][name]["per_fold"]]
             cals[title][LABELS[name]] = table["models"][name]["calibration"]
-    figures = {"roc": roc_figure(rocs, f"Pooled out-of-fold ROC; shaded: 95 % band, bootstrap of {k}-nt locus groups"),
+    figures = {"roc": roc_figure(rocs, f"Pooled out-of-fold ROC; shaded: pointwise 95 % band, bootstrap of {k}-nt "
+                                       "locus groups"),
                "auc_per_fold": fold_auc_figure(aucs, "AUC of each model on each held-out fold (a line = one fold)"),
                "calibration": reliability_figure(cals, "Calibration of the pooled out-of-fold P(degraded)")}
     return {f"{stem}.{fmt}": (lambda path, fig=fig, fmt=fmt: io.save_figure(fig, path.with_suffix(""), (fmt,), dpi=110))

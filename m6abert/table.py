@@ -365,9 +365,7 @@ def run_fold(s: TableSettings, out: Path, plan: Plan, protocol: str, name: str, 
     t0 = time.perf_counter()
     if name in ("m6a_bert_deg", "bert_scratch"):
         key = f"{protocol}/fold_{i}" if s.pretrain_per_fold else SHARED
-        pretrained = pretrained_dir(out, key) if name == "m6a_bert_deg" else None
-        if pretrained is not None and key != SHARED:
-            _pretrain(s, out, dist, key)
+        pretrained = pretrained_dir(out, key) if name == REFERENCE else None
         logits, extra = _bert_fold(s, out, protocol, i, pretrained, dist)
     elif name == "cnn_lstm":
         logits, extra = _cnn_fold(s, out, plan, protocol, i, dist)
@@ -418,7 +416,13 @@ def _fold_record(s: TableSettings, out: Path, plan: Plan, protocol: str, name: s
     where = f"[{protocol} folds, {LABELS[name]}] fold {i + 1}/{s.n_folds}"
     if s.should_continue and path.exists():
         log.info("%s: finished earlier, read from %s", where, path)
-        return io.read_json(path)
+        rec = io.read_json(path)
+        if rec.get("ids") != [r.id for r in plan.folds[protocol][i][0]]:  # e.g. another scikit-learn's grouping
+            raise InputError(f"{path}: its windows are not those of fold {i} of the {protocol} folds of this run; "
+                             "start over with --overwrite_output_dir")
+        return rec
+    if name == REFERENCE and s.pretrain_per_fold:  # before the fold's clock starts
+        _pretrain(s, out, dist, f"{protocol}/fold_{i}")
     log.info("%s: training", where)
     rec = run_fold(s, out, plan, protocol, name, i, dist)
     io.write_json(path, rec)
@@ -486,6 +490,9 @@ def write_outputs(s: TableSettings, out: Path, result: dict, records: dict[str, 
                "fold_seconds": {p: {name: [r["seconds"] for r in recs] for name, recs in by_model.items()}
                                 for p, by_model in records.items()},
                "this_invocation_seconds": seconds}
+    fold_total = sum(r["seconds"] for by_model in records.values() for recs in by_model.values() for r in recs)
+    pretrain = timings["pretrain_seconds"]
+    timings["total_seconds"] = fold_total + (sum(pretrain.values()) if isinstance(pretrain, dict) else pretrain or 0)
     files = {"table.md": lambda path: io.write_text(path, table_markdown(result)),
              "table.json": lambda path: io.write_json(path, result),
              "per_fold.tsv": lambda path: io.write_table_tsv(path, per_fold),

@@ -510,3 +510,32 @@ def test_leakage_bad_input_in_a_real_process(tmp_path):
 
 if __name__ == "__main__":
     print(markdown_rows(CASES), end="")
+
+
+def test_grouped_split_without_do_val_needs_only_the_test_cut():
+    """Without --do_val a grouped split cuts test (= dev.tsv) as one of 5 parts and nothing more: 7 loci a
+    class are enough (a 10-part dev cut, which --do_val needs, would refuse them)."""
+    from m6abert.splits import finetune_splits
+
+    rng = np.random.RandomState(2)
+    pos = [w for locus in range(7) for w in locus_windows(rng, f"p{locus}")]
+    neg = [w for locus in range(7) for w in locus_windows(rng, f"n{locus}")]
+    groups = window_groups([*pos, *neg], K)
+    splits = finetune_splits(pos, neg, k=3, do_val=False, groups=groups, pos_path="pos.fa")
+    assert set(splits) == {"train", "dev"}
+    parts = {name: {groups[i] for i in s.ids} for name, s in splits.items()}
+    assert not parts["train"] & parts["dev"] and sorted(set(splits["dev"].labels)) == [0, 1]
+    with pytest.raises(InputError, match="--do_val"):
+        finetune_splits(pos, neg, k=3, do_val=True, groups=groups, pos_path="pos.fa")
+
+
+def test_a_grouped_inner_fold_of_one_class_is_refused():
+    """Two positive loci cannot fill three grouped inner folds with both classes: one line, not a traceback."""
+    from m6abert.baselines import fit_kmer_lr
+
+    rng = np.random.RandomState(4)
+    seqs = [random_seq(rng, 60) for _ in range(12)]
+    labels = [1, 1, 1, 1] + [0] * 8
+    groups = [0, 0, 1, 1] + list(range(2, 10))
+    with pytest.raises(InputError, match="holds one class only"):
+        fit_kmer_lr(seqs, labels, ks=(1,), inner_folds=3, seed=0, groups=groups)

@@ -467,8 +467,9 @@ def test_pretrain_per_fold_is_label_neutral_and_never_sees_the_held_out_loci(loc
     # grouped folds hold whole loci, so every window outside them is kept, of both labels
     kept = plan.corpus_info["grouped/fold_0"]
     assert kept["n_read"] == 48 and kept["n_sequences"] == 48 - len(plan.folds["grouped"][0][0])
-    train_ids = {r.id for r in plan.folds["grouped"][1][0]}
-    assert {i[0] for i in train_ids} == {"p", "n"}
+    label_of = {r.seq: lab for recs, labels in plan.folds["grouped"] for r, lab in zip(recs, labels, strict=True)}
+    corpus_labels = {label_of[kmer2seq(line)] for lines in plan.corpus["grouped/fold_0"].values() for line in lines}
+    assert corpus_labels == {0, 1}
     out = tmp_path / "run"
     result = cli.run(["--data_path", str(locus_dir), "--output_dir", str(out), "--models", "m6a_bert_deg",
                       "--config_name", "tiny",
@@ -491,3 +492,33 @@ def test_pretrain_per_fold_on_leaky_random_folds_is_refused_when_nothing_is_left
                   "--n_folds", "2", "--folds", "random", "--pretrain_per_fold"])
     assert err.value.code == 2 and "too few to pretrain on" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_run_recorded_before_pretrain_per_fold_existed_continues(locus_dir, tmp_path, capsys):
+    """runs/settings.json without the later pretrain_per_fold key: continued as the default (False); asking
+    for per-fold pretraining on it is a change of settings, refused."""
+    base = ["--data_path", str(locus_dir), "--output_dir", str(tmp_path / "out"), "--models", "gc_lr",
+            "--n_folds", "2", "--n_bootstrap", "200"]
+    first = cli.run(base)
+    settings = tmp_path / "out" / "runs" / "settings.json"
+    old = json.loads(settings.read_text())
+    del old["pretrain_per_fold"]
+    settings.write_text(json.dumps(old))
+    assert cli.run([*base, "--should_continue"])["protocols"] == first["protocols"]
+    with pytest.raises(SystemExit) as err:
+        cli.main([*base, "--should_continue", "--pretrain_per_fold"])
+    assert err.value.code == 2 and "(pretrain_per_fold)" in capsys.readouterr().err
+
+
+def test_a_fold_record_of_other_windows_is_refused_on_continue(locus_dir, tmp_path, capsys):
+    """A stored fold result is reused only for the same windows (a new scikit-learn could group differently)."""
+    base = ["--data_path", str(locus_dir), "--output_dir", str(tmp_path / "out"), "--models", "gc_lr",
+            "--n_folds", "2", "--n_bootstrap", "200"]
+    cli.run(base)
+    path = tmp_path / "out" / "runs" / "grouped" / "gc_lr" / "fold_0.json"
+    rec = json.loads(path.read_text())
+    rec["ids"] = rec["ids"][::-1]
+    path.write_text(json.dumps(rec))
+    with pytest.raises(SystemExit) as err:
+        cli.main([*base, "--should_continue"])
+    assert err.value.code == 2 and "are not those of fold 0 of the grouped folds" in capsys.readouterr().err

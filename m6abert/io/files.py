@@ -356,6 +356,8 @@ def save_figure(fig, path_without_ext: str | os.PathLike, formats: tuple[str, ..
         fmt = fmt.lstrip(".").lower()
         target = base.with_name(f"{base.name}.{fmt}")
         with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+            # no creation date: the same figure gives the same bytes
+            metadata = {"CreationDate": None} if fmt == "pdf" else {"Software": None} if fmt == "png" else None
+            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
         written.append(target)
     return written
