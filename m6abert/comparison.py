@@ -56,7 +56,7 @@ def summarise(records: dict[str, list[dict]], groups: dict[str, int] | None = No
               seed: int = 52) -> dict:
     """One protocol's table from the per-fold records of every model (nothing else is read).
 
-    ``groups`` maps each window id to its locus group (:func:`m6abert.splits.window_groups`); the
+    ``groups`` maps each window id to its locus group (:func:`m6abert.leakage.window_groups`); the
     bootstrap draws whole groups. Without it every window is its own group.
     """
     from sklearn.metrics import average_precision_score, roc_auc_score

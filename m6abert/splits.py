@@ -171,7 +171,7 @@ def finetune_splits(
     declared: dict or None
         The ``site=N`` of the records' FASTA headers, by id (:func:`read_windows`). Default is None.
     groups: dict or None
-        A group per record id (:func:`window_groups`): each group goes to one split, chosen by
+        A group per record id (:func:`m6abert.leakage.window_groups`): each group goes to one split, chosen by
         :func:`m6abert.groups.grouped_parts` (test = one part of 5, dev = one part of 10 of the
         rest), instead of the original's random rows. Default is None (the original's split).
 
@@ -279,7 +279,7 @@ def kfold_splits(
     Negatives are sampled as in :func:`finetune_splits`. Positives and negatives are each
     permuted with ``RandomState(seed)`` and cut into ``n_folds`` near-equal contiguous folds. Fold
     ``i`` is the dev set of split ``i``; the other folds form its (shuffled) training set. With
-    ``groups`` (a group per record id, :func:`window_groups`) each group goes to one fold, chosen by
+    ``groups`` (a group per record id, :func:`m6abert.leakage.window_groups`) each group goes to one fold, chosen by
     :func:`m6abert.groups.grouped_parts`; each fold lists its records in the same permuted order.
 
     Returns
@@ -377,7 +377,7 @@ def make_inputs(
         Resolved arguments, recorded as ``save_dir/get_input_args.json``. Default is None.
     group_overlap: int
         Fine-tuning: keep windows that share an exact stretch of this many nt in one split or fold
-        (:func:`window_groups`) and write ``groups.tsv``; 0 is the original's random split. Either
+        (:func:`m6abert.leakage.window_groups`) and write ``groups.tsv``; 0 is the original's random split. Either
         way ``leakage.json`` reports the pairs of windows in different parts that share a stretch
         (of ``group_overlap`` nt, or ``leakage_k`` when 0; :mod:`m6abert.leakage`). Default is 0.
 

@@ -2,7 +2,7 @@
 protocol that windows of one locus cannot fool.
 
 Windows that share an exact ``group_overlap``-nt stretch (overlapping windows of one transcript,
-one site in two isoforms) form a locus group (:func:`m6abert.splits.window_groups`). The default
+one site in two isoforms) form a locus group (:func:`m6abert.leakage.window_groups`). The default
 protocol, ``grouped``, keeps each group in one fold (``get_input.py --n_folds --group_overlap``)
 and groups the k-mer LR's inner CV too; ``random`` is the earlier protocol (``get_input.py
 --n_folds``); ``both`` runs the two on the same windows, so the table shows what the leak does.
