@@ -8,7 +8,7 @@ anything, in its output folder or elsewhere (a pickle that ran code would leave 
 The scripts run in-process through ``main(argv)`` (fast); one case per script runs in a real
 process to prove the exit status.
 
-``python tests/test_errors.py`` prints the tables as the Markdown of README.md's "Errors" section;
+``python tests/test_errors.py`` prints ``docs/errors.md``, every table as Markdown;
 ``test_readme_lists_every_case`` keeps the two in step.
 """
 
@@ -867,13 +867,35 @@ def readme_table() -> str:
     return header + markdown_rows(all_cases())
 
 
-def test_readme_lists_every_case():
-    assert readme_table() in (ROOT / "README.md").read_text(encoding="utf-8"), (
-        "README.md's Errors table is out of date: paste the output of `python tests/test_errors.py`")
+ERRORS_PAGE = ROOT / "docs" / "errors.md"
+
+
+def errors_page() -> str:
+    """``docs/errors.md``, generated: what a refusal looks like, then every case of every table."""
+    tables = ", ".join(f"`tests/{name}.py`" for name in MORE_TABLES)
+    return f"""# Errors
+
+Bad input ends with one line on stderr naming the file, record and problem, exit status 2, no
+traceback, and no partial or overwritten outputs (everything is checked before the first write, and
+every file and checkpoint folder is written to a temporary name and renamed into place).
+
+This page is generated (`python tests/test_errors.py > docs/errors.md`; a test keeps it in step).
+Each row is a test case of `tests/test_errors.py` or of the tables it names ({tables}): the script
+runs on otherwise good inputs with one thing spoilt, and must exit with status 2, print the one line
+shown (after `SCRIPT: error: `; paths are named after the flag that gives them, `…` is any text) and
+leave every file as it was. A pickle that would run code (`pytorch_model.bin`, `optimizer.pt`, an
+object `.npy`) is refused without running it; `training_args.bin` is never opened.
+
+{readme_table()}"""
+
+
+def test_the_errors_page_lists_every_case():
+    assert ERRORS_PAGE.read_text(encoding="utf-8") == errors_page(), (
+        "docs/errors.md is out of date: run `python tests/test_errors.py > docs/errors.md`")
 
 
 if __name__ == "__main__":
-    print(readme_table(), end="")
+    print(errors_page(), end="")
 
 
 def test_impossible_accumulation_is_refused_before_writing(tmp_path, capsys):

@@ -8,7 +8,7 @@ infinite values are refused too. The cases run through the real commands' ``main
 the address space, so a loader that still allocated would fail here rather than exhaust the machine.
 
 :data:`CASES` holds ``(script, Case)`` pairs; ``python tests/test_errors_checkpoints.py`` prints
-them as rows of README.md's "Errors" table. The files of a saved checkpoint follow the umask, and
+them as rows of docs/errors.md. The files of a saved checkpoint follow the umask, and
 :func:`m6abert.model.check_positions` is tested at the end.
 """
 

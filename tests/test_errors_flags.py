@@ -8,7 +8,7 @@ snapshot of the whole test folder). The training builders first put a previous g
 settings used to fail with a traceback only after the old run was cleared). The lock cases hold
 ``OUTPUT_DIR/.m6abert.lock`` for a live process (a ``sleep``) or for a process of another host.
 
-``CASES`` lists every ``(script, Case)`` for README.md's "Errors" table;
+``CASES`` lists every ``(script, Case)`` for docs/errors.md;
 ``python tests/test_errors_flags.py`` prints those rows.
 """
 

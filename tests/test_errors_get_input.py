@@ -2,7 +2,7 @@
 twice, a --save_dir that is a file. The shape of tests/test_errors.py: exit status 2, one line on
 stderr naming the file and problem, no traceback, nothing on disk changed.
 
-``CASES`` lists ``(script, Case)`` rows for README.md's "Errors" table.
+``CASES`` lists ``(script, Case)`` rows for docs/errors.md.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ a model card. The runs plant their dev metrics: the real evaluation runs, then i
 replaced by a table by step, so that a middle step is the best.
 
 ``CASES`` lists the bad inputs of ``--metric_for_best_model`` and of a resumed run's best checkpoint
-for README.md's "Errors" table (tests/test_errors.py's ``Case`` rows).
+for docs/errors.md (tests/test_errors.py's ``Case`` rows).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ folds, groups.tsv), leakage.json, the m6abert-leakage command, grouped parts and
 Every claim is checked independently of m6abert.groups: shared stretches are recounted by sets of
 30-mers of the sequences rebuilt from the written TSVs.
 
-``CASES`` lists the bad inputs of --group_overlap and of m6abert-leakage for README.md's "Errors"
+``CASES`` lists the bad inputs of --group_overlap and of m6abert-leakage for docs/errors.md
 table (tests/test_errors.py's ``Case`` rows); ``python tests/test_leakage.py`` prints those rows.
 """
 

@@ -480,3 +480,45 @@ def test_console_scripts_install(tmp_path):
     result = run([str(venv / "bin" / "m6abert-get-input"), "--help"], cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert "usage" in result.stdout
+
+
+# --- the layer rule: io/ reads and writes, nothing else does; io/ never climbs up ------------------------------
+FILE_CALLS = {"open", "read_text", "write_text", "read_bytes", "write_bytes", "savefig", "to_csv", "read_csv"}
+FILE_MODULE_CALLS = {("np", "load"), ("np", "save"), ("np", "savez"), ("torch", "load"), ("torch", "save"),
+                     ("json", "load"), ("json", "dump")}
+IO_MAY_IMPORT = {"m6abert", "m6abert.utils", "m6abert.constants", "m6abert.kmer"}
+
+
+def file_calls(path: Path) -> list[str]:
+    """``line name`` of every call in ``path`` that opens, reads or writes a file itself."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        if isinstance(f, ast.Name) and f.id == "open":
+            found.append(f"{node.lineno} open")
+        elif isinstance(f, ast.Attribute) and not (isinstance(f.value, ast.Name) and f.value.id == "io") and (
+                f.attr in FILE_CALLS - {"open"} or (
+                isinstance(f.value, ast.Name) and (f.value.id, f.attr) in FILE_MODULE_CALLS)):
+            found.append(f"{node.lineno} {f.attr}")
+    return found
+
+
+def test_file_call_finder_sees_the_calls(tmp_path):
+    code = tmp_path / "m.py"
+    code.write_text("import numpy as np\nopen('x')\np.read_text()\nnp.save('a', 1)\nnp.asarray(1)\nio.write_text(p)\n")
+    assert file_calls(code) == ["2 open", "3 read_text", "4 save"]  # m6abert.io's own writers are the way
+
+
+def test_only_io_reads_and_writes_files():
+    outside = {f"{path.relative_to(ROOT)}:{call}" for path in MODULES.values() if PACKAGE / "io" not in path.parents
+               for call in file_calls(path)}
+    assert not outside, f"files opened outside m6abert/io/: {sorted(outside)}"
+
+
+def test_io_imports_only_the_rooms_below_it():
+    graph = import_graph()
+    climbs = {f"{a} -> {b}" for a, targets in graph.items() if a.startswith("m6abert.io")
+              for b in targets if not b.startswith("m6abert.io") and b not in IO_MAY_IMPORT}
+    assert not climbs, f"m6abert/io/ imports rooms above it: {sorted(climbs)}"

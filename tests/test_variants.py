@@ -5,7 +5,7 @@ sequence, each a data set of one sequence); positions relative to the site must 
 letters as the 1-based ones; the outputs are one set with the FASTA's predictions; every bad
 variants table is refused with one line, exit status 2 and nothing written.
 
-``CASES`` lists every ``(script, Case)`` for README.md's "Errors" table;
+``CASES`` lists every ``(script, Case)`` for docs/errors.md;
 ``python tests/test_variants.py`` prints those rows.
 """
 
