@@ -15,10 +15,9 @@ import numpy as np
 
 from . import io
 from .metrics import calibration, paired_cluster_bootstrap_auc, paired_t_interval, roc_band, summarise_folds
+from .table_models import label
 from .utils import InputError
 
-LABELS = {"m6a_bert_deg": "m6A-BERT-Deg", "bert_scratch": "BERT-Deg, no pretraining", "cnn_lstm": "CNN+LSTM-Deg",
-          "kmer_lr": "k-mer frequency LR", "gc_lr": "GC-content LR"}
 REFERENCE = "m6a_bert_deg"
 COLUMNS = (("acc", "ACC"), ("auc", "AUC"), ("mcc", "MCC"), ("f1", "F1 (macro)"), ("precision", "precision (macro)"),
            ("recall", "recall (macro)"), ("aupr", "AUPR"))
@@ -69,7 +68,7 @@ def summarise(records: dict[str, list[dict]], groups: dict[str, int] | None = No
         if pooled(recs)[0] != ids:
             raise InputError(f"the out-of-fold predictions of {name} are not of the same sequences as {next(iter(records))}")
         p1 = pooled(recs)[3]
-        models[name] = {"label": LABELS[name], "per_fold": [{"fold": r["fold"], "n": len(r["ids"]), **r["metrics"]}
+        models[name] = {"label": label(name), "per_fold": [{"fold": r["fold"], "n": len(r["ids"]), **r["metrics"]}
                                                             for r in recs],
                         "mean_sd": summarise_folds([r["metrics"] for r in recs]),
                         "pooled": {"auc": float(roc_auc_score(labels, p1)), "aupr": float(average_precision_score(labels, p1))},
@@ -170,11 +169,11 @@ def protocol_markdown(table: dict) -> str:
     if table["differences"]:
         any_d = next(iter(table["differences"].values()))
         boot = any_d["bootstrap"]
-        lines += ["", f"| AUC difference from {LABELS[REFERENCE]} | mean over folds, 95 % CI (paired t, "
+        lines += ["", f"| AUC difference from {label(REFERENCE)} | mean over folds, 95 % CI (paired t, "
                   f"{any_d['paired_t']['n']} folds, Nadeau-Bengio corrected) | pooled, 95 % CI (paired cluster bootstrap, "
                   f"{boot['n_boot']} resamples of {boot['n_groups']} groups) | verdict |", "|---|---|---|---|"]
         for n, d in table["differences"].items():
-            lines.append(f"| {LABELS[n]} | {_interval(d['paired_t'], 'mean')} | {_interval(d['bootstrap'], 'diff')} | "
+            lines.append(f"| {label(n)} | {_interval(d['paired_t'], 'mean')} | {_interval(d['bootstrap'], 'diff')} | "
                          f"{d['verdict']} |")
         lines += ["", "A difference is model − m6A-BERT-Deg; an interval that contains 0 shows no difference at 95 %."]
     return "\n".join(lines)
@@ -200,7 +199,7 @@ def table_markdown(result: dict) -> str:
         for name, d in result["leak"].items():
             by = d.get("random_split_loci") or {}
             cells = [_auc_n(by.get(key)) for key in ("split", "whole")]
-            parts.append(f"| {LABELS[name]} | {d['auc_grouped']:.3f} | {d['auc_random']:.3f} | "
+            parts.append(f"| {label(name)} | {d['auc_grouped']:.3f} | {d['auc_random']:.3f} | "
                          f"{d['random_minus_grouped']:+.3f} | {cells[0]} | {cells[1]} |")
         parts += ["", "The last two columns: pooled AUC of the random folds' out-of-fold predictions on the windows "
                   "whose locus group (a shared exact stretch) has windows in another fold, and on the others (n "
@@ -269,9 +268,9 @@ def figure_writers(result: dict, records: dict[str, dict[str, list[dict]]], grou
             ids, _, labels, p1 = pooled(recs)
             fpr, tpr, _ = roc_curve(labels, p1)
             band = roc_band(labels, p1, np.array([groups[i] for i in ids]), n_boot, seed)
-            rocs[title][LABELS[name]] = (fpr, tpr, table["models"][name]["pooled"]["auc"], band)
-            aucs[title][LABELS[name]] = [f["auc"] for f in table["models"][name]["per_fold"]]
-            cals[title][LABELS[name]] = table["models"][name]["calibration"]
+            rocs[title][label(name)] = (fpr, tpr, table["models"][name]["pooled"]["auc"], band)
+            aucs[title][label(name)] = [f["auc"] for f in table["models"][name]["per_fold"]]
+            cals[title][label(name)] = table["models"][name]["calibration"]
     figures = {"roc": roc_figure(rocs, f"Pooled out-of-fold ROC; shaded: pointwise 95 % band, bootstrap of {k}-nt "
                                        "locus groups"),
                "auc_per_fold": fold_auc_figure(aucs, "AUC of each model on each held-out fold (a line = one fold)"),

@@ -35,16 +35,18 @@ from typing import NamedTuple
 import numpy as np
 
 from . import io
-from .comparison import LABELS, REFERENCE, columns, figure_writers, leak_effect, summarise, table_markdown
+from .comparison import REFERENCE, columns, figure_writers, leak_effect, summarise, table_markdown
 from .constants import MAX_POSITIONS
 from .corpus import SHARED, corpora
 from .groups import leakage
 from .leakage import window_groups
 from .metrics import classification_metrics, softmax_p1
 from .splits import fold_records, kfold_splits, make_inputs, sample_negatives
+from .table_models import FoldJob, model_names, runner
+from .table_models import label as model_label
 from .utils import InputError, log, set_seed
 
-MODELS = ("m6a_bert_deg", "bert_scratch", "cnn_lstm", "kmer_lr", "gc_lr")
+MODELS = model_names()  # the built-in ones; m6abert.table_models.register adds more
 FOLDS = {"grouped": ("grouped",), "random": ("random",), "both": ("grouped", "random")}
 MAX_SEQ_LENGTH = MAX_POSITIONS
 # what --overwrite_output_dir removes (a user's other files stay)
@@ -133,11 +135,13 @@ def finetune_args(s: TableSettings):
 
 
 def cnn_args(s: TableSettings):
-    """The CNN+LSTM's optimiser, always float32 (it is cheap: bfloat16 would save little time, measured)."""
+    """The CNN+LSTM's optimiser, always float32 (it is cheap: bfloat16 would save little time, measured);
+    checkpoints every ``save_steps`` like the BERTs, so a killed fold resumes inside."""
     from .train import TrainArgs
 
     return TrainArgs(seed=s.seed, per_gpu_train_batch_size=s.batch_size, learning_rate=s.cnn_learning_rate,
-                     weight_decay=0.01, num_train_epochs=s.cnn_epochs, logging_steps=0, save_steps=0)
+                     weight_decay=0.01, num_train_epochs=s.cnn_epochs, logging_steps=0, save_steps=s.save_steps,
+                     save_total_limit=1)
 
 
 # ---------------------------------------------------------------------------- checks before work
@@ -206,8 +210,7 @@ def _check_inner_folds(s: TableSettings, folds, groups: dict[str, int], grouped:
 def prepare(s: TableSettings) -> Plan:
     """Read and check the data, folds, corpus and output folder; nothing is written."""
     for name in s.models:
-        if name not in MODELS:
-            raise InputError(f"--models: unknown model {name!r} (choose from {', '.join(MODELS)})")
+        model_label(name)  # an unknown name is refused
     if s.folds not in FOLDS:
         raise InputError(f"--folds must be one of {', '.join(FOLDS)}, not {s.folds!r}")
     data = Path(s.data_path)
@@ -249,17 +252,6 @@ def _single_process(no_cuda: bool):
 
 
 # ---------------------------------------------------------------------------- the models
-def _train_dev(plan: Plan, protocol: str, i: int) -> tuple[list[io.FastaRecord], list[int], list[str], list[int]]:
-    """(train records, train labels, dev sequences, dev labels) of fold ``i``: train = the other folds."""
-    train_recs, train_labels = [], []
-    for j, (recs, labels) in enumerate(plan.folds[protocol]):
-        if j != i:
-            train_recs += recs
-            train_labels += labels
-    recs, labels = plan.folds[protocol][i]
-    return train_recs, train_labels, [r.seq for r in recs], labels
-
-
 def pretrained_dir(out: Path, key: str = SHARED) -> Path:
     """Where the model pretrained on corpus ``key`` is: ``runs/pretrain`` or ``runs/pretrain_per_fold/{key}``."""
     return out / "runs" / "pretrain" if key == SHARED else out / "runs" / "pretrain_per_fold" / key
@@ -317,8 +309,19 @@ def _bert_fold(s: TableSettings, out: Path, protocol: str, i: int, pretrained: P
     return logits, {"train_loss": res.get("train_loss"), "global_step": res.get("global_step")}
 
 
-def _cnn_fold(s: TableSettings, out: Path, plan: Plan, protocol: str, i: int, dist) -> tuple[np.ndarray, dict]:
-    """Train the CNN+LSTM on the other folds with the toolkit's loop; logits of fold ``i``."""
+def pretrained_bert_fold(job: FoldJob) -> tuple[np.ndarray, dict]:
+    """m6A-BERT-Deg: the pretrained BERT (the shared one, or the fold's with ``pretrain_per_fold``) fine-tuned."""
+    key = f"{job.protocol}/fold_{job.fold}" if job.settings.pretrain_per_fold else SHARED
+    return _bert_fold(job.settings, job.out, job.protocol, job.fold, pretrained_dir(job.out, key), job.dist)
+
+
+def scratch_bert_fold(job: FoldJob) -> tuple[np.ndarray, dict]:
+    """BERT-Deg without pretraining: the same architecture fine-tuned from random initialisation."""
+    return _bert_fold(job.settings, job.out, job.protocol, job.fold, None, job.dist)
+
+
+def cnn_fold(job: FoldJob) -> tuple[np.ndarray, dict]:
+    """Train the CNN+LSTM on the other folds with the toolkit's loop; logits of the held-out fold."""
     from .baselines import (
         CnnLstmConfig,
         CnnLstmForSequenceClassification,
@@ -328,49 +331,50 @@ def _cnn_fold(s: TableSettings, out: Path, plan: Plan, protocol: str, i: int, di
     from .predict import predict_logits
     from .train import train
 
-    train_recs, train_labels, dev_seqs, _ = _train_dev(plan, protocol, i)
+    s, dist = job.settings, job.dist
+    train_recs, train_labels, dev_seqs, _ = job.train_dev()
     train_seqs = [r.seq for r in train_recs]
-    fold_out = out / "runs" / protocol / "cnn_lstm" / f"fold_{i}"
+    fold_out = job.out / "runs" / job.protocol / "cnn_lstm" / f"fold_{job.fold}"
     set_seed(s.seed)
-    model = CnnLstmForSequenceClassification(CnnLstmConfig())
+    checkpoints = io.list_checkpoints(fold_out) if fold_out.is_dir() else []
+    latest = checkpoints[-1] if checkpoints else None  # a killed fold resumes where it saved (save_steps)
+    model = CnnLstmForSequenceClassification.from_pretrained(latest) if latest else \
+        CnnLstmForSequenceClassification(CnnLstmConfig())
     res = train(model, NucleotideDataset(train_seqs, train_labels), NucleotideCollator(), cnn_args(s), fold_out,
-                s.k, dist=dist)
+                None, dist=dist, resume_from=latest)
     io.save_model_folder(fold_out, model)
     logits = predict_logits(model, NucleotideDataset(dev_seqs), NucleotideCollator(), s.batch_size, dist.device,
                             desc="cnn_lstm")
     return logits, {"train_loss": res.average_loss, "global_step": res.global_step}
 
 
-def _lr_fold(s: TableSettings, plan: Plan, protocol: str, i: int, name: str) -> tuple[np.ndarray, dict]:
-    """Fit a logistic regression on the other folds (k-mer frequencies or GC content); log-probabilities
-    of fold ``i``. The k-mer LR's inner CV is grouped by locus under the grouped protocol."""
-    from .baselines import fit_gc_lr, fit_kmer_lr, gc_content, kmer_frequencies
+def kmer_lr_fold(job: FoldJob) -> tuple[np.ndarray, dict]:
+    """k-mer frequency LR fitted on the other folds (k by inner CV, grouped by locus under the grouped
+    protocol); log-probabilities of the held-out fold."""
+    from .baselines import fit_kmer_lr, kmer_frequencies
 
-    train_recs, train_labels, dev_seqs, _ = _train_dev(plan, protocol, i)
-    train_seqs = [r.seq for r in train_recs]
-    if name == "kmer_lr":
-        groups = [plan.groups[r.id] for r in train_recs] if protocol == "grouped" else None
-        fit = fit_kmer_lr(train_seqs, train_labels, s.kmer_ks, s.inner_folds, s.seed, groups)
-        proba = fit.model.predict_proba(kmer_frequencies(dev_seqs, fit.k))
-        extra = {"k": fit.k, "inner_auc": {str(k): v for k, v in fit.inner_auc.items()}}
-    else:
-        proba = fit_gc_lr(train_seqs, train_labels, s.seed).predict_proba(gc_content(dev_seqs))
-        extra = {}
-    return np.log(np.clip(proba, 1e-300, 1.0)), extra
+    s = job.settings
+    train_recs, train_labels, dev_seqs, _ = job.train_dev()
+    groups = [job.plan.groups[r.id] for r in train_recs] if job.protocol == "grouped" else None
+    fit = fit_kmer_lr([r.seq for r in train_recs], train_labels, s.kmer_ks, s.inner_folds, s.seed, groups)
+    proba = fit.model.predict_proba(kmer_frequencies(dev_seqs, fit.k))
+    return np.log(np.clip(proba, 1e-300, 1.0)), {"k": fit.k, "inner_auc": {str(k): v for k, v in fit.inner_auc.items()}}
+
+
+def gc_lr_fold(job: FoldJob) -> tuple[np.ndarray, dict]:
+    """GC-content LR fitted on the other folds; log-probabilities of the held-out fold."""
+    from .baselines import fit_gc_lr, gc_content
+
+    train_recs, train_labels, dev_seqs, _ = job.train_dev()
+    proba = fit_gc_lr([r.seq for r in train_recs], train_labels, job.settings.seed).predict_proba(gc_content(dev_seqs))
+    return np.log(np.clip(proba, 1e-300, 1.0)), {}
 
 
 def run_fold(s: TableSettings, out: Path, plan: Plan, protocol: str, name: str, i: int, dist) -> dict:
     """Train model ``name`` on every fold but ``i`` of ``protocol`` and score fold ``i``; the record of
     ``runs/{protocol}/{name}/fold_{i}.json``."""
     t0 = time.perf_counter()
-    if name in ("m6a_bert_deg", "bert_scratch"):
-        key = f"{protocol}/fold_{i}" if s.pretrain_per_fold else SHARED
-        pretrained = pretrained_dir(out, key) if name == REFERENCE else None
-        logits, extra = _bert_fold(s, out, protocol, i, pretrained, dist)
-    elif name == "cnn_lstm":
-        logits, extra = _cnn_fold(s, out, plan, protocol, i, dist)
-    else:
-        logits, extra = _lr_fold(s, plan, protocol, i, name)
+    logits, extra = runner(name)(FoldJob(s, out, plan, protocol, i, dist))
     recs, labels = plan.folds[protocol][i]
     metrics = classification_metrics(np.asarray(labels), logits)  # as fine-tuning reports them
     return {"model": name, "protocol": protocol, "fold": i, "ids": [r.id for r in recs], "labels": labels,
@@ -413,7 +417,7 @@ def _write_inputs(s: TableSettings, out: Path, plan: Plan) -> None:
 def _fold_record(s: TableSettings, out: Path, plan: Plan, protocol: str, name: str, i: int, dist) -> dict:
     """Model ``name``'s record of fold ``i``: read when a continued run finished it, else trained now."""
     path = out / "runs" / protocol / name / f"fold_{i}.json"
-    where = f"[{protocol} folds, {LABELS[name]}] fold {i + 1}/{s.n_folds}"
+    where = f"[{protocol} folds, {model_label(name)}] fold {i + 1}/{s.n_folds}"
     if s.should_continue and path.exists():
         log.info("%s: finished earlier, read from %s", where, path)
         rec = io.read_json(path)
@@ -434,7 +438,7 @@ def _run(s: TableSettings, plan: Plan, dist) -> dict:
     """The writing part of :func:`run_table`, with the output folder locked."""
     out, t0 = Path(s.output_dir), time.perf_counter()
     _write_inputs(s, out, plan)
-    models = [m for m in MODELS if m in s.models]
+    models = [m for m in model_names() if m in s.models]
     if REFERENCE in models and SHARED in plan.corpus:
         _pretrain(s, out, dist)
     records = {protocol: {name: [_fold_record(s, out, plan, protocol, name, i, dist) for i in range(s.n_folds)]

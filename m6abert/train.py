@@ -218,7 +218,7 @@ def train(
     collate: Callable[[list], dict],
     a: TrainArgs,
     output_dir: str | Path,
-    k: int,
+    k: int | None,
     evaluate: Callable[[torch.nn.Module, int], tuple[dict, str]] | None = None,
     metric: str | None = None,
     resume_from: str | Path | io.TrainingState | None = None,
@@ -242,8 +242,10 @@ def train(
         Optimisation settings.
     output_dir: str or Path
         Receives ``checkpoint-{step}/``, ``eval_results.txt`` and ``eval_results.jsonl``.
-    k: int
-        k-mer length, for the tokenizer files of each checkpoint.
+    k: int or None
+        k-mer length, for the tokenizer files of each checkpoint; None for a model that reads no
+        k-mers (the CNN+LSTM baseline): its checkpoints hold the model and the training state only,
+        and resume the same way.
     evaluate: callable or None
         ``evaluate(model, step) -> (metrics, line)``: called every ``logging_steps`` with
         ``evaluate_during_training``; ``line`` is appended to ``eval_results.txt`` and ``metrics``

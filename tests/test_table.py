@@ -171,7 +171,8 @@ def test_cnn_lstm_learns_with_the_training_loop(tmp_path):
 def test_kmer_lr_fits_on_training_folds_only(data_dir, tmp_path, monkeypatch):
     """Every sequence the k-mer LR is fitted on (its inner CV included) is of the training folds."""
     import m6abert.baselines as baselines
-    from m6abert.table import _lr_fold
+    from m6abert.table import kmer_lr_fold
+    from m6abert.table_models import FoldJob
 
     s = TableSettings(data_path=str(data_dir), output_dir=str(tmp_path / "o"), n_folds=3, models=("kmer_lr",),
                       kmer_ks=(1, 2, 3), inner_folds=2)
@@ -196,7 +197,7 @@ def test_kmer_lr_fits_on_training_folds_only(data_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(baselines, "kmer_frequencies", spy_freq)
     for i in range(3):
         seen.clear()
-        logp, extra = _lr_fold(s, plan, "grouped", i, "kmer_lr")
+        logp, extra = kmer_lr_fold(FoldJob(s, tmp_path / "o", plan, "grouped", i, None))
         test = {r.seq for r in plan.folds["grouped"][i][0]}
         assert seen and not test & set(seen)
         assert set(seen) == {r.seq for j, (recs, _) in enumerate(plan.folds["grouped"]) if j != i for r in recs}
@@ -522,3 +523,86 @@ def test_a_fold_record_of_other_windows_is_refused_on_continue(locus_dir, tmp_pa
     with pytest.raises(SystemExit) as err:
         cli.main([*base, "--should_continue"])
     assert err.value.code == 2 and "are not those of fold 0 of the grouped folds" in capsys.readouterr().err
+
+
+# --- the model slots -------------------------------------------------------------------------------------------
+@pytest.fixture()
+def toy_baseline():
+    """tests/toy_baseline.py registers a model; it is removed again after the test."""
+    import importlib
+    import sys
+
+    from m6abert.table_models import SLOTS
+
+    sys.modules.pop("toy_baseline", None)
+    importlib.import_module("toy_baseline")
+    yield
+    SLOTS.pop("a_content_lr")
+
+
+def test_a_baseline_added_in_one_file_runs_in_the_table(toy_baseline, locus_dir, tmp_path):
+    """A model registered from outside the package (tests/toy_baseline.py) is a --models choice, trains
+    on every fold of both protocols, gets its row, its fold records and its columns."""
+    out = tmp_path / "out"
+    result = cli.run(["--data_path", str(locus_dir), "--output_dir", str(out), "--models", "gc_lr,a_content_lr",
+                      "--n_folds", "2", "--n_bootstrap", "200", "--folds", "both"])
+    for protocol in ("grouped", "random"):
+        row = result["protocols"][protocol]["models"]["a_content_lr"]
+        assert row["label"] == "A-content LR" and [e["n_train"] for e in row["extra"]] == [24, 24]
+        assert (out / "runs" / protocol / "a_content_lr" / "fold_1.json").exists()
+    assert "| A-content LR |" in (out / "table.md").read_text()
+    assert "p_a_content_lr" in io.read_columns(out / "oof_predictions.tsv")
+
+
+def test_model_slots_refuse_unknown_and_taken_names(toy_baseline):
+    from m6abert.table_models import register, runner
+
+    with pytest.raises(ValueError, match="already in the table"):
+        register("gc_lr", "another GC", lambda job: None)
+    from m6abert.utils import InputError
+
+    with pytest.raises(InputError, match="unknown model 'svm'"):
+        runner("svm")
+    assert runner("a_content_lr").__name__ == "a_content_fold"
+
+
+def test_a_killed_cnn_fold_resumes_from_its_checkpoint_exactly(data_dir, tmp_path, monkeypatch, caplog):
+    """The CNN+LSTM checkpoints like the BERTs (no tokenizer files: it reads no k-mers): killed right
+    after its checkpoint of step 2, the fold run again resumes there and ends with the logits of an
+    uninterrupted run."""
+    import m6abert.train as train_module
+    from m6abert.table import cnn_fold
+    from m6abert.table_models import FoldJob
+    from m6abert.train import setup_distributed
+
+    s = TableSettings(data_path=str(data_dir), output_dir=str(tmp_path / "o"), n_folds=2, models=("cnn_lstm",),
+                      cnn_epochs=2, batch_size=4, save_steps=2)
+    plan, dist = prepare(s), setup_distributed(-1, True)
+    whole, _ = cnn_fold(FoldJob(s, tmp_path / "whole", plan, "grouped", 0, dist))
+
+    class Killed(Exception):
+        pass
+
+    real_save = train_module._save
+
+    def save_then_die(run, state, step):
+        real_save(run, state, step)
+        if step == 2:
+            raise Killed
+
+    monkeypatch.setattr(train_module, "_save", save_then_die)
+    with pytest.raises(Killed):
+        cnn_fold(FoldJob(s, tmp_path / "killed", plan, "grouped", 0, dist))
+    monkeypatch.setattr(train_module, "_save", real_save)
+    folder = tmp_path / "killed" / "runs" / "grouped" / "cnn_lstm" / "fold_0"
+    assert [p.name for p in io.list_checkpoints(folder)] == ["checkpoint-2"]
+    assert not (folder / "checkpoint-2" / "vocab.txt").exists()
+    import logging
+
+    caplog.set_level(logging.INFO, logger="m6abert")
+    steps = []
+    monkeypatch.setattr(train_module, "_save", lambda run, state, step: steps.append(step) or real_save(run, state, step))
+    resumed, extra = cnn_fold(FoldJob(s, tmp_path / "killed", plan, "grouped", 0, dist))
+    assert any(f"resuming from {folder / 'checkpoint-2'} at step 2" in r.getMessage() for r in caplog.records)
+    assert steps == [4, 6]  # only the steps after the checkpoint were trained
+    assert extra["global_step"] == 6 and np.array_equal(resumed, whole)

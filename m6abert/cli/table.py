@@ -18,10 +18,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..table_models import model_names
 from ..utils import InputError
 from .common import SEED_RULE, _finite_above, check_n_folds, check_rules, command, new_parser
 
-MODEL_NAMES = ("m6a_bert_deg", "bert_scratch", "cnn_lstm", "kmer_lr", "gc_lr")  # m6abert.table.MODELS
 PRESETS = ("bert-base", "mini", "tiny")
 
 
@@ -52,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--kmer", type=int, default=3, help="k of the BERT models' k-mers (3..6)")
     a("--config_name", type=str, default="mini",
       help="BERT size: bert-base (12x768x12, the paper's), mini (4x256x4), tiny (2x64x2) or a config.json")
-    a("--models", type=str, default=",".join(MODEL_NAMES),
-      help=f"comma-separated subset of {','.join(MODEL_NAMES)} (default: all)")
+    a("--models", type=str, default=",".join(model_names()),
+      help=f"comma-separated subset of {','.join(model_names())} (default: all; m6abert.table_models.register adds more)")
     a("--n_folds", type=int, default=5, help="stratified cross-validation folds (get_input.py --n_folds)")
     a("--folds", type=str, default="grouped", metavar="{grouped,random,both}",
       help="grouped: windows sharing an exact K-nt stretch (--group_overlap) in one fold, and in one inner fold of "
@@ -90,9 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _models(text: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
-    bad = [n for n in names if n not in MODEL_NAMES]
+    bad = [n for n in names if n not in model_names()]
     if bad or not names:
-        raise InputError(f"--models must be a comma-separated subset of {','.join(MODEL_NAMES)}, not {text!r}")
+        raise InputError(f"--models must be a comma-separated subset of {','.join(model_names())}, not {text!r}")
     if len(set(names)) != len(names):
         raise InputError(f"--models names a model twice: {text!r}")
     return names

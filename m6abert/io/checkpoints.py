@@ -115,7 +115,7 @@ def kmer_tokenizer_json(k: int) -> str:
 
 
 def save_checkpoint(
-    folder: str | os.PathLike, model, k: int, state: dict | None = None, extra_json: dict | None = None
+    folder: str | os.PathLike, model, k: int | None, state: dict | None = None, extra_json: dict | None = None
 ) -> None:
     """Save a Hugging Face checkpoint folder atomically: complete or absent.
 
@@ -125,8 +125,9 @@ def save_checkpoint(
         Target folder (replaced if it exists).
     model: transformers.PreTrainedModel
         Saved with ``save_pretrained`` as ``config.json`` + ``model.safetensors``.
-    k: int
-        k-mer length, for ``vocab.txt`` and the tokenizer files.
+    k: int or None
+        k-mer length, for ``vocab.txt`` and the tokenizer files; None for a model that reads no
+        k-mers (the CNN+LSTM): no tokenizer files.
     state: dict or None
         Training state: ``{file name: object}`` saved with ``torch.save`` (tensors, numbers,
         strings, lists and dicts only, so it loads with ``weights_only=True``). Default is None.
@@ -137,7 +138,8 @@ def save_checkpoint(
 
     with quiet_transformers(), atomic_dir(folder) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
-        write_tokenizer_files(tmp, k)
+        if k is not None:
+            write_tokenizer_files(tmp, k)
         for name, obj in (state or {}).items():
             torch.save(obj, tmp / name)
         for name, obj in (extra_json or {}).items():
