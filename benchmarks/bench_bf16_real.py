@@ -1,7 +1,7 @@
 """bfloat16 against float32 prediction with trained models on labelled TSVs (the real data's folds).
 
 For each (fine-tuned model folder, labelled TSV) pair, predicts P(class 1) once in float32 and once
-under bfloat16 autocast through the one inference loop (``m6abert.predict.predict``), and reports
+under bfloat16 autocast through the one inference loop (``m6abert.inference.predict``), and reports
 the largest |P_bf16 - P_fp32|, the AUC of each precision and their difference, and seconds per
 precision. The performance issue's target: P(class 1) within 0.01 of float32.
 
@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from m6abert.data import load_tsv_dataset  # noqa: E402
+from m6abert.inference import autocast, load_classifier, predict  # noqa: E402
 from m6abert.metrics import classification_metrics, softmax_p1  # noqa: E402
-from m6abert.predict import autocast, load_classifier, predict  # noqa: E402
 
 
 def logits_of(model: torch.nn.Module, dataset, precision: str | None, batch_size: int) -> tuple[np.ndarray, float]:

@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from m6abert.attribution import attribution_scores, relative_error  # noqa: E402
 from m6abert.data import load_tsv_dataset  # noqa: E402
+from m6abert.inference import autocast  # noqa: E402
 from m6abert.model import load_model  # noqa: E402
-from m6abert.predict import autocast  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

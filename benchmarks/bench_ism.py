@@ -27,10 +27,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from m6abert.inference import autocast  # noqa: E402
 from m6abert.ism import saturation_mutagenesis  # noqa: E402
 from m6abert.kmer import kmer2seq  # noqa: E402
 from m6abert.model import build_config, load_model, new_model  # noqa: E402
-from m6abert.predict import autocast  # noqa: E402
 
 ORIGINAL_STYLE = {"precision": None, "attention": "eager", "batch": 8, "dnabert_compat": False}
 

@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from m6abert.data import Collator, dataset_from_seqs  # noqa: E402
+from m6abert.inference import autocast, predict  # noqa: E402
 from m6abert.model import PRESETS, build_config, new_model  # noqa: E402
-from m6abert.predict import autocast, predict  # noqa: E402
 
 PARTS = ("inference", "finetune", "mlm", "ig", "startup")
 

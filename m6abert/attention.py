@@ -23,8 +23,8 @@ import torch
 
 from .constants import MAX_POSITIONS
 from .data import Collator, kmer_counts, real_token_mask
+from .inference import run_batches
 from .kmer import kmer_to_nucleotide, l2_normalise
-from .predict import run_batches
 
 
 # ---------------------------------------------------------------------------- attention

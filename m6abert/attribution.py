@@ -8,7 +8,7 @@ k-merised, the attributions averaged over them (integrated gradients over severa
 genomics tools explain a model against shuffled sequences); token
 attribution = |sum over the hidden dimension|, spread to nucleotides by averaging over the k-mers
 covering each base, each row L2-normalised. Batches of sequences go through one Captum call, in
-the one inference loop (:func:`m6abert.predict.run_batches`) with autograd on.
+the one inference loop (:func:`m6abert.inference.run_batches`) with autograd on.
 
 With ``dnabert_compat`` the original's numbers are reproduced (unmasked padding to
 ``max_seq_length``; the padding entries count in the nucleotide means).
@@ -23,6 +23,7 @@ import torch
 
 from .constants import MAX_POSITIONS
 from .data import Collator, kmer_counts, real_token_mask
+from .inference import run_batches
 from .kmer import (
     CLS_ID,
     PAD_ID,
@@ -34,7 +35,6 @@ from .kmer import (
     l2_normalise,
     vocab,
 )
-from .predict import run_batches
 from .utils import InputError
 
 METHODS = ("ig",)

@@ -19,6 +19,7 @@ import torch
 from . import io
 from .data import Collator, LabelledData, load_tsv_dataset
 from .fingerprint import RUN_SETTINGS, check_resume, settings_record
+from .inference import PREDICTION_OUTPUTS, autocast, predict_files, predict_logits
 from .io.checkpoints import model_identity
 from .metrics import ORIGINAL_KEYS, classification_metrics, eval_results_line
 from .model import (
@@ -30,7 +31,6 @@ from .model import (
     restore_weights,
     training_attention,
 )
-from .predict import PREDICTION_OUTPUTS, autocast, predict_files, predict_logits
 from .train import (
     BestMetric,
     Dist,

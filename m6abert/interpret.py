@@ -22,6 +22,7 @@ import numpy as np
 from . import __version__, io
 from .constants import IG_STEPS, MAX_POSITIONS, N_BASELINES, SITE_INDEX
 from .data import concat_labelled, load_tsv_dataset, read_labelled_scores
+from .inference import autocast, check_finite
 from .ism import BATCH_SIZE as ISM_BATCH_SIZE
 from .motifs import (
     MIN_LEN,
@@ -32,7 +33,6 @@ from .motifs import (
     motif_records,
     position_frequency_matrix,
 )
-from .predict import autocast, check_finite
 from .sharded import check_shard, shard_range
 from .utils import InputError, log
 

@@ -2,7 +2,7 @@
 
 Every position of a window of each sequence is mutated to each of the three other bases; the
 mutants are k-merised with the model's k and scored through the one inference loop
-(:func:`m6abert.predict.predict_logits`), hundreds of mutants per forward pass, under inference
+(:func:`m6abert.inference.predict_logits`), hundreds of mutants per forward pass, under inference
 mode. The effect of a mutant is its change of log-odds (logit of class 1 minus logit of class 0)
 against the unmutated sequence, which is scored in the same loop:
 
@@ -24,9 +24,9 @@ import torch
 
 from .constants import MAX_POSITIONS, SITE_INDEX
 from .data import Collator, KmerDataset
+from .inference import predict_logits
 from .kmer import encode_many, normalise
 from .metrics import log_odds
-from .predict import predict_logits
 from .utils import InputError
 
 ISM_COLUMNS = "ACGT"  # column order of the delta array (not DNABERT's ATCG)

@@ -34,6 +34,7 @@ from . import io, kmer
 from .constants import MAX_POSITIONS
 from .data import KmerDataset, check_block_size, load_corpus
 from .fingerprint import RUN_SETTINGS, check_resume, settings_record
+from .inference import autocast, run_batches
 from .io.checkpoints import model_identity
 from .kmer import PAD_ID, Encoded
 from .masking import (  # noqa: F401 (re-exported: pretrain's public names as before)
@@ -47,7 +48,6 @@ from .masking import (  # noqa: F401 (re-exported: pretrain's public names as be
     mask_tokens,
     maskable_positions,
 )
-from .predict import autocast, run_batches
 from .train import Dist, TrainArgs, barrier, check_optimizer, locked_run_dir, setup_distributed, train
 from .utils import InputError, log, set_seed
 

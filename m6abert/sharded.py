@@ -29,6 +29,14 @@ import torch
 from . import io
 from .constants import MAX_POSITIONS
 from .data import dataset_from_seqs
+from .inference import (
+    PREDICTION_OUTPUTS,
+    autocast,
+    check_finite,
+    load_classifier,
+    predict,
+    prediction_columns,
+)
 from .io import sequences as io_sequences
 from .io.checkpoints import model_identity
 from .io.shards import (
@@ -40,7 +48,6 @@ from .io.shards import (
     read_score_shards,
     score_run_key,
 )
-from .predict import PREDICTION_OUTPUTS, autocast, check_finite, load_classifier, predict, prediction_columns
 from .utils import InputError, log
 from .variants import EFFECT_COLUMNS, VARIANT_OUTPUT, check_variants, chunk_effects
 

@@ -291,7 +291,7 @@ def _bert_fold(s: TableSettings, out: Path, protocol: str, i: int, pretrained: P
     """Fine-tune a BERT on fold ``i``'s ``train.tsv`` (pretrained or from scratch); logits of its ``dev.tsv``."""
     from .data import Collator, load_tsv_dataset
     from .finetune import FinetuneSettings, run_finetune
-    from .predict import autocast, load_classifier, predict_logits
+    from .inference import autocast, load_classifier, predict_logits
 
     name = "m6a_bert_deg" if pretrained else "bert_scratch"
     fold_dir, fold_out = out / "data" / protocol / f"fold_{i}", out / "runs" / protocol / name / f"fold_{i}"
@@ -328,7 +328,7 @@ def cnn_fold(job: FoldJob) -> tuple[np.ndarray, dict]:
         NucleotideCollator,
         NucleotideDataset,
     )
-    from .predict import predict_logits
+    from .inference import predict_logits
     from .train import train
 
     s, dist = job.settings, job.dist

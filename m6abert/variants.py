@@ -26,7 +26,7 @@ import torch
 from . import io, sites
 from .constants import MAX_POSITIONS, SITE_INDEX
 from .data import LabelledData, dataset_from_seqs
-from .predict import check_finite, predict
+from .inference import check_finite, predict
 from .utils import InputError, log
 
 VARIANT_OUTPUT = "variant_effects.tsv"  # one of PREDICTION_OUTPUTS: a plain prediction run removes an old one
@@ -275,7 +275,7 @@ def variant_effects(
 
     Only the records the variants name are scored; every distinct reference and mutated sequence
     goes through the model once, all in one batched pass (wrap the call in
-    :func:`~m6abert.predict.autocast` for bfloat16).
+    :func:`~m6abert.inference.autocast` for bfloat16).
 
     Parameters
     ----------
@@ -290,7 +290,7 @@ def variant_effects(
     max_seq_length: int
         Tokens per row with [CLS]/[SEP]; a longer record is refused. Default is 512.
     batch_size, dnabert_compat, device:
-        As :func:`~m6abert.predict.predict`.
+        As :func:`~m6abert.inference.predict`.
     pos_relative_to_site: bool
         Positions relative to each record's site (:mod:`m6abert.sites`). Default is False (1-based).
     where, source: str

@@ -27,8 +27,8 @@ from m6abert import io
 from m6abert.cli import visualize as visualize_cli
 from m6abert.cli.common import run_guarded
 from m6abert.data import dataset_from_seqs, load_tsv_dataset
+from m6abert.inference import predict
 from m6abert.ism import ISM_COLUMNS, mutants, saturation_mutagenesis, window_bounds
-from m6abert.predict import predict
 from m6abert.utils import InputError
 
 MOTIF_START = SITE + OFFSET  # 20 .. 27

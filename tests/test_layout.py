@@ -71,8 +71,8 @@ def test_help_imports_neither_torch_nor_transformers():
 
 def test_inference_loop_leaves_the_model_as_it_found_it():
     from m6abert.data import dataset_from_seqs
+    from m6abert.inference import predict
     from m6abert.model import build_config, new_model
-    from m6abert.predict import predict
 
     torch.manual_seed(0)
     model = new_model(build_config("tiny", 3), "classification").train()
@@ -127,8 +127,8 @@ def test_library_defaults_are_the_commands_defaults(tmp_path):
 def test_prediction_batches_rows_of_similar_length_and_keeps_the_order():
     """Outside --dnabert_compat the rows run longest first (less padding); logits come back in order."""
     from m6abert.data import Collator, dataset_from_seqs
+    from m6abert.inference import predict_logits
     from m6abert.model import build_config, new_model
-    from m6abert.predict import predict_logits
 
     torch.manual_seed(0)
     model = new_model(build_config("tiny", 3), "classification").eval()

@@ -11,8 +11,8 @@ import torch
 from toy import tiny_classifier, write_split_dir
 
 from m6abert.data import dataset_from_seqs
+from m6abert.inference import autocast, predict
 from m6abert.model import build_config, new_model
-from m6abert.predict import autocast, predict
 
 
 def test_autocast_context():
@@ -112,8 +112,8 @@ def test_training_attention_is_eager_on_a_cpu_with_attention_dropout_only():
 def test_evaluation_while_training_uses_sdpa_again():
     """A dev evaluation inside the training block runs through the inference loop with SDPA (no dropout
     there), and training continues with eager attention; outside the block nothing is switched."""
+    from m6abert.inference import borrowed
     from m6abert.model import training_attention
-    from m6abert.predict import borrowed
 
     model = new_model(build_config("tiny", 3), "classification")
     with training_attention(model, "cpu"):

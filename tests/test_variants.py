@@ -82,8 +82,8 @@ def run(tmp: Path, recs, rows: list[str], *flags: str, name: str = "p") -> tuple
 def separate(model_dir: Path, seq: str) -> np.ndarray:
     """The logits of one sequence, predicted alone in float32."""
     from m6abert.data import dataset_from_seqs
+    from m6abert.inference import predict
     from m6abert.model import load_model
-    from m6abert.predict import predict
 
     model, k = load_model(str(model_dir), "classification", fine_tuned=True)
     return predict(model, dataset_from_seqs([seq], k, max_seq_length=512).dataset, 512, batch_size=1,

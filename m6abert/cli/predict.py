@@ -119,8 +119,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(argv: list[str] | None = None) -> dict | list[dict]:
     args = parse_args(argv)
+    from ..inference import predict_files
     from ..io import lock_run_dir
-    from ..predict import predict_files
     from ..utils import resolve_device
     from .common import log_start, precision_of, tokenizer_k
 
