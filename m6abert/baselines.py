@@ -22,9 +22,10 @@ import torch
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from .constants import ALPHABET
 from .utils import InputError
 
-NUCLEOTIDES = "ACGT"  # one-hot channel order; N and padding are all-zero columns
+NUCLEOTIDES = ALPHABET  # one-hot channel order; N and padding are all-zero columns
 N_CODE, PAD_CODE = 4, 5
 CNN_SIZES = ("n_filters", "kernel_size", "pool_size", "lstm_hidden", "dropout")  # the fields of CnnLstmConfig
 _CODES = np.full(256, N_CODE, dtype=np.int64)

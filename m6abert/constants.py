@@ -9,6 +9,7 @@ from __future__ import annotations
 MAX_POSITIONS = 512  # BERT position embeddings: tokens per row incl. [CLS]/[SEP]
 SITE_INDEX = 250  # the m6A "A" in the paper's 501-nt windows (site +- 250 nt)
 BASES = "ATCG"  # DNABERT's digit order A=0, T=1, C=2, G=3 (not alphabetical); U is read as T
+ALPHABET = "ACGT"  # the alphabetical order of every array and figure with a column per base (ISM, logos, one-hot)
 FASTA_LETTERS = frozenset("ACGTUN")  # letters a FASTA record may hold (upper-cased)
 KMER_LETTERS = "ACGTN"  # letters a k-mer sentence may hold (N k-mers are read as [UNK])
 

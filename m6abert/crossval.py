@@ -23,7 +23,7 @@ from .metrics import ORIGINAL_KEYS, summarise_folds
 from .utils import InputError, log
 
 
-def finetune(s: FinetuneSettings, dist: Dist | None = None, fold: int | None = None) -> dict:
+def run_finetune_command(s: FinetuneSettings, dist: Dist | None = None, fold: int | None = None) -> dict:
     """run_finetune_degradation.py: one fine-tuning (:func:`~m6abert.finetune.run_finetune`), the
     ``n_folds`` cross-validation (:func:`cross_validate`), or one ``fold`` of it (:func:`run_fold`)."""
     if fold is not None:

@@ -9,7 +9,8 @@ This module owns what the model reads, whatever the file it came from:
   collator (:class:`Collator`, padding and the attention mask, or the original's unmasked
   padding with ``dnabert_compat``);
 * the loaders: :func:`dataset_from_seqs` (strings), :func:`load_tsv_dataset`,
-  :func:`load_fasta_dataset`, :func:`load_corpus` (streamed pretraining corpora) and
+  :func:`load_corpus` (streamed pretraining corpora; FASTA to score is streamed by
+  :mod:`m6abert.sharded`) and
   :func:`read_labelled_scores` (a TSV with its score array, for motifs).
 
 Files are read through :mod:`m6abert.io`; the splitting of get_input.py is :mod:`m6abert.splits`.
@@ -208,13 +209,6 @@ def load_tsv_dataset(path: str | os.PathLike, k: int, max_seq_length: int,
     check_length(enc, max_seq_length, str(path))
     return LabelledData(KmerDataset(enc, tsv.labels, max_seq_length), tsv.labels,
                         [str(i) for i in range(len(tsv.sentences))])
-
-
-def load_fasta_dataset(path: str | os.PathLike, k: int, max_seq_length: int) -> LabelledData:
-    """The records of a FASTA file, k-merised with the model's k; ``names`` are the record ids."""
-    records = io.read_fasta(path)
-    io.check_unique_ids((path, records))  # predictions.tsv is keyed by record id
-    return dataset_from_seqs([r.seq for r in records], k, None, max_seq_length, [r.id for r in records], str(path))
 
 
 def concat_labelled(parts: Sequence[LabelledData], where: str, names: Sequence[str]) -> LabelledData:

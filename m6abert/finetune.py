@@ -42,7 +42,7 @@ from .train import (
     setup_distributed,
     train,
 )
-from .utils import InputError, log, set_seed
+from .utils import InputError, check_model_k, log, set_seed
 
 # what a fresh run (--overwrite_output_dir) removes besides the toolkit's checkpoints: an earlier run's
 # results, final model and predictions, so none of it is left beside the new run's files
@@ -126,8 +126,7 @@ def build_model(s: FinetuneSettings, resume: Path | None) -> tuple[torch.nn.Modu
     if s.config_name:
         raise InputError("--config_name goes with --from_scratch; a checkpoint carries its own config")
     model, k = load_model(s.model_name_or_path, "classification", s.attn, **dropout)
-    if s.k is not None and s.k != k:
-        raise InputError(f"--tokenizer_name dna{s.k} does not match {s.model_name_or_path} (k={k})")
+    check_model_k(f"--tokenizer_name dna{s.k}", s.k, k, str(s.model_name_or_path))
     return model, k
 
 

@@ -22,9 +22,9 @@ import torch
 
 from . import io
 from .constants import MAX_POSITIONS
-from .data import Collator, LabelledData, load_fasta_dataset, load_tsv_dataset
+from .data import Collator, LabelledData, load_tsv_dataset
 from .progress import progress_bar
-from .utils import InputError, log
+from .utils import InputError, check_fp16, check_model_k, log
 
 PREDICTION_OUTPUTS = ("pred_results.npy", "predictions.tsv", "pred_metrics.json", "predict_args.json",
                       "variant_effects.tsv", "shard.json")
@@ -197,8 +197,7 @@ def autocast(device: str | torch.device, precision: str | None):
     kind = torch.device(device).type
     if precision is None:
         return contextlib.nullcontext()
-    if precision == "fp16" and kind != "cuda":
-        raise InputError("--fp16 needs a CUDA device; use --bf16 on CPU")
+    check_fp16(precision == "fp16", kind)
     return torch.autocast(kind, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
@@ -212,8 +211,7 @@ def prediction_columns(data: LabelledData, probs: np.ndarray, preds: np.ndarray,
 def predict_files(
     model_dir: str | os.PathLike,
     predict_dir: str | os.PathLike,
-    tsv: str | os.PathLike | None = None,
-    fasta: str | os.PathLike | None = None,
+    tsv: str | os.PathLike,
     k: int | None = None,
     max_seq_length: int = MAX_POSITIONS,
     batch_size: int = 8,
@@ -222,11 +220,12 @@ def predict_files(
     precision: str | None = None,
     run_args: dict | None = None,
 ) -> dict:
-    """run_predict_degradation.py: score a TSV split or a FASTA file with a fine-tuned model folder.
+    """run_predict_degradation.py: score a TSV split with a fine-tuned model folder (a FASTA file is
+    streamed by :func:`m6abert.sharded.predict_fasta_files`).
 
     Everything is read and checked before anything is written. Writes ``pred_results.npy``,
-    ``predictions.tsv`` (keyed by ``row``, or by record ``id`` for FASTA), ``pred_metrics.json``
-    when the TSV has labels, and ``predict_args.json`` (``run_args``) into ``predict_dir``.
+    ``predictions.tsv`` (keyed by ``row``), ``pred_metrics.json`` when the TSV has labels, and
+    ``predict_args.json`` (``run_args``) into ``predict_dir``.
 
     Parameters
     ----------
@@ -242,13 +241,8 @@ def predict_files(
     """
     from .metrics import classification_metrics
 
-    if (tsv is None) == (fasta is None):
-        raise ValueError("give exactly one of tsv and fasta")
     model, model_k = load_classifier(model_dir, k, max_seq_length, dnabert_compat)
-    if fasta is not None:
-        data = load_fasta_dataset(fasta, model_k, max_seq_length)
-    else:
-        data = load_tsv_dataset(tsv, model_k, max_seq_length, require_labels=False)
+    data = load_tsv_dataset(tsv, model_k, max_seq_length, require_labels=False)
     with autocast(device, precision):
         logits = predict(model, data.dataset, max_seq_length, dnabert_compat, batch_size, device)
     check_finite(logits, model_dir, data.names)
@@ -261,7 +255,7 @@ def predict_files(
         from .io.checkpoints import model_identity
 
         run_args = {**run_args, "model_identity": model_identity(model_dir)}
-    files = prediction_writers(data, logits, "id" if fasta is not None else "row", metrics, run_args)
+    files = prediction_writers(data, logits, "row", metrics, run_args)
     io.write_output_set(predict_dir, files, PREDICTION_OUTPUTS, what="predictions")
     print(f"predictions of {len(data.names)} sequences written to {predict_dir}")
     return metrics
@@ -274,8 +268,7 @@ def load_classifier(model_dir: str | os.PathLike, k: int | None, max_seq_length:
 
     model, model_k = load_model(str(model_dir), "classification",
                                 attn_implementation="eager" if dnabert_compat else "sdpa", fine_tuned=True)
-    if k is not None and k != model_k:
-        raise InputError(f"--tokenizer_name dna{k} does not match the model in {model_dir} (k={model_k})")
+    check_model_k(f"--tokenizer_name dna{k}", k, model_k, f"the model in {model_dir}")
     check_positions(model, max_seq_length, str(model_dir))
     return model, model_k
 

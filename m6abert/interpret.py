@@ -34,7 +34,7 @@ from .motifs import (
     position_frequency_matrix,
 )
 from .sharded import check_shard, shard_range
-from .utils import InputError, log
+from .utils import InputError, check_model_k, log
 
 if TYPE_CHECKING:
     import torch
@@ -120,8 +120,7 @@ def _load(s: VisualizeSettings):
         raise InputError("--layer does not apply to --vis_task ism (it mutates the input)")
     model, k = load_model(s.model_path, "classification", attn_implementation="eager" if attn else "sdpa",
                           fine_tuned=True)
-    if s.k is not None and s.k != k:
-        raise InputError(f"--kmer {s.k} does not match the model in {s.model_path} (k={k})")
+    check_model_k(f"--kmer {s.k}", s.k, k, f"the model in {s.model_path}")
     n_layers, max_pos = model.config.num_hidden_layers, model.config.max_position_embeddings
     if s.layer is not None and not -n_layers <= s.layer < n_layers:
         raise InputError(f"--layer {s.layer}: the model has {n_layers} layers (0..{n_layers - 1})")

@@ -22,14 +22,14 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .constants import MAX_POSITIONS, SITE_INDEX
+from .constants import ALPHABET, MAX_POSITIONS, SITE_INDEX
 from .data import Collator, KmerDataset
 from .inference import predict_logits
 from .kmer import encode_many, normalise
 from .metrics import log_odds
 from .utils import InputError
 
-ISM_COLUMNS = "ACGT"  # column order of the delta array (not DNABERT's ATCG)
+ISM_COLUMNS = ALPHABET  # column order of the delta array (not DNABERT's ATCG)
 BATCH_SIZE = 256  # mutants per forward pass
 _COLUMN = {b: i for i, b in enumerate(ISM_COLUMNS)}
 

@@ -21,12 +21,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .constants import BASES, SITE_INDEX
+from .constants import ALPHABET, BASES, SITE_INDEX
 from .kmer import base_digits
 from .utils import log
 
 BACKGROUNDS = ("sequences", "motif_counts")
-LOGO_BASES = "ACGT"  # column order of position frequency matrices (logomaker's)
+LOGO_BASES = ALPHABET  # column order of position frequency matrices (logomaker's)
 # the library's defaults are find_motifs.py's (the original visualize_find_motif_*.py's)
 PVAL_CUTOFF = 0.005
 WINDOW_SIZE, MIN_LEN, MIN_N_MOTIF = 24, 5, 3

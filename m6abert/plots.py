@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .constants import SITE_INDEX
+from .constants import ALPHABET, SITE_INDEX
 
 
 # ---- score plots
@@ -188,14 +188,14 @@ def mutation_map(delta: np.ndarray, seq: str, first: int = 0, title: str = ""):
     x0, x1 = first - 0.5, first + width - 0.5
     image = ax.imshow(d.T, extent=(x0, x1, 3.5, -0.5), aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax,
                       interpolation="nearest")
-    rows = {b: i for i, b in enumerate("ACGT")}
+    rows = {b: i for i, b in enumerate(ALPHABET)}
     marked = [(first + j, rows[b]) for j, b in enumerate(seq.upper().replace("U", "T")) if b in rows]
     if marked:
         xs, ys = zip(*marked, strict=True)
         ax.scatter(xs, ys, s=max(1.0, min(12.0, 3000.0 / width)), c="black", marker="o", linewidths=0)
     if first <= 0 < first + width:
         ax.axvline(0, color="black", linestyle="--", linewidth=0.6, alpha=0.6)
-    ax.set_yticks(range(4), list("ACGT"))
+    ax.set_yticks(range(4), list(ALPHABET))
     ax.set_xlim(x0, x1)
     ax.set_xlabel("position relative to the m6A site (nt)")
     fig.colorbar(image, ax=ax, label="Δ log-odds", fraction=0.04, pad=0.02)
@@ -234,7 +234,7 @@ def motif_logo(pfm_counts: np.ndarray, title: str = ""):
     if counts.ndim != 2 or counts.shape[1] != 4 or counts.shape[0] == 0:
         raise ValueError(f"pfm_counts must have shape (W, 4), not {counts.shape}")
     bits = logomaker.transform_matrix(
-        pd.DataFrame(counts, columns=list("ACGT")), from_type="counts", to_type="information"
+        pd.DataFrame(counts, columns=list(ALPHABET)), from_type="counts", to_type="information"
     )  # W, 4
     fig = Figure(figsize=(max(4.0, 0.3 * len(bits)), 2.2))
     FigureCanvasAgg(fig)

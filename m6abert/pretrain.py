@@ -49,7 +49,7 @@ from .masking import (  # noqa: F401 (re-exported: pretrain's public names as be
     maskable_positions,
 )
 from .train import Dist, TrainArgs, barrier, check_optimizer, locked_run_dir, setup_distributed, train
-from .utils import InputError, log, set_seed
+from .utils import InputError, check_fp16, check_model_k, log, set_seed
 
 # offsets added to a span centre (DNABERT's MASK_LIST): with the centre, k contiguous tokens
 EVAL_STREAM = 0  # masking stream of evaluation; training uses 1 + rank
@@ -294,8 +294,7 @@ def _prepare(s: PretrainSettings, dist: Dist) -> Prepared:
     resume = io.resume_point(Path(s.output_dir), s.should_continue, s.overwrite_output_dir, s.training)
     model_path = _model_path(s, resume)
     ck = _checkpoint_k(model_path) if model_path is not None else None
-    if s.k is not None and ck is not None and s.k != ck:
-        raise InputError(f"--tokenizer_name dna{s.k} does not match {model_path} (k={ck})")
+    check_model_k(f"--tokenizer_name dna{s.k}", s.k, ck, str(model_path))
     train_c, eval_c, k = _load_corpora(s, s.k or ck)
     corpora = [(c, name) for c, name in ((train_c, s.train_fasta or s.train_data_file),
                                          (eval_c, s.eval_fasta or s.eval_data_file)) if c is not None]
@@ -337,8 +336,7 @@ def run_pretrain(s: PretrainSettings, dist: Dist | None = None) -> dict:
     """
     dist = dist or setup_distributed()
     set_seed(s.train.seed)
-    if s.train.fp16 and dist.device.type != "cuda":
-        raise InputError("--fp16 needs a CUDA device; use --bf16 on CPU")
+    check_fp16(s.train.fp16, dist.device.type)
     pr = _prepare(s, dist)
     barrier(dist)  # every rank has checked the output folder: nothing is written before this point
     with locked_run_dir(s.output_dir, dist):  # rank 0 holds the folder's lock while the run writes

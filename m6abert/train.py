@@ -38,7 +38,7 @@ from .optim import (  # noqa: F401 (re-exported: train's public names as before)
 )
 from .preempt import EXIT_PREEMPTED, Preempted, StopSignals, signal_name
 from .progress import progress_bar
-from .utils import InputError, log
+from .utils import InputError, check_fp16, log
 
 
 class TrainingDiverged(InputError):
@@ -111,8 +111,7 @@ class BestMetric(NamedTuple):
 # ---------------------------------------------------------------------------- helpers
 def _autocast(a: TrainArgs, device: torch.device):
     if a.fp16:
-        if device.type != "cuda":
-            raise InputError("--fp16 needs a CUDA device; use --bf16 on CPU")
+        check_fp16(True, device.type)
         return torch.autocast("cuda", dtype=torch.float16)
     if a.bf16:
         return torch.autocast(device.type, dtype=torch.bfloat16)

@@ -24,14 +24,14 @@ import numpy as np
 import torch
 
 from . import io, sites
-from .constants import MAX_POSITIONS, SITE_INDEX
+from .constants import ALPHABET, MAX_POSITIONS, SITE_INDEX
 from .data import LabelledData, dataset_from_seqs
 from .inference import check_finite, predict
 from .utils import InputError, log
 
 VARIANT_OUTPUT = "variant_effects.tsv"  # one of PREDICTION_OUTPUTS: a plain prediction run removes an old one
 EFFECT_COLUMNS = ("id", "pos", "ref", "alt", "p_ref", "p_alt", "delta_p", "delta_logodds")
-ALT_LETTERS = frozenset("ACGT")
+ALT_LETTERS = frozenset(ALPHABET)
 
 
 def _start(v: io.Variant, seq: str, site: int | None, where: str) -> int:

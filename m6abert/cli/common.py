@@ -26,6 +26,7 @@ from ..constants import MAX_POSITIONS
 from ..preempt import EXIT_PREEMPTED, Preempted
 from ..progress import DEFAULT_INTERVAL
 from ..utils import InputError
+from ..utils import check_fp16 as check_fp16_device
 
 EXIT_OK, EXIT_INPUT = 0, 2  # EXIT_PREEMPTED (143) is m6abert.preempt's
 TOKENIZERS = ("dna3", "dna4", "dna5", "dna6")
@@ -249,8 +250,7 @@ def check_fp16(args: argparse.Namespace) -> None:
     if getattr(args, "fp16", False):
         import torch
 
-        if args.no_cuda or not torch.cuda.is_available():
-            raise InputError("--fp16 needs a CUDA device; use --bf16 on CPU")
+        check_fp16_device(True, "cpu" if args.no_cuda or not torch.cuda.is_available() else "cuda")
 
 
 def settings_of(cls, args: argparse.Namespace):

@@ -161,11 +161,11 @@ def run(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import functools
 
-    from ..crossval import finetune
+    from ..crossval import run_finetune_command
     from ..finetune import FinetuneSettings
 
     settings = settings_of(FinetuneSettings, args)
-    return run_training(args, functools.partial(finetune, fold=args.fold), settings)
+    return run_training(args, functools.partial(run_finetune_command, fold=args.fold), settings)
 
 
 main = command(run)
