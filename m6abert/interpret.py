@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 
 MAX_REL_DELTA = 0.1  # |delta| / |F(x) - F(baseline)| above which an attribution row is not to be trusted
 VIS_TASKS = ("attn", "attr", "ism")
-WHAT = {"attn": "attention scores", "attr": "attribution scores", "ism": "ISM mean |Δ log-odds|"}
+WHAT = {"attn": "Attention of [CLS] to each nucleotide", "attr": "Attribution of each nucleotide (|integrated gradients|)",
+        "ism": "Mean |Δ log-odds| of the substitutions at each position"}  # figure titles, in words
 
 
 @dataclass(frozen=True)
@@ -336,9 +337,9 @@ def _plots(s: VisualizeSettings, scores: np.ndarray, lengths: np.ndarray, labels
     if not len(scores):  # an empty shard
         log.info("no rows to draw: heatmap and profile plots are skipped")
         return {}
-    what = f"{WHAT[s.vis_task]}, {s.data_name}"
+    what = f"{WHAT[s.vis_task]}: {s.data_name} split"
     if s.layer is not None:
-        what += f", layer {s.layer}"
+        what += f", encoder layer {s.layer}"
     files = {}
     for name, fig in plot_scores(scores, labels, lengths, stem, s.site_index, what).items():
         for fmt in ("png", "pdf"):
@@ -355,7 +356,8 @@ def _signed_profile(s: VisualizeSettings, res, shown: np.ndarray, labels: np.nda
 
     signed = _cropped(res.signed, res.lengths) * np.where(labels == 1, 1.0, -1.0)[:, None]  # towards class 1
     signed[np.isnan(shown).all(axis=1)] = np.nan  # the rows left out of the other figures
-    what = f"signed attributions ({s.attr_target}; > 0: towards degraded), {s.data_name}"
+    target = "log-odds" if s.attr_target == "logodds" else "probability"
+    what = f"Signed attribution to the {target} of degraded (above 0: towards degraded): {s.data_name} split"
     fig = score_profile(signed[labels == 1], signed[labels == 0], s.site_index, title=what,
                         ylabel="mean signed attribution (95 % CI)")
     name = f"{signed_stem(stem)}_profile"
@@ -467,7 +469,7 @@ def _map_writers(res, seqs: list[str], rows: tuple[int, ...], stem: str, site_in
     for row in rows:
         i = row - first
         a, b = int(res.starts[i]), int(res.ends[i])
-        title = f"row {row}: Δ log-odds of each substitution (reference log-odds {res.ref_logodds[i]:.2f})"
+        title = f"Sequence {row}: Δ log-odds of each substitution (reference log-odds {res.ref_logodds[i]:.2f})"
         fig = mutation_map(res.delta[i, a:b], seqs[i][a:b], a - site_index, title)
         files[f"{stem}_map_{row}.png"] = lambda p, fig=fig: io.save_figure(fig, p.with_suffix(""), formats=("png",))
     return files

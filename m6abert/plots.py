@@ -30,14 +30,18 @@ def _agg_figure(size: tuple[float, float]):
 
 
 def score_heatmap(
-    pos_scores: np.ndarray, neg_scores: np.ndarray, site_index: int = SITE_INDEX, title: str = ""
+    pos_scores: np.ndarray, neg_scores: np.ndarray, site_index: int = SITE_INDEX, title: str = "",
+    pos_ids: list[str] | None = None, neg_ids: list[str] | None = None,
 ):
     """Heatmap of per-nucleotide scores: positives above negatives, x in nt relative to the m6A site.
 
     Each group fills a band whose height follows its share of the rows but is at least a quarter
-    of the plot, so a few hundred positives stay visible above thousands of negatives. A black
-    line separates the bands and a dashed line marks the site (position 0). Colours run from 0 to
-    the 99th percentile of the scores, so a few extreme values do not wash the rest out.
+    of the plot, so a few hundred positives stay visible above thousands of negatives. Within a
+    group, rows are sorted by the position of their highest score, and every cell is drawn as it is
+    (nearest-neighbour: a few rows are not smeared into blobs); with ``pos_ids``/``neg_ids`` and at
+    most 40 rows, each row is labelled by its id. A black line separates the bands and a dashed
+    line marks the site (position 0). Colours run from 0 to the 99th percentile of the scores, so a
+    few extreme values do not wash the rest out.
 
     Parameters
     ----------
@@ -55,6 +59,8 @@ def score_heatmap(
     matplotlib.figure.Figure
     """
     pos, neg = _score_rows(pos_scores, "pos_scores"), _score_rows(neg_scores, "neg_scores")
+    pos, pos_ids = _by_peak(pos, pos_ids)
+    neg, neg_ids = _by_peak(neg, neg_ids)
     groups = [(name, g) for name, g in (("positives", pos), ("negatives", neg)) if g.shape[0] > 0]
     if not groups:
         raise ValueError("no score rows to draw")
@@ -77,9 +83,14 @@ def score_heatmap(
     top, ticks, labels = 0.0, [], []
     for (name, g), h in zip(groups, share, strict=True):
         image = ax.imshow(g, extent=(x0, x1, top + h, top), aspect="auto", cmap="YlGnBu",
-                          vmin=vmin, vmax=vmax, interpolation="antialiased")
-        ticks.append(top + h / 2)
-        labels.append(f"{name}\n(n = {g.shape[0]})")
+                          vmin=vmin, vmax=vmax, interpolation="nearest")
+        ids = pos_ids if name == "positives" else neg_ids
+        if ids is not None and total <= 40:  # few rows: each one named
+            ticks += [top + (j + 0.5) * h / g.shape[0] for j in range(g.shape[0])]
+            labels += [f"{i} ({name[:3]})" for i in ids]
+        else:
+            ticks.append(top + h / 2)
+            labels.append(f"{name}\n(n = {g.shape[0]})")
         top += h
     if len(groups) == 2:
         ax.axhline(share[0], color="black", linewidth=2)
@@ -95,14 +106,40 @@ def score_heatmap(
     return fig
 
 
+def _by_peak(rows: np.ndarray, ids: list[str] | None) -> tuple[np.ndarray, list[str] | None]:
+    """Rows (and their ids) sorted by the position of each row's highest finite score."""
+    if rows.shape[0] == 0:
+        return rows, ids
+    peak = np.argmax(np.where(np.isfinite(rows), rows, -np.inf), axis=1)
+    order = np.argsort(peak, kind="stable")
+    return rows[order], None if ids is None else [ids[i] for i in order]
+
+
+def _mean_band(g: np.ndarray, n_boot: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Column means of ``g`` (NaN ignored) and their 95 % percentile bootstrap band over rows: it stays
+    inside the range the scores can take (a mean |score| band never goes below 0)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column (past every sequence's end)
+        mean = np.nanmean(g, axis=0)
+        if g.shape[0] < 2:
+            return mean, mean, mean
+        rng = np.random.default_rng(seed)
+        boots = np.stack([np.nanmean(g[rng.integers(0, g.shape[0], g.shape[0])], axis=0) for _ in range(n_boot)])
+        lo, hi = np.nanpercentile(boots, [2.5, 97.5], axis=0)
+    return mean, lo, hi
+
+
 def score_profile(
     pos_scores: np.ndarray, neg_scores: np.ndarray, site_index: int = SITE_INDEX, title: str = "",
     ylabel: str = "mean score (95 % CI)",
 ):
     """Mean score per position of positives and negatives with 95 % confidence bands.
 
-    The band is mean ± 1.96 standard errors (normal approximation; none for a group of one
-    sequence). Non-finite scores are ignored. A dashed line marks the m6A site at 0; where scores
+    The band is the 95 % percentile bootstrap band of the mean (200 resamples of the rows; none for a
+    group of one sequence): unlike mean ± 1.96 SE it respects the quantity, so the band of a mean
+    |score| never goes below 0. Non-finite scores are ignored. A dashed line marks the m6A site at 0; where scores
     are signed (some negative), a grey line marks 0 on the y axis, so a region that pushes towards
     "not degraded" (below) is told apart from one that pushes towards "degraded" (above).
 
@@ -130,16 +167,10 @@ def score_profile(
     for name, g, colour in (("positives", pos, "tab:red"), ("negatives", neg, "tab:blue")):
         if g.shape[0] == 0:
             continue
-        finite = np.isfinite(g)
-        n = finite.sum(axis=0)  # W
-        total = np.where(finite, g, 0.0).sum(axis=0)
-        mean = np.divide(total, n, out=np.full(g.shape[1], np.nan), where=n > 0)
-        dev = np.where(finite, g - mean, 0.0)
-        sd = np.sqrt(np.divide((dev**2).sum(axis=0), n - 1, out=np.zeros(g.shape[1]), where=n > 1))
-        half = 1.96 * sd / np.sqrt(np.maximum(n, 1))
+        mean, lo, hi = _mean_band(np.where(np.isfinite(g), g, np.nan))
         x = np.arange(g.shape[1]) - site_index
         ax.plot(x, mean, color=colour, linewidth=1.2, label=f"{name} (n = {g.shape[0]})")
-        ax.fill_between(x, mean - half, mean + half, color=colour, alpha=0.25, linewidth=0)
+        ax.fill_between(x, lo, hi, color=colour, alpha=0.25, linewidth=0)
     ax.axvline(0, color="black", linestyle="--", linewidth=0.8)
     if (np.concatenate([pos.ravel(), neg.ravel()]) < 0).any():
         ax.axhline(0, color="grey", linewidth=0.6)
@@ -155,7 +186,10 @@ def score_profile(
 
 # ---------------------------------------------------------------------------- mutation maps
 def mutation_map(delta: np.ndarray, seq: str, first: int = 0, title: str = ""):
-    """DeepBind-style mutation map: a 4 x W heatmap of Δ log-odds with the reference bases marked.
+    """DeepBind-style mutation map: a 4 x W heatmap of Δ log-odds with the reference bases marked,
+    under the sequence logo of the reference weighted by its importance (the letter of each position
+    is as tall as minus the mean Δ of its three substitutions: above 0 where the reference base
+    supports "degraded", below where it works against it). RNA letters (U) when ``seq`` has a U.
 
     Rows are A, C, G, T (top to bottom); column ``j`` is drawn at position ``first + j`` relative to
     the m6A site. Colours are symmetric around 0 (red: the mutant raises the log-odds, blue: it
@@ -183,9 +217,11 @@ def mutation_map(delta: np.ndarray, seq: str, first: int = 0, title: str = ""):
     finite = np.abs(d[np.isfinite(d)])
     vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     width = d.shape[0]
-    fig = _agg_figure((min(max(4.0, 0.06 * width + 2.0), 30.0), 2.6))
-    ax = fig.add_subplot()
+    letters = ALPHABET.replace("T", "U") if "U" in seq.upper() else ALPHABET
+    fig = _agg_figure((min(max(4.0, 0.06 * width + 2.0), 30.0), 4.2))
+    top, ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 1.6]})
     x0, x1 = first - 0.5, first + width - 0.5
+    _importance_logo(top, d, seq, first, letters)
     image = ax.imshow(d.T, extent=(x0, x1, 3.5, -0.5), aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax,
                       interpolation="nearest")
     rows = {b: i for i, b in enumerate(ALPHABET)}
@@ -195,14 +231,30 @@ def mutation_map(delta: np.ndarray, seq: str, first: int = 0, title: str = ""):
         ax.scatter(xs, ys, s=max(1.0, min(12.0, 3000.0 / width)), c="black", marker="o", linewidths=0)
     if first <= 0 < first + width:
         ax.axvline(0, color="black", linestyle="--", linewidth=0.6, alpha=0.6)
-    ax.set_yticks(range(4), list(ALPHABET))
+    ax.set_yticks(range(4), list(letters))
     ax.set_xlim(x0, x1)
     ax.set_xlabel("position relative to the m6A site (nt)")
-    fig.colorbar(image, ax=ax, label="Δ log-odds", fraction=0.04, pad=0.02)
+    fig.colorbar(image, ax=[top, ax], label="Δ log-odds", fraction=0.04, pad=0.02)
     if title:
-        ax.set_title(title)
-    fig.tight_layout()
+        top.set_title(title)
     return fig
+
+
+def _importance_logo(ax, delta: np.ndarray, seq: str, first: int, letters: str) -> None:
+    """The reference sequence as a logo, each letter as tall as minus the mean Δ of its substitutions."""
+    import logomaker
+    import pandas as pd
+
+    ref = [ALPHABET.find(b) for b in seq.upper().replace("U", "T")]
+    heights = np.zeros((len(ref), 4))
+    for j, r in enumerate(ref):
+        if r >= 0:
+            others = [c for c in range(4) if c != r and np.isfinite(delta[j, c])]
+            heights[j, r] = -float(np.mean(delta[j, others])) if others else 0.0
+    logo = pd.DataFrame(heights, columns=list(letters), index=np.arange(first, first + len(ref)))
+    logomaker.Logo(logo, ax=ax, color_scheme="classic", flip_below=False)
+    ax.axhline(0, color="grey", linewidth=0.5)
+    ax.set_ylabel("−mean Δ")
 
 
 # ---------------------------------------------------------------------------- motif logos
