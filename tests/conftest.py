@@ -12,6 +12,8 @@ SHARED = Path(os.environ.get("M6ABERT_SHARED", ROOT.parent / "shared"))
 DATA_DIR = Path(os.environ.get("M6ABERT_DATA", SHARED / "data" / "m6a_deg"))
 FIXTURES = SHARED / "fixtures"
 DEMO_DIR = ROOT / "examples" / "demo"
+# importing it registers a model in the comparison table: only the tests that want it import it
+collect_ignore = ["toy_baseline.py"]
 
 
 @pytest.fixture

@@ -538,6 +538,7 @@ def toy_baseline():
     importlib.import_module("toy_baseline")
     yield
     SLOTS.pop("a_content_lr")
+    sys.modules.pop("toy_baseline", None)
 
 
 def test_a_baseline_added_in_one_file_runs_in_the_table(toy_baseline, locus_dir, tmp_path):
