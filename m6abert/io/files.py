@@ -280,16 +280,36 @@ def load_npy(path: str | os.PathLike) -> np.ndarray:
     return arr
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_gzip(path: str | os.PathLike) -> bool:
+    """Whether a file starts as gzip (and bgzip) files do, whatever its name."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(2) == GZIP_MAGIC
+    except OSError:
+        return False
+
+
 def read_text_file(path: str | os.PathLike, what: str) -> str:
-    """The whole text of a UTF-8 file (BOM dropped); a folder, missing, unreadable, binary, non-UTF-8
-    or blank file is an ``InputError`` naming ``what`` the file should be."""
+    """The whole text of a UTF-8 file (BOM dropped; gzip or bgzip compressed ones are read through); a
+    folder, missing, unreadable, binary, non-UTF-8 or blank file is an ``InputError`` naming ``what``
+    the file should be."""
+    import gzip
+    import zlib
+
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected a {what}")
     try:
         data = path.read_bytes()
+        if data[:2] == GZIP_MAGIC:
+            data = gzip.decompress(data)
     except FileNotFoundError:
         raise InputError(f"{path}: {what} not found") from None
+    except (EOFError, gzip.BadGzipFile, zlib.error):
+        raise InputError(f"{path}: a damaged or truncated gzip file, expected a {what}") from None
     except OSError as err:
         raise InputError(f"{path}: cannot read {what} ({err.strerror})") from None
     if b"\0" in data:

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..constants import FASTA_LETTERS
 from ..utils import InputError
-from .files import read_text_file, write_text
+from .files import is_gzip, read_text_file, write_text
 
 
 class FastaRecord(NamedTuple):
@@ -324,10 +324,16 @@ def _line_blocks(path: Path, what: str, chunk_bytes: int,
     holding the whole file in memory. ``newline`` is :func:`open`'s: ``"\n"`` ends lines at
     ``\n`` only (FASTA headers); None at ``\n``, ``\r\n`` or ``\r``.
     """
+    import gzip
+    import zlib
+
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected a {what}")
     try:
-        fh = open(path, encoding="utf-8-sig", newline=newline)
+        if is_gzip(path):  # gzip or bgzip: decompressed as it is read
+            fh = gzip.open(path, "rt", encoding="utf-8-sig", newline=newline)
+        else:
+            fh = open(path, encoding="utf-8-sig", newline=newline)
     except FileNotFoundError:
         raise InputError(f"{path}: {what} not found") from None
     except OSError as err:
@@ -339,6 +345,8 @@ def _line_blocks(path: Path, what: str, chunk_bytes: int,
                 block = fh.readlines(chunk_bytes)
             except UnicodeDecodeError:
                 raise InputError(f"{path}: not UTF-8 text after line {lineno}, expected a {what}") from None
+            except (EOFError, gzip.BadGzipFile, zlib.error):
+                raise InputError(f"{path}: a damaged or truncated gzip file after line {lineno}, expected a {what}") from None
             except OSError as err:
                 raise InputError(f"{path}: cannot read {what} ({err.strerror})") from None
             if not block:
