@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -54,3 +55,33 @@ def test_the_manual_builds_strictly(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "site" / "errors" / "index.html").exists()
+
+
+def test_the_readme_quick_start_runs(tmp_path):
+    """The quick start's four commands, as printed, on 40 + 40 small windows with a tiny pretrained model:
+    each exits 0 and writes what its comment says."""
+    import shutil
+
+    from toy import planted_records, tiny_pretrained, write_fasta
+
+    if shutil.which("m6abert-get-input") is None:
+        pytest.skip("the m6abert-* commands are not installed (make install)")
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("## Quick start", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    pos, neg = planted_records(40, 40, 501, offset=130, seed=5)
+    write_fasta(tmp_path / "my_data" / "pos.fa", pos)
+    write_fasta(tmp_path / "my_data" / "neg.fa", neg)
+    write_fasta(tmp_path / "candidates.fa", pos[:3] + neg[:3])
+    tiny_pretrained(tmp_path / "pretrained")
+    script = block.replace("--num_train_epochs 10", "--num_train_epochs 1")  # the one change: a short run
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "MODEL_PATH": "pretrained", "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for path in ("my_splits/train.tsv", "my_splits/groups.tsv", "my_splits/leakage.json", "my_model/model.safetensors",
+                 "my_predictions/predictions.tsv"):
+        assert (tmp_path / path).exists(), path
+    assert [line.split("\t")[0] for line in (tmp_path / "my_predictions" / "predictions.tsv").read_text().splitlines()[1:]] == [
+        r.id for r in pos[:3] + neg[:3]]
+    figures = sorted(p.name for p in (tmp_path / "my_figures").iterdir())
+    assert any(n.endswith("_profile.png") for n in figures) and any(n.endswith("_heatmap.png") for n in figures)
+    assert any(n.endswith("_qc.tsv") for n in figures)
