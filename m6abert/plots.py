@@ -253,6 +253,9 @@ def _importance_logo(ax, delta: np.ndarray, seq: str, first: int, letters: str) 
             heights[j, r] = -float(np.mean(delta[j, others])) if others else 0.0
     logo = pd.DataFrame(heights, columns=list(letters), index=np.arange(first, first + len(ref)))
     logomaker.Logo(logo, ax=ax, color_scheme="classic", flip_below=False)
+    low, high = min(0.0, float(heights.min())), max(0.0, float(heights.max()))
+    pad = 0.08 * (high - low) or 1.0
+    ax.set_ylim(low - (pad if low < 0 else 0.0), high + pad)  # every letter whole
     ax.axhline(0, color="grey", linewidth=0.5)
     ax.set_ylabel("−mean Δ")
 
