@@ -52,11 +52,11 @@ class Slot(NamedTuple):
 
 
 SLOTS: dict[str, Slot] = {
-    "m6a_bert_deg": Slot("m6A-BERT-Deg", "m6abert.table:pretrained_bert_fold"),
-    "bert_scratch": Slot("BERT-Deg, no pretraining", "m6abert.table:scratch_bert_fold"),
-    "cnn_lstm": Slot("CNN+LSTM-Deg", "m6abert.table:cnn_fold"),
-    "kmer_lr": Slot("k-mer frequency LR", "m6abert.table:kmer_lr_fold"),
-    "gc_lr": Slot("GC-content LR", "m6abert.table:gc_lr_fold"),
+    "m6a_bert_deg": Slot("m6A-BERT-Deg", "m6abert.table_folds:pretrained_bert_fold"),
+    "bert_scratch": Slot("BERT-Deg, no pretraining", "m6abert.table_folds:scratch_bert_fold"),
+    "cnn_lstm": Slot("CNN+LSTM-Deg", "m6abert.table_folds:cnn_fold"),
+    "kmer_lr": Slot("k-mer frequency LR", "m6abert.table_folds:kmer_lr_fold"),
+    "gc_lr": Slot("GC-content LR", "m6abert.table_folds:gc_lr_fold"),
 }
 
 

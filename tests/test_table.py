@@ -171,7 +171,7 @@ def test_cnn_lstm_learns_with_the_training_loop(tmp_path):
 def test_kmer_lr_fits_on_training_folds_only(data_dir, tmp_path, monkeypatch):
     """Every sequence the k-mer LR is fitted on (its inner CV included) is of the training folds."""
     import m6abert.baselines as baselines
-    from m6abert.table import kmer_lr_fold
+    from m6abert.table_folds import kmer_lr_fold
     from m6abert.table_models import FoldJob
 
     s = TableSettings(data_path=str(data_dir), output_dir=str(tmp_path / "o"), n_folds=3, models=("kmer_lr",),
@@ -572,7 +572,7 @@ def test_a_killed_cnn_fold_resumes_from_its_checkpoint_exactly(data_dir, tmp_pat
     after its checkpoint of step 2, the fold run again resumes there and ends with the logits of an
     uninterrupted run."""
     import m6abert.train as train_module
-    from m6abert.table import cnn_fold
+    from m6abert.table_folds import cnn_fold
     from m6abert.table_models import FoldJob
     from m6abert.train import setup_distributed
 
