@@ -44,6 +44,19 @@ def setup_distributed(local_rank: int = -1, no_cuda: bool = False) -> Dist:
     return Dist(0, 1, -1, torch.device("cuda" if use_cuda else "cpu"))
 
 
+def end_distributed(ok: bool) -> None:
+    """Leave the process group, if this process joined one: after a barrier when the run succeeded, so
+    that no rank exits (and tears down its gloo/nccl connections) while another still writes its
+    outputs; a rank that exits first with a live group can abort (SIGABRT) in the group's destructor."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    try:
+        if ok:
+            torch.distributed.barrier()
+    finally:
+        torch.distributed.destroy_process_group()
+
+
 def barrier(dist: Dist) -> None:
     if dist.world_size > 1:
         torch.distributed.barrier()

@@ -73,12 +73,25 @@ def command(run: Callable[..., object]) -> Callable[..., int]:
     """
 
     def main(argv: list[str] | None = None) -> int:
-        run_guarded(run, argv)
+        ok = False
+        try:
+            run_guarded(run, argv)
+            ok = True
+        finally:
+            _end_distributed(ok)
         return EXIT_OK
 
     main.__module__, main.__qualname__ = run.__module__, "main"
     main.__doc__ = f"Run the command; 0 when done, SystemExit(2) for bad input. {(run.__doc__ or '').strip()}"
     return main
+
+
+def _end_distributed(ok: bool) -> None:
+    """Leave a torchrun process group the run joined (nothing to do when torch was never imported)."""
+    if "torch.distributed" in sys.modules:
+        from ..distributed import end_distributed
+
+        end_distributed(ok)
 
 
 def run_guarded(run: Callable[..., object], argv: list[str] | None = None) -> object:
