@@ -185,3 +185,15 @@ def attention_scores(
         return AttentionScores(np.zeros((0, max_seq_length)), np.zeros(0, np.float32), np.zeros(0, np.int64))
     scores, logits, lengths = (np.concatenate(parts) for parts in zip(*out, strict=True))
     return AttentionScores(scores, softmax_p1(logits), lengths.astype(np.int64))
+
+
+def attention_output(model: torch.nn.Module, data, s, common: dict):
+    """``--vis_task attn`` as a score method (:mod:`m6abert.score_methods`): the attention scores of ``data``
+    and, over the last layer, P(class 1) (``pred_results_*.npy``), both checked finite."""
+    from .inference import check_finite
+    from .score_methods import ScoreOutput
+
+    res = attention_scores(model, data.dataset, **common)
+    check_finite(res.probs, s.model_path, data.names, "probabilities")
+    check_finite(res.scores, s.model_path, data.names, "attention")
+    return ScoreOutput(res.scores, res.lengths, {"probs": res.probs} if common["layer"] is None else {})

@@ -392,7 +392,8 @@ def read_labelled_scores(data_dir: str | os.PathLike, npy_dir: str | os.PathLike
     data_name: str
         TSV stem (``train``, ``dev``, ``test``) or ``all``.
     vis_task: str
-        ``attn`` (``atten_*.npy``) or ``attr`` (``attributions_*.npy``).
+        A score method's kind (:data:`m6abert.score_methods.METHODS`): ``attn`` (``atten_*.npy``),
+        ``attr`` (``attributions_*.npy``), ``ism`` (``ism_summary_*.npy``), ...
 
     Raises
     ------
@@ -400,9 +401,9 @@ def read_labelled_scores(data_dir: str | os.PathLike, npy_dir: str | os.PathLike
         A missing or malformed file, a row-count mismatch, scores narrower than the
         sequences, or score widths that differ between the sets of "all".
     """
-    if vis_task not in io.SCORE_FILE_STEMS:
-        raise InputError(f"vis_task must be one of {', '.join(io.SCORE_FILE_STEMS)}, not {vis_task!r}")
-    stem, data, npy = io.SCORE_FILE_STEMS[vis_task], Path(data_dir), Path(npy_dir)
+    from .score_methods import method
+
+    stem, data, npy = method(vis_task).stem, Path(data_dir), Path(npy_dir)
     names = ("train", "dev", "test") if data_name == "all" else (data_name,)
     if data_name == "all" and (npy / f"{stem}_all.npy").exists():
         groups = [(names, npy / f"{stem}_all.npy")]  # one array over train, dev, test in that order

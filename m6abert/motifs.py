@@ -5,7 +5,7 @@ This module owns the motif search of the original ``visualize_find_motif_{pos,ne
 enriched in the target set are kept (hypergeometric test, Benjamini-Hochberg), similar
 motifs are merged by ungapped alignment, and every instance is cut to a fixed window around
 its motif. The module works on strings and arrays; find_motifs.py's file-to-file driver is
-:func:`m6abert.interpret.find_motifs`.
+:func:`m6abert.commands.motifs.find_motifs`.
 
 Differences from the original, on purpose (the README lists them): DNABERT's sequence background
 for the hypergeometric test (``background="motif_counts"`` gives the m6A fork's), ties merged by

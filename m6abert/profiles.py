@@ -19,6 +19,14 @@ from .utils import InputError
 SMOOTH = 25  # nt of the centred moving average
 
 
+def cropped(scores: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """A copy of ``scores`` cut to the longest sequence, NaN past each sequence's end (figures leave it blank)."""
+    width = int(min(scores.shape[1], lengths.max())) if len(lengths) else scores.shape[1]
+    shown = scores[:, :width].astype(np.float64)
+    shown[np.arange(width)[None, :] >= lengths[:, None]] = np.nan
+    return shown
+
+
 def class_rows(scores: np.ndarray, labels: np.ndarray | None = None, *, label: int = 1,
                length: int | None = None) -> np.ndarray:
     """The rows of class ``label``, cut to ``length`` columns, without rows holding NaN or infinity.

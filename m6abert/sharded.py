@@ -7,7 +7,7 @@ checks every record (letters, duplicate ids, k and length) and the variants agai
 before the first prediction, so bad input still ends before any work with one line.
 
 Shards (``--shard I --num_shards N``) are **contiguous blocks of input order**, cut in whole chunks
-(:func:`shard_range`): the file is counted cheaply by the survey, and a shard computes exactly the
+(:func:`~m6abert.utils.shard_range`): the file is counted cheaply by the survey, and a shard computes exactly the
 batches an unsharded run computes for its records, so :func:`merge_shards`, which concatenates the
 shards in order, gives files byte-identical to an unsharded run's (with the same
 ``chunk_records``). With fewer chunks than shards, the last shards are empty (their files have
@@ -48,42 +48,11 @@ from .io.shards import (
     read_score_shards,
     score_run_key,
 )
-from .utils import InputError, log
+from .utils import InputError, check_shard, log, shard_range
 from .variants import EFFECT_COLUMNS, VARIANT_OUTPUT, check_variants, chunk_effects
 
 CHUNK_RECORDS = 4096  # records per streamed chunk: the unit of streaming and of shards
 MERGE_RECORD = "merge_args.json"
-
-
-def shard_range(n: int, shard: int | None = None, num_shards: int | None = None, unit: int = 1) -> range:
-    """The indices of shard ``shard`` of ``num_shards`` over ``n`` items: a contiguous block in whole units.
-
-    The ``ceil(n / unit)`` units are split as evenly as possible (shard ``I`` gets units
-    ``I * m // N`` up to ``(I + 1) * m // N``); shards in order cover ``range(n)`` exactly once.
-    Without a shard, ``range(n)``.
-
-    >>> [list(shard_range(7, i, 3)) for i in range(3)]
-    [[0, 1], [2, 3], [4, 5, 6]]
-    >>> [shard_range(10, i, 2, unit=4) for i in range(2)]
-    [range(0, 4), range(4, 10)]
-    """
-    if shard is None:
-        return range(n)
-    check_shard(shard, num_shards)
-    units = -(-n // unit)
-    return range(min(n, shard * units // num_shards * unit), min(n, (shard + 1) * units // num_shards * unit))
-
-
-def check_shard(shard: int | None, num_shards: int | None) -> None:
-    """Both or neither of ``--shard I --num_shards N``, with ``N >= 1`` and ``0 <= I < N``."""
-    if (shard is None) != (num_shards is None):
-        raise InputError("give --shard and --num_shards together (--shard I --num_shards N, 0 <= I < N)")
-    if shard is None:
-        return
-    if num_shards < 1:
-        raise InputError(f"--num_shards must be at least 1, not {num_shards}")
-    if not 0 <= shard < num_shards:
-        raise InputError(f"--shard must be in 0..{num_shards - 1} (0-based, below --num_shards), not {shard}")
 
 
 class Survey(NamedTuple):

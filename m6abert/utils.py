@@ -51,3 +51,34 @@ def set_seed(seed: int) -> None:
     except ImportError:  # get_input.py does not need torch
         return
     torch.manual_seed(seed)
+
+
+def shard_range(n: int, shard: int | None = None, num_shards: int | None = None, unit: int = 1) -> range:
+    """The indices of shard ``shard`` of ``num_shards`` over ``n`` items: a contiguous block in whole units.
+
+    The ``ceil(n / unit)`` units are split as evenly as possible (shard ``I`` gets units
+    ``I * m // N`` up to ``(I + 1) * m // N``); shards in order cover ``range(n)`` exactly once.
+    Without a shard, ``range(n)``.
+
+    >>> [list(shard_range(7, i, 3)) for i in range(3)]
+    [[0, 1], [2, 3], [4, 5, 6]]
+    >>> [shard_range(10, i, 2, unit=4) for i in range(2)]
+    [range(0, 4), range(4, 10)]
+    """
+    if shard is None:
+        return range(n)
+    check_shard(shard, num_shards)
+    units = -(-n // unit)
+    return range(min(n, shard * units // num_shards * unit), min(n, (shard + 1) * units // num_shards * unit))
+
+
+def check_shard(shard: int | None, num_shards: int | None) -> None:
+    """Both or neither of ``--shard I --num_shards N``, with ``N >= 1`` and ``0 <= I < N``."""
+    if (shard is None) != (num_shards is None):
+        raise InputError("give --shard and --num_shards together (--shard I --num_shards N, 0 <= I < N)")
+    if shard is None:
+        return
+    if num_shards < 1:
+        raise InputError(f"--num_shards must be at least 1, not {num_shards}")
+    if not 0 <= shard < num_shards:
+        raise InputError(f"--shard must be in 0..{num_shards - 1} (0-based, below --num_shards), not {shard}")

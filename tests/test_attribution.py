@@ -656,3 +656,55 @@ def test_attr_flags_are_refused_for_other_tasks(planted, tmp_path, capsys, flag)
                                 "--data_name", "dev", "--vis_task", task, "--output_dir", str(tmp_path / "o"), *flag])
         assert exc.value.code == 2 and f"{flag[0]} applies to --vis_task attr only" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+# ---------------------------------------------------------------------------- a score method added in one file
+def test_a_score_method_added_in_one_file_runs_through_the_commands(planted, monkeypatch, capsys):
+    """tests/toy_method.py is a whole new score method (gradient x input: its compute function and one
+    ScoreMethod entry). Registered, it is a --vis_task choice of visualize_all.py, find_motifs.py and
+    profile_peak; the generic driver writes its scores, its extra array, its record and figures (no QC
+    table: it declares none) and its scores find the planted motif."""
+    import find_motifs
+    import toy_method
+
+    from m6abert.cli import profile_peak
+    from m6abert.score_methods import METHODS
+
+    data = planted["root"] / "gxi"
+    data.mkdir()
+    write_rows(data / "test.tsv", planted_rows(40, planted["rng"], n_pos=20))
+    out = planted["root"] / "out_gxi"
+    argv = ["--model_path", str(planted["model"]), "--data_dir", str(data), "--data_name", "test",
+            "--output_dir", str(out), "--max_seq_length", "128", "--site_index", str(SITE), "--vis_task", "gxi"]
+    with pytest.raises(SystemExit) as exc:  # not registered: not a choice
+        visualize_all.main(argv)
+    assert exc.value.code == 2
+    monkeypatch.setitem(METHODS, "gxi", toy_method.GXI)
+    assert visualize_all.main(argv) == 0
+    scores, signed = np.load(out / "gradxinput_test.npy"), np.load(out / "gradxinput_signed_test.npy")
+    assert scores.shape == signed.shape and scores.shape[0] == 40
+    np.testing.assert_allclose(np.linalg.norm(scores, axis=1), 1.0)
+    record = json.loads((out / "gradxinput_test.npy.json").read_text())
+    assert record["vis_task"] == "gxi" and record["rows"] == 40 and "batch_size" in record
+    assert {p.name for p in out.iterdir()} == {
+        "gradxinput_test.npy", "gradxinput_test.npy.json", "gradxinput_signed_test.npy", "visualize_args.json",
+        *(f"gradxinput_test_{kind}.{fmt}" for kind in ("heatmap", "profile") for fmt in ("png", "pdf"))}
+    labels = io.read_tsv(data / "test.tsv").labels
+    assert hit_rate(scores, labels == 1) >= 0.8
+    capsys.readouterr()
+    profile_peak.main(["--data_dir", str(data), "--npy_dir", str(out), "--data_name", "test", "--vis_task", "gxi",
+                       "--site_index", str(SITE)])
+    peak = int(capsys.readouterr().out.split("peaks at ")[1].split()[0])
+    assert abs(peak - (OFFSET + len(MOTIF) // 2)) <= 10, peak
+    motifs_out = planted["root"] / "gxi_motifs"
+    find_motifs.main(["--set", "pos", "--data_dir", str(data), "--npy_dir", str(out), "--window_size", "24",
+                      "--min_len", "5", "--pval_cutoff", "0.05", "--min_n_motif", "3", "--align_all_ties",
+                      "--save_file_dir", str(motifs_out), "--data_name", "test", "--vis_task", "gxi",
+                      "--site_index", str(SITE)])
+    rows = (motifs_out / "motifs_pos.tsv").read_text().splitlines()
+    assert len(rows) > 1 and MOTIF in rows[1].split("\t")[1], rows[:3]
+    with pytest.raises(SystemExit) as exc:  # it declares no QC: --skip_unreliable is refused in one line
+        find_motifs.main(["--data_dir", str(data), "--npy_dir", str(out), "--data_name", "test", "--vis_task", "gxi",
+                          "--skip_unreliable"])
+    assert exc.value.code == 2
+    assert "--skip_unreliable applies to --vis_task attr" in capsys.readouterr().err

@@ -247,7 +247,7 @@ def test_merged_shards_equal_an_unsharded_run(fasta_job, tmp_path, with_variants
 
 
 def test_shard_range_covers_every_item_once():
-    from m6abert.sharded import shard_range
+    from m6abert.utils import shard_range
 
     for n in (0, 1, 7, 100):
         for num in (1, 3, 8):

@@ -126,8 +126,8 @@ def test_planted_motif_ism(planted):  # noqa: F811
 
 
 def check_find_motifs(data: Path, out: Path, planted) -> None:  # noqa: F811
-    """m6abert.interpret.find_motifs on the whole-sequence summary of 30 positives and 30 negatives."""
-    from m6abert.interpret import find_motifs
+    """m6abert.commands.motifs.find_motifs on the whole-sequence summary of 30 positives and 30 negatives."""
+    from m6abert.commands.motifs import find_motifs
 
     write_rows(data / "test.tsv", planted_rows(60, planted["rng"], n_pos=30))
     visualize_all.main(["--model_path", str(planted["model"]), "--data_dir", str(data), "--data_name", "test",

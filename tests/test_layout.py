@@ -103,16 +103,17 @@ def _defaults(func) -> dict:
 
 
 def test_library_defaults_are_the_commands_defaults(tmp_path):
-    from m6abert import interpret
+    from m6abert.commands import motifs as motifs_command
+    from m6abert.commands import visualize as visualize_command
     from m6abert.motifs import motif_analysis
 
     args = vars(motifs.parse_args(["--data_dir", "d", "--npy_dir", "n", "--data_name", "dev", "--vis_task", "attr"]))
-    for func in (motif_analysis, interpret.find_motifs):
+    for func in (motif_analysis, motifs_command.find_motifs):
         for name, default in _defaults(func).items():
             if name in args:
                 assert args[name] == default, (func.__name__, name)
     vis = vars(visualize.parse_args(["--model_path", "m", "--data_dir", "d", "--data_name", "dev", "--vis_task", "attn"]))
-    fields = interpret.VisualizeSettings.__dataclass_fields__
+    fields = visualize_command.VisualizeSettings.__dataclass_fields__
     for name in ("max_seq_length", "layer", "batch_size", "n_steps", "internal_batch_size", "site_index"):
         assert vis[name] == fields[name].default, name
     attr = vars(visualize.parse_args(["--model_path", "m", "--data_dir", "d", "--data_name", "dev", "--vis_task",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from ..constants import SITE_INDEX
+from ..score_methods import METHODS, with_qc
 from ..utils import InputError
 from .common import command, compat_group, new_parser
 
@@ -35,9 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data_name", type=str, required=True,
                    help="train, dev or test (the TSV stem), or all (train + dev + test)")
     p.add_argument("--do_plot", action="store_true", help="also draw heatmap_{data_name}.png of all scores")
-    p.add_argument("--vis_task", type=str, required=True, choices=["attn", "attr", "ism"],
-                   help="attn: atten_{data_name}.npy; attr: attributions_{data_name}.npy; "
-                        "ism: ism_summary_{data_name}.npy (use a smaller --min_len: ISM peaks are sharp)")
+    p.add_argument("--vis_task", type=str, required=True, choices=list(METHODS),
+                   help="; ".join(f"{m.kind}: {m.stem}_{{data_name}}.npy" for m in METHODS.values())
+                   + " (ism: use a smaller --min_len, its peaks are sharp)")
     p.add_argument("--site_index", type=int, default=SITE_INDEX,
                    help="sequence index of the m6A site; reported positions are relative to it")
     p.add_argument("--background", type=str, default="sequences", choices=["sequences", "motif_counts"],
@@ -60,14 +61,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise InputError("--pval_cutoff must be in (0, 1]")
     if not args.max_rel_delta > 0:
         raise InputError(f"--max_rel_delta must be > 0, not {args.max_rel_delta}")
-    if args.skip_unreliable and args.vis_task != "attr":
-        raise InputError("--skip_unreliable applies to --vis_task attr (the completeness of attributions)")
+    if args.skip_unreliable and args.vis_task not in with_qc():
+        raise InputError(f"--skip_unreliable applies to --vis_task {' or '.join(with_qc())} (the completeness of "
+                         "attributions)")
     return args
 
 
 def run(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from ..interpret import find_motifs
+    from ..commands.motifs import find_motifs
 
     motifs = find_motifs(
         args.data_dir, args.npy_dir, args.data_name, args.vis_task, save_dir=args.save_file_dir,

@@ -104,7 +104,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise InputError("--variants needs --predict_fasta (the FASTA whose records the variants refer to)")
     if args.pos_relative_to_site and args.variants is None:
         raise InputError("--pos_relative_to_site needs --variants")
-    from ..sharded import check_shard
+    from ..utils import check_shard
 
     check_shard(args.shard, args.num_shards)
     if args.shard is not None and not args.predict_fasta:

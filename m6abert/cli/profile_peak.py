@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 
 from ..constants import SITE_INDEX
+from ..score_methods import METHODS
 from ..utils import InputError
 from .common import command, new_parser
-
-TASK_NAMES = {"attn": "attention", "attr": "attribution", "ism": "ISM"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,8 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data_dir", type=str, required=True, help="folder of {data_name}.tsv")
     p.add_argument("--npy_dir", type=str, required=True, help="folder of the score arrays")
     p.add_argument("--data_name", type=str, required=True, help="train, dev, test (the TSV stem) or all")
-    p.add_argument("--vis_task", type=str, required=True, choices=sorted(TASK_NAMES),
-                   help="attn: atten_*.npy; attr: attributions_*.npy; ism: ism_summary_*.npy")
+    p.add_argument("--vis_task", type=str, required=True, choices=sorted(METHODS),
+                   help="; ".join(f"{m.kind}: {m.stem}_*.npy" for m in METHODS.values()))
     p.add_argument("--set", type=str, default="pos", choices=["pos", "neg"],
                    help="pos: the label-1 rows; neg: the label-0 rows")
     p.add_argument("--smooth", type=int, default=SMOOTH, help="width of the centred moving average (odd; 1: none)")
@@ -51,7 +50,7 @@ def run(argv: list[str] | None = None) -> None:
     peak = profile_peak(data.scores, data.labels, label=label, site_index=args.site_index,
                         length=max(len(s) for s in data.seqs), smooth=args.smooth)
     who = "positives" if label else "negatives"
-    print(f"{TASK_NAMES[args.vis_task]} profile of {who} peaks at {peak:+d} nt")
+    print(f"{METHODS[args.vis_task].name} profile of {who} peaks at {peak:+d} nt")
 
 
 main = command(run)

@@ -20,6 +20,7 @@ import re
 import sys
 
 from ..constants import IG_STEPS, IG_STEPS_COMPAT, N_BASELINES, SITE_INDEX
+from ..score_methods import METHODS, with_qc
 from ..utils import InputError
 from .common import (
     add_device_args,
@@ -90,9 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--kmer", type=int, default=None, help="k of the model (3..6); checked against --model_path (default: the model's)")
     a("--model_type", type=str, default="dna", help="must be 'dna'")
     a = p.add_argument_group("scores").add_argument
-    a("--vis_task", type=str, required=True, choices=["attn", "attr", "ism"],
-      help="attn: [CLS] attention of the last layer; attr: layer integrated gradients on the embeddings; "
-           "ism: in-silico saturation mutagenesis (Δ log-odds of every single-base substitution)")
+    a("--vis_task", type=str, required=True, choices=list(METHODS),
+      help="; ".join(f"{m.kind}: {m.help}" for m in METHODS.values()))
     a("--layer", type=int, default=None,
       help="attn: layer whose attention is used (default last); attr: encoder layer whose output is "
            "attributed (default: the embeddings). Outputs are named *_layer_{layer}.npy")
@@ -147,7 +147,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise InputError(f"--kmer must be 3, 4, 5 or 6, not {args.kmer}")
     check_common(args)
     resolve_max_seq_length(args, args.model_path)
-    from ..sharded import check_shard
+    from ..utils import check_shard
 
     check_shard(args.shard, args.num_shards)
     _attr_defaults(args)
@@ -178,10 +178,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def _attr_defaults(args: argparse.Namespace) -> None:
     """The attribution settings left unset: the original's with --dnabert_compat (probability, [PAD],
     50 steps), otherwise log-odds against N_BASELINES dinucleotide shuffles at IG_STEPS steps."""
-    attr_only = ("attr_target", "baseline", "n_baselines", "n_steps", "seed", "max_rel_delta", "internal_batch_size")
-    given = [f for f in attr_only if getattr(args, f) is not None] + (["skip_unreliable"] if args.skip_unreliable else [])
+    attr_only = ("attr_target", "baseline", "n_baselines", "n_steps", "seed", "internal_batch_size")
+    given = [f for f in attr_only if getattr(args, f) is not None]
     if args.vis_task != "attr" and given:
         raise InputError(f"--{given[0]} applies to --vis_task attr only")
+    qc_only = (["max_rel_delta"] if args.max_rel_delta is not None else []) + (
+        ["skip_unreliable"] if args.skip_unreliable else [])
+    if args.vis_task not in with_qc() and qc_only:
+        raise InputError(f"--{qc_only[0]} applies to --vis_task {' or '.join(with_qc())} only")
     args.seed = 42 if args.seed is None else args.seed
     args.max_rel_delta = 0.1 if args.max_rel_delta is None else args.max_rel_delta
     compat = args.dnabert_compat
@@ -197,7 +201,7 @@ def _attr_defaults(args: argparse.Namespace) -> None:
 
 def run(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    from ..interpret import VisualizeSettings, visualize
+    from ..commands.visualize import VisualizeSettings, visualize
     from ..io import lock_run_dir
     from ..utils import resolve_device
     from .common import log_start, precision_of

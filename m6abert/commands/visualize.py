@@ -1,0 +1,261 @@
+"""``visualize_all.py`` from files to files: a fine-tuned model's per-nucleotide scores of a data set,
+saved as arrays with heatmap and profile figures (settings in :class:`VisualizeSettings`).
+
+The method (``--vis_task``) is a :class:`~m6abert.score_methods.ScoreMethod`: its file stem, title,
+computation, extra arrays, QC table and figures are declared there; this module runs any of them the
+same way (in-silico mutagenesis, whose outputs are per substitution, has its own driver:
+:mod:`m6abert.commands.visualize_ism`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .. import __version__, io
+from ..constants import IG_STEPS, MAX_POSITIONS, N_BASELINES, SITE_INDEX
+from ..data import concat_labelled, load_tsv_dataset
+from ..inference import autocast
+from ..ism import BATCH_SIZE as ISM_BATCH_SIZE
+from ..profiles import cropped
+from ..score_methods import ScoreMethod, ScoreOutput, method
+from ..utils import InputError, check_model_k, check_shard, log, shard_range
+
+if TYPE_CHECKING:
+    import torch
+
+MAX_REL_DELTA = 0.1  # the QC's threshold: |delta| / |F(x) - F(baseline)| above which an attribution row is not trusted
+FIGURE_FORMATS = ("png", "pdf")
+
+
+@dataclass(frozen=True)
+class VisualizeSettings:
+    """visualize_all.py's settings; field names are its flags (``k`` is ``--kmer``, ``plot`` is not ``--no_plot``)."""
+
+    model_path: str
+    data_dir: str
+    data_name: str
+    vis_task: str
+    output_dir: str = "./results/"
+    k: int | None = None
+    max_seq_length: int = MAX_POSITIONS
+    layer: int | None = None
+    batch_size: int = 50
+    n_steps: int = IG_STEPS  # attr: Gauss-Legendre steps per reference (the original's 50 with dnabert_compat)
+    internal_batch_size: int | None = None
+    dnabert_compat: bool = False
+    plot: bool = True
+    site_index: int = SITE_INDEX
+    precision: str | None = None  # "bf16" (or "fp16" on CUDA): autocast the model
+    ism_window: tuple[int, int] | None = None  # ism: (START, END) relative to the site, half-open; None: all
+    plot_ids: tuple[int, ...] | None = None  # ism: rows whose mutation map is drawn; None: the first positive
+    ism_batch_size: int = ISM_BATCH_SIZE  # ism: mutants per forward pass
+    attr_target: str = "logodds"  # attr: "logodds" of the true label, or "prob" (the original's)
+    baseline: str = "shuffle"  # attr: "shuffle" (dinucleotide shuffles) or "pad" (the original's all-[PAD] sequence)
+    n_baselines: int = N_BASELINES  # attr: shuffled references per sequence (baseline "shuffle"; 1 for "pad")
+    seed: int = 42  # attr: seed of the shuffled references
+    max_rel_delta: float = MAX_REL_DELTA  # a QC'd method: the QC value above which a row is unreliable
+    skip_unreliable: bool = False  # a QC'd method: leave the unreliable rows out of the heatmaps and profiles
+    shard: int | None = None  # score only shard ``shard`` (0-based) of ``num_shards``: a block of the rows
+    num_shards: int | None = None
+    run_args: dict = field(default_factory=dict)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The TSV stems scored, in row order (``all``: train, dev, test)."""
+        return ("train", "dev", "test") if self.data_name == "all" else (self.data_name,)
+
+
+def score_file_stem(vis_task: str, data_name: str, layer: int | None = None) -> str:
+    """``atten_{data_name}`` / ``attributions_{data_name}`` / ..., with ``_layer_{layer}`` if given.
+
+    >>> score_file_stem("attr", "dev", 3)
+    'attributions_dev_layer_3'
+    """
+    return method(vis_task).file_stem(data_name, layer)
+
+
+def plot_scores(
+    scores: np.ndarray, labels: np.ndarray, lengths: np.ndarray, stem: str, site_index: int, what: str
+) -> dict:
+    """Heatmap and profile figures of a score matrix, cropped to the longest sequence."""
+    from ..plots import score_heatmap, score_profile
+
+    shown = cropped(scores, lengths)
+    pos, neg = shown[labels == 1], shown[labels == 0]
+    return {
+        f"{stem}_heatmap": score_heatmap(pos, neg, site_index, title=what),
+        f"{stem}_profile": score_profile(pos, neg, site_index, title=what),
+    }
+
+
+def _load(s: VisualizeSettings, m: ScoreMethod):
+    """The fine-tuned model, its k and the data set(s) of ``data_name``, all checked."""
+    from ..model import load_model
+
+    if s.vis_task != "ism" and (s.ism_window is not None or s.plot_ids is not None):
+        raise InputError("--ism_window and --plot_ids apply to --vis_task ism only")
+    if not m.layers and s.layer is not None:
+        raise InputError(f"--layer does not apply to --vis_task {m.kind} (it mutates the input)")
+    model, k = load_model(s.model_path, "classification", attn_implementation=m.attn_implementation,
+                          fine_tuned=True)
+    check_model_k(f"--kmer {s.k}", s.k, k, f"the model in {s.model_path}")
+    n_layers, max_pos = model.config.num_hidden_layers, model.config.max_position_embeddings
+    if s.layer is not None and not -n_layers <= s.layer < n_layers:
+        raise InputError(f"--layer {s.layer}: the model has {n_layers} layers (0..{n_layers - 1})")
+    if s.max_seq_length > max_pos:
+        raise InputError(f"--max_seq_length {s.max_seq_length} exceeds the model's {max_pos} positions")
+    parts = [load_tsv_dataset(Path(s.data_dir) / f"{n}.tsv", k, s.max_seq_length, m.labelled_input)
+             for n in s.names]
+    return model, k, concat_labelled(parts, s.data_dir, s.names)
+
+
+def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[str, str]:
+    """visualize_all.py: score ``data_name`` with the fine-tuned ``model_path`` and save the arrays.
+
+    Writes the method's ``{stem}_{data_name}.npy`` (``_layer_{layer}`` with ``layer``) and its
+    ``.npy.json`` record into ``output_dir``, the method's extra arrays and QC table (attn:
+    ``pred_results_{data_name}.npy``; attr: ``attributions_signed_*.npy`` and ``*_qc.tsv``), PNG/PDF
+    heatmap and profile figures (and the method's own) if ``plot``, and ``visualize_args.json``.
+    Everything is read and checked before anything is written.
+
+    With ``shard`` and ``num_shards`` only a contiguous block of the rows is scored (cut in whole
+    ``batch_size`` batches, so a shard computes exactly the batches of an unsharded run and the
+    merged arrays are bit-identical to its) and each ``.npy.json`` records the block and the files a
+    merge joins (:func:`~m6abert.sharded.merge_score_shards`).
+
+    Returns
+    -------
+    dict
+        Output name -> path of every file written.
+    """
+    m = method(s.vis_task)
+    check_shard(s.shard, s.num_shards)
+    model, k, full = _load(s, m)
+    sources = _sources(s)
+    block = shard_range(len(full.names), s.shard, s.num_shards, unit=1 if m.driver else s.batch_size)
+    if m.driver:
+        return m.function("driver")(s, model, k, full, sources, device, block)
+    data = shard_rows(full, block)
+    common = dict(k=k, max_seq_length=s.max_seq_length, layer=s.layer, dnabert_compat=s.dnabert_compat,
+                  batch_size=s.batch_size, device=device)
+    with autocast(device, s.precision):
+        res: ScoreOutput = m.function()(model, data, s, common)
+    stem = m.file_stem(s.data_name, s.layer)
+    meta = {"m6abert_version": __version__, "vis_task": s.vis_task, "data_name": s.data_name,
+            "model_path": s.model_path, **forward_meta(s, m), "layer": s.layer, "rows": len(res.scores),
+            "sources": sources, "precision": s.precision or "fp32", **{f: getattr(s, f) for f in m.settings},
+            **res.meta}
+    if s.shard is not None:
+        meta["shard"] = shard_record(s, block, len(full.names), *_merged_names(s, m))
+    files = {f"{stem}.npy": lambda p: io.save_npy(p, res.scores), f"{stem}.npy.json": lambda p: io.write_json(p, meta)}
+    files.update(_extra_writers(s, m, res))
+    shown = res.scores if not s.skip_unreliable or res.unreliable is None else _without_unreliable(res)
+    if s.plot:
+        files.update(_plots(s, m, shown, res.lengths, data.labels, stem))
+        files.update(_figure_writers({m.figure_stems(s.data_name, s.layer)[key]: fig
+                                      for key, fig in res.figures.items()}))
+    run_record = {**s.run_args, "model_identity": meta["model_identity"]}
+    files["visualize_args.json"] = lambda p: io.write_run_args(p.parent, run_record, p.name)
+    out = Path(s.output_dir)
+    io.write_output_set(out, files, _owned(s, m, stem), what=f"{s.vis_task} scores of {s.data_name}")
+    print(f"{s.vis_task} scores of {len(res.scores)} sequences written to {out}")
+    return {_key(name, s.data_name): str(out / name) for name in files}
+
+
+def _extra_writers(s: VisualizeSettings, m: ScoreMethod, res: ScoreOutput) -> dict[str, io.Writer]:
+    """Writers of the method's extra arrays and its QC table."""
+    names = m.array_names(s.data_name, s.layer)
+    files: dict[str, io.Writer] = {names[key]: (lambda p, a=a: io.save_npy(p, a))
+                                   for key, a in res.arrays.items() if key in names}
+    if res.qc is not None:
+        files[m.qc_name(s.data_name, s.layer)] = lambda p: io.write_predictions_tsv(p, res.qc)
+    return files
+
+
+def _owned(s: VisualizeSettings, m: ScoreMethod, stem: str) -> list[str]:
+    """Every file a run of this method, data set and layer may write (stale ones are removed)."""
+    figures = [f"{stem}_{kind}" for kind in ("heatmap", "profile")] + list(m.figure_stems(s.data_name, s.layer).values())
+    owned = [f"{stem}.npy", f"{stem}.npy.json", *(f"{f}.{fmt}" for f in figures for fmt in FIGURE_FORMATS),
+             "visualize_args.json", *m.array_names(s.data_name, s.layer).values()]
+    return owned + ([m.qc_name(s.data_name, s.layer)] if m.qc_table else [])
+
+
+def shard_rows(data, block: range):
+    """The rows ``block`` of a labelled data set (all of it for the full range); names stay the global rows."""
+    if len(block) == len(data.names):
+        return data
+    import torch
+
+    labels = data.labels[block.start : block.stop] if data.labels is not None else None
+    return type(data)(torch.utils.data.Subset(data.dataset, block), labels, data.names[block.start : block.stop])
+
+
+def shard_record(s: VisualizeSettings, block: range, n_rows: int, arrays: list[str], tables: list[str]) -> dict:
+    """The ``shard`` entry of a sharded run's ``.npy.json``: which rows it scored and the files that
+    ``merge_shards.py`` joins (arrays concatenated along the rows, tables one after the other)."""
+    return {"shard": s.shard, "num_shards": s.num_shards, "rows": [block.start, block.stop], "n_rows": n_rows,
+            "arrays": arrays, "tables": tables}
+
+
+def _merged_names(s: VisualizeSettings, m: ScoreMethod) -> tuple[list[str], list[str]]:
+    """The arrays and tables of a run that a merge of its shards joins."""
+    stem = m.file_stem(s.data_name, s.layer)
+    return [f"{stem}.npy", *m.array_names(s.data_name, s.layer).values()], [
+        *([m.qc_name(s.data_name, s.layer)] if m.qc_table else [])]
+
+
+def _without_unreliable(res: ScoreOutput) -> np.ndarray:
+    """The scores to plot with the rows the QC does not trust blanked (NaN), so heatmaps and profiles leave
+    them out; the saved arrays keep every row."""
+    log.info("--skip_unreliable: %d of %d rows left out of the heatmaps and profiles", int(res.unreliable.sum()),
+             len(res.unreliable))
+    shown = res.scores.copy()
+    shown[res.unreliable] = np.nan
+    return shown
+
+
+def _key(name: str, data_name: str) -> str:
+    """The name of an output in :func:`visualize`'s result (an array is its stem, pred_results plain)."""
+    if name == f"pred_results_{data_name}.npy":
+        return "pred_results"
+    return name[: -len(".npy")] if name.endswith(".npy") else name
+
+
+def _sources(s: VisualizeSettings) -> list[dict]:
+    """The TSVs scored, in row order, with their SHA-256: find_motifs.py checks its TSVs against them."""
+    return [{"tsv": f"{n}.tsv", "sha256": io.file_sha256(Path(s.data_dir) / f"{n}.tsv")} for n in s.names]
+
+
+def forward_meta(s: VisualizeSettings, m: ScoreMethod) -> dict:
+    """What determines the scores besides the data and the method's settings: the model's identity
+    (:func:`~m6abert.io.checkpoints.model_identity`) and the settings of its forward passes. A merge
+    of shards compares them (:func:`~m6abert.sharded.merge_score_shards`)."""
+    from ..io.checkpoints import model_identity
+
+    return {"model_identity": model_identity(s.model_path), "max_seq_length": s.max_seq_length,
+            "dnabert_compat": s.dnabert_compat, **{f: getattr(s, f) for f in m.forward_settings}}
+
+
+def _plots(s: VisualizeSettings, m: ScoreMethod, scores: np.ndarray, lengths: np.ndarray,
+           labels: np.ndarray | None, stem: str) -> dict[str, io.Writer]:
+    """Writers of the heatmap and profile figures (PNG and PDF); none without labels."""
+    if labels is None:
+        log.warning("no labels in %s: heatmap and profile plots are skipped", s.data_dir)
+        return {}
+    if not len(scores):  # an empty shard
+        log.info("no rows to draw: heatmap and profile plots are skipped")
+        return {}
+    what = f"{m.title}: {s.data_name} split"
+    if s.layer is not None:
+        what += f", encoder layer {s.layer}"
+    return _figure_writers(plot_scores(scores, labels, lengths, stem, s.site_index, what))
+
+
+def _figure_writers(figures: dict) -> dict[str, io.Writer]:
+    """Writers of each figure (name -> Figure) as PNG and PDF."""
+    return {f"{name}.{fmt}": (lambda p, fig=fig, fmt=fmt: io.save_figure(fig, p.with_suffix(""), formats=(fmt,)))
+            for name, fig in figures.items() for fmt in FIGURE_FORMATS}
