@@ -3,12 +3,11 @@
 Every corpus drops each sequence that shares an exact ``group_overlap``-nt stretch with a window
 it will be tested on (:func:`m6abert.groups.sharing`), and says what it is: the default, the
 negatives that balanced sampling left out, is label-selected (negatives only); a user's FASTA; or,
-per fold, every window of ``pos.fa`` and ``neg.fa`` outside the fold's held-out loci (label-neutral).
+per fold, every positive and negative window outside the fold's held-out loci (label-neutral).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import NamedTuple
 
 from . import io
@@ -26,18 +25,19 @@ class _Corpus(NamedTuple):
     k: int
     seed: int
     group_overlap: int
-    data_path: str
+    names: tuple[str, str]  # how messages name the positives' and negatives' sources
     pretrain_corpus: str | None
 
 
 def corpora(pos: list[io.FastaRecord], neg: list[io.FastaRecord], folds: dict, *, k: int, seed: int,
-            group_overlap: int, data_path: str, pretrain_corpus: str | None = None, per_fold: bool = False
-            ) -> tuple[dict, dict]:
+            group_overlap: int, names: tuple[str, str], pretrain_corpus: str | None = None,
+            per_fold: bool = False) -> tuple[dict, dict]:
     """Every pretraining corpus of a table run and what each is: one shared corpus (``SHARED``), or
     with ``per_fold`` one per protocol and fold (``"{protocol}/fold_{i}"``: every window of ``pos``
     and ``neg`` outside that fold's held-out loci, label-neutral). ``folds``: per protocol, each
-    fold's (records, labels)."""
-    s = _Corpus(k, seed, group_overlap, data_path, pretrain_corpus)
+    fold's (records, labels); ``names``: the names of the sources of ``pos`` and ``neg``
+    (:attr:`m6abert.io.Source.name`), for messages and the corpus records."""
+    s = _Corpus(k, seed, group_overlap, tuple(names), pretrain_corpus)
     if not per_fold:
         windows = [r for recs, _ in next(iter(folds.values())) for r in recs]
         corpus, info = _corpus(s, pos, neg, windows)
@@ -46,7 +46,7 @@ def corpora(pos: list[io.FastaRecord], neg: list[io.FastaRecord], folds: dict, *
     for protocol, protocol_folds in folds.items():
         for i, (held_out, _) in enumerate(protocol_folds):
             key = f"{protocol}/fold_{i}"
-            out[key], infos[key] = _corpus(s, pos, neg, held_out, f"{key}: pos.fa and neg.fa")
+            out[key], infos[key] = _corpus(s, pos, neg, held_out, f"{key}: {s.names[0]} and {s.names[1]}")
     return out, infos
 
 
@@ -58,12 +58,12 @@ def _corpus(s: _Corpus, pos, neg, windows: list[io.FastaRecord], every: str | No
     (label-neutral), so named."""
     if every:
         records, what = [*pos, *neg], every
-        selected = "label-neutral: every window of pos.fa and neg.fa outside this fold's held-out loci"
+        selected = f"label-neutral: every window of {s.names[0]} and {s.names[1]} outside this fold's held-out loci"
     elif s.pretrain_corpus:
         records, what = io.read_fasta(s.pretrain_corpus), s.pretrain_corpus
         selected = "a user's FASTA (--pretrain_corpus)"
     else:
-        records, what = unused_negatives(pos, neg, s.seed, neg_path=str(Path(s.data_path) / "neg.fa")), \
+        records, what = unused_negatives(pos, neg, s.seed, neg_path=s.names[1]), \
             "the negatives balanced sampling did not use"
         selected = "label-selected: negatives only (every positive is a fold window)"
     shared = sharing([window_seq(r) for r in records], [r.seq for r in windows], s.group_overlap)

@@ -102,13 +102,14 @@ def kmerise(records: list[FastaRecord], k: int, extend_len: int | None, path: st
     return out
 
 
-def read_windows(path: str | Path) -> tuple[list[FastaRecord], dict[str, int]]:
-    """The records of a FASTA file of site windows and the ``site=N`` of their headers, each checked
-    to name an A of its record."""
-    declared: dict[str, int] = {}
-    records = io.read_fasta(path, declared)
+def read_windows(source: io.Source | str | Path) -> tuple[list[FastaRecord], dict[str, int]]:
+    """The records of a source of site windows (a path: a FASTA file) and their declared sites
+    (:meth:`m6abert.io.Source.read`), each declared site checked to name an A of its record."""
+    if isinstance(source, str | Path):
+        source = io.FastaSource(Path(source))
+    records, declared = source.read()
     for r in records:
-        sites.check_declared(r.id, r.seq, declared.get(r.id), path)
+        sites.check_declared(r.id, r.seq, declared.get(r.id), source.name)
     return records, declared
 
 
@@ -342,7 +343,7 @@ def pretrain_corpus(
 
 def make_inputs(
     task: str,
-    data_dir: str,
+    sources: io.LabelledSources | None,
     save_dir: str,
     k: int,
     seed: int = 52,
@@ -355,7 +356,7 @@ def make_inputs(
     group_overlap: int = 0,
     leakage_k: int = LEAKAGE_K,
 ) -> list[str]:
-    """Read FASTA from ``data_dir``, build the data sets of ``task`` and write them to ``save_dir``.
+    """Read the inputs of ``task``, build its data sets and write them to ``save_dir``.
 
     Everything is read and checked before the first file is written, so bad input leaves
     ``save_dir`` untouched. The files replace an earlier run's as one set
@@ -366,15 +367,21 @@ def make_inputs(
     Parameters
     ----------
     task: str
-        ``"finetune"`` (``pos.fa`` + ``neg.fa`` -> ``train/dev[/test].tsv`` or ``fold_{i}/``) or
-        ``"pretrain"`` (``pretrain.fa`` or ``fasta`` -> ``pre/{k}[_train|_val].txt``).
+        ``"finetune"`` (``sources`` -> ``train/dev[/test].tsv`` or ``fold_{i}/``) or ``"pretrain"``
+        (``fasta`` -> ``pre/{k}[_train|_val].txt``).
+    sources: LabelledSources or None
+        Fine-tuning: the positives and negatives (:class:`m6abert.io.LabelledSources`; the paper's
+        folder is ``LabelledSources.from_folder(data_dir)``; any :class:`m6abert.io.Source` kind).
+        Not read by ``"pretrain"``.
     n_folds: int or None
         Write ``fold_{i}/train.tsv``, ``fold_{i}/dev.tsv`` and ``folds.json`` instead of the
         single split. Default is None.
     fasta: str or None
-        Pretraining FASTA to read instead of ``data_dir/pretrain.fa``. Default is None.
+        Pretraining: the FASTA to read (get_input.py: ``--fasta``, else ``DATA_DIR/pretrain.fa``).
+        Default is None.
     run_args: dict or None
-        Resolved arguments, recorded as ``save_dir/get_input_args.json``. Default is None.
+        Resolved arguments, recorded as ``save_dir/get_input_args.json`` (with the sources'
+        :meth:`~m6abert.io.LabelledSources.describe` under ``"sources"``). Default is None.
     group_overlap: int
         Fine-tuning: keep windows that share an exact stretch of this many nt in one split or fold
         (:func:`m6abert.leakage.window_groups`) and write ``groups.tsv``; 0 is the original's random split. Either
@@ -387,17 +394,22 @@ def make_inputs(
         The paths of the data files written (not ``get_input_args.json``).
     """
     check_k(k)
-    data = Path(data_dir)
     if task == "finetune":
-        files, placed = _finetune_files(data, k, seed, do_val, extend_len, n_folds, neg_ratio, group_overlap,
+        if sources is None:
+            raise ValueError("make_inputs('finetune', ...) needs sources (m6abert.io.LabelledSources)")
+        files, placed = _finetune_files(sources, k, seed, do_val, extend_len, n_folds, neg_ratio, group_overlap,
                                         leakage_k)
         owned, what = FINETUNE_OUTPUTS, "fine-tuning splits"
-        if run_args is not None and placed is not None:
-            run_args = {**run_args, "sites": placed}
+        if run_args is not None:
+            run_args = {**run_args, "sources": sources.describe()}
+            if placed is not None:
+                run_args["sites"] = placed
     elif task == "pretrain":
-        src = Path(fasta) if fasta else data / "pretrain.fa"
+        if fasta is None:
+            raise ValueError("make_inputs('pretrain', ...) needs fasta (the FASTA file to read)")
         # --extend_len is for the site windows of fine-tuning; pretraining sequences are used whole,
         # as in the original
+        src = Path(fasta)
         corpus = pretrain_corpus(io.read_fasta(src), k, seed, do_val, None, str(src))
         files = {f"pre/{name}.txt": _writer("lines", lines) for name, lines in corpus.items()}
         owned, what = pretrain_outputs(k), f"pretraining corpus (k={k})"
@@ -409,19 +421,19 @@ def make_inputs(
     return [str(p) for p in report.written if p.name != RUN_ARGS]
 
 
-def _finetune_files(data: Path, k: int, seed: int, do_val: bool, extend_len: int | None,
+def _finetune_files(sources: io.LabelledSources, k: int, seed: int, do_val: bool, extend_len: int | None,
                     n_folds: int | None, neg_ratio: int, group_overlap: int = 0,
                     leakage_k: int = LEAKAGE_K) -> tuple[dict, dict | None]:
     """``{relative name: writer}`` of a fine-tuning run (every input read and checked) and how the
     sites of its records were placed (:func:`sites_record`; None without ``extend_len``)."""
-    pos_path, neg_path = data / "pos.fa", data / "neg.fa"
-    (pos, declared), (neg, neg_declared) = read_windows(pos_path), read_windows(neg_path)
+    pos_path, neg_path = sources.pos.name, sources.neg.name
+    (pos, declared), (neg, neg_declared) = read_windows(sources.pos), read_windows(sources.neg)
     declared.update(neg_declared)
-    io.check_unique_ids((str(pos_path), pos), (str(neg_path), neg))
-    used = pos + sample_negatives(neg, neg_ratio * len(pos), seed, str(neg_path))
+    io.check_unique_ids((pos_path, pos), (neg_path, neg))
+    used = pos + sample_negatives(neg, neg_ratio * len(pos), seed, neg_path)
     groups = window_groups(used, group_overlap, extend_len, declared) if group_overlap else None
     common = dict(k=k, seed=seed, extend_len=extend_len, neg_ratio=neg_ratio,
-                  pos_path=str(pos_path), neg_path=str(neg_path), declared=declared, groups=groups)
+                  pos_path=pos_path, neg_path=neg_path, declared=declared, groups=groups)
     if n_folds is None:
         splits = finetune_splits(pos, neg, do_val=do_val, **common)
         files = {f"{name}.tsv": _writer("tsv", s) for name, s in splits.items()}

@@ -41,7 +41,7 @@ from .corpus import SHARED, corpora
 from .groups import leakage
 from .leakage import window_groups
 from .metrics import classification_metrics, softmax_p1
-from .splits import fold_records, kfold_splits, make_inputs, sample_negatives
+from .splits import fold_records, kfold_splits, make_inputs, read_windows, sample_negatives
 from .table_models import FoldJob, model_names, runner
 from .table_models import label as model_label
 from .utils import InputError, log
@@ -55,7 +55,8 @@ TABLE_OUTPUTS = ("table.md", "table.json", "per_fold.tsv", "oof_predictions.tsv"
                  "timings.json")
 OWNED = ("data", "pretrain_data", "runs", *TABLE_OUTPUTS)
 # not part of what a model/fold result depends on: a run may be continued with more models or protocols
-NOT_RESULTS = ("output_dir", "models", "folds", "should_continue", "overwrite_output_dir", "run_args", "n_bootstrap")
+NOT_RESULTS = ("output_dir", "models", "folds", "should_continue", "overwrite_output_dir", "run_args", "n_bootstrap",
+               "sources")  # the sources' content is in data_sha256
 # settings added after runs/settings.json existed, with the value that reproduces what a run without them did
 ADDED_LATER = {"pretrain_per_fold": False}
 
@@ -68,10 +69,14 @@ class TableSettings:
     in one inner fold of the k-mer LR), ``random`` or ``both``. ``pretrain_corpus`` None pretrains
     on the negatives that balanced sampling did not use (label-selected: negatives only); every
     corpus window sharing a stretch with a fold window is dropped either way. ``pretrain_per_fold``
-    pretrains m6A-BERT once per protocol and fold instead, label-neutrally, on every window of
-    ``pos.fa`` and ``neg.fa`` that shares no stretch with that fold's held-out windows;
+    pretrains m6A-BERT once per protocol and fold instead, label-neutrally, on every positive and
+    negative window that shares no stretch with that fold's held-out windows;
     ``save_steps`` > 0 also checkpoints BERT pretraining and fine-tuning every so many steps (a
     killed run then resumes inside the interrupted fold), 0 resumes at the start of it.
+
+    ``sources``: the positives and negatives (:class:`m6abert.io.LabelledSources`, any
+    :class:`m6abert.io.Source` kind); None reads the paper's layout of ``data_path``
+    (``pos.fa``, ``neg.fa``). With ``sources`` given, ``data_path`` is only recorded.
     """
 
     data_path: str
@@ -102,6 +107,11 @@ class TableSettings:
     should_continue: bool = False
     overwrite_output_dir: bool = False
     run_args: dict = field(default_factory=dict)
+    sources: io.LabelledSources | None = None
+
+    def labelled_sources(self) -> io.LabelledSources:
+        """``sources``, else ``data_path/pos.fa`` and ``data_path/neg.fa`` (each checked to exist)."""
+        return self.sources if self.sources is not None else io.LabelledSources.from_folder(self.data_path)
 
 
 class Plan(NamedTuple):
@@ -113,6 +123,7 @@ class Plan(NamedTuple):
     corpus: dict[str, dict[str, list[str]]]  # {SHARED or "{protocol}/fold_{i}": {"{k}_train", "{k}_val": sentences}}
     corpus_info: dict[str, dict]  # the same keys: what each corpus is
     fingerprint: dict
+    sources: io.LabelledSources  # where the windows were read
 
 
 # ---------------------------------------------------------------------------- training arguments
@@ -145,11 +156,12 @@ def cnn_args(s: TableSettings):
 
 
 # ---------------------------------------------------------------------------- checks before work
-def _fingerprint(s: TableSettings, data: Path) -> dict:
-    """What the results depend on: the settings (not the output folder or model subset) and the data."""
+def _fingerprint(s: TableSettings, sources: io.LabelledSources) -> dict:
+    """What the results depend on: the settings (not the output folder or model subset) and the data
+    (the sources' digests, keyed by the paper's file names as earlier runs recorded them)."""
     fp = {f: getattr(s, f) for f in s.__dataclass_fields__ if f not in NOT_RESULTS}
     fp.update(kmer_ks=list(s.kmer_ks), data_path=None,
-              data_sha256={n: io.file_sha256(data / n) for n in ("pos.fa", "neg.fa")})
+              data_sha256={name: src.sha256() for name, src in zip(io.PAPER_FILES, sources, strict=True)})
     if s.pretrain_corpus:
         fp.update(pretrain_corpus=None, pretrain_corpus_sha256=io.file_sha256(s.pretrain_corpus))
     from .model import PRESETS
@@ -213,9 +225,9 @@ def prepare(s: TableSettings) -> Plan:
         model_label(name)  # an unknown name is refused
     if s.folds not in FOLDS:
         raise InputError(f"--folds must be one of {', '.join(FOLDS)}, not {s.folds!r}")
-    data = Path(s.data_path)
-    pos_path, neg_path = str(data / "pos.fa"), str(data / "neg.fa")
-    pos, neg = io.read_fasta(pos_path), io.read_fasta(neg_path)
+    sources = s.labelled_sources()
+    pos_path, neg_path = sources.pos.name, sources.neg.name
+    (pos, _), (neg, _) = read_windows(sources.pos), read_windows(sources.neg)
     io.check_unique_ids((pos_path, pos), (neg_path, neg))
     used = pos + sample_negatives(neg, len(pos), s.seed, neg_path)
     groups = window_groups(used, s.group_overlap)
@@ -228,18 +240,18 @@ def prepare(s: TableSettings) -> Plan:
         leaks[protocol] = {"split": protocol, **leakage([r.seq for r, _, _ in rows], [lab for _, lab, _ in rows],
                                                         [f"fold_{i}" for _, _, i in rows], s.group_overlap,
                                                         ids=[r.id for r, _, _ in rows])}
-    fingerprint = _fingerprint(s, data)
+    fingerprint = _fingerprint(s, sources)
     _check_output_dir(s, fingerprint)
     for protocol, protocol_folds in folds.items():
         _check_inner_folds(s, protocol_folds, groups, protocol == "grouped")
     corpus, info = corpora(pos, neg, folds, k=s.k, seed=s.seed, group_overlap=s.group_overlap,
-                           data_path=s.data_path, pretrain_corpus=s.pretrain_corpus,
+                           names=(pos_path, neg_path), pretrain_corpus=s.pretrain_corpus,
                            per_fold=s.pretrain_per_fold) if REFERENCE in s.models else ({}, {})
     if any(m in s.models for m in ("m6a_bert_deg", "bert_scratch")):
         from .model import build_config
 
         build_config(s.config_name, s.k)  # a bad --config_name fails here
-    return Plan(folds, groups, leaks, corpus, info, fingerprint)
+    return Plan(folds, groups, leaks, corpus, info, fingerprint, sources)
 
 
 def _single_process(no_cuda: bool):
@@ -322,7 +334,7 @@ def _write_inputs(s: TableSettings, out: Path, plan: Plan) -> None:
     io.write_json(out / "runs" / "settings.json", plan.fingerprint)  # first: a run killed from here on can resume
     for protocol in plan.folds:
         overlap = s.group_overlap if protocol == "grouped" else 0
-        make_inputs("finetune", s.data_path, str(out / "data" / protocol), s.k, s.seed, n_folds=s.n_folds,
+        make_inputs("finetune", plan.sources, str(out / "data" / protocol), s.k, s.seed, n_folds=s.n_folds,
                     group_overlap=overlap,
                     run_args={"note": "written by reproduce_table.py", "data_dir": s.data_path, "kmer": s.k,
                               "seed": s.seed, "n_folds": s.n_folds, "group_overlap": overlap, "task": "finetune"})
@@ -382,15 +394,17 @@ def _pretraining_result(out: Path, plan: Plan) -> dict:
     return result[SHARED] if SHARED in result else {"per_fold": result}
 
 
-def _run_record(s: TableSettings) -> dict:
+def _run_record(s: TableSettings, sources: io.LabelledSources) -> dict:
     """``table_args.json``: the command's arguments, the resolved settings and every model's training settings."""
     from .baselines import CNN_SIZES, CnnLstmConfig
 
-    settings = {key: v for key, v in dataclasses.asdict(s).items() if key != "run_args"}
+    settings = {key: v for key, v in dataclasses.asdict(dataclasses.replace(s, sources=None)).items() if key != "run_args"}
+    settings["sources"] = sources.describe()
     train = {"pretrain": pretrain_args(s), "finetune": finetune_args(s), "cnn_lstm": cnn_args(s)}
     cnn = CnnLstmConfig()
     corpus = ("--pretrain_corpus " + s.pretrain_corpus if s.pretrain_corpus else
-              "per fold: every window of pos.fa and neg.fa outside the fold's held-out loci (label-neutral)"
+              f"per fold: every window of {sources.pos.name} and {sources.neg.name} outside the fold's held-out loci "
+              "(label-neutral)"
               if s.pretrain_per_fold else
               "the negatives balanced sampling did not use: label-selected (negatives only), not label-neutral")
     corpus += f"; every sequence sharing an exact {s.group_overlap}-nt stretch with a fold window dropped"
@@ -420,6 +434,6 @@ def write_outputs(s: TableSettings, out: Path, result: dict, records: dict[str, 
              "oof_predictions.tsv": lambda path: io.write_table_tsv(path, oof),
              "leakage.json": lambda path: io.write_json(path, plan.leakage),
              **figure_writers(result, records, plan.groups, s.seed),
-             "table_args.json": lambda path: io.write_run_args(path.parent, _run_record(s), path.name),
+             "table_args.json": lambda path: io.write_run_args(path.parent, _run_record(s, plan.sources), path.name),
              "timings.json": lambda path: io.write_json(path, timings)}
     io.write_output_set(out, files, TABLE_OUTPUTS, what="comparison table")

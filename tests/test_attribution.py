@@ -664,9 +664,9 @@ def test_a_score_method_added_in_one_file_runs_through_the_commands(planted, mon
     ScoreMethod entry). Registered, it is a --vis_task choice of visualize_all.py, find_motifs.py and
     profile_peak; the generic driver writes its scores, its extra array, its record and figures (no QC
     table: it declares none) and its scores find the planted motif."""
-    import find_motifs
     import toy_method
 
+    import find_motifs
     from m6abert.cli import profile_peak
     from m6abert.score_methods import METHODS
 

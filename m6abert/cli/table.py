@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = new_parser(__doc__, raw=True)
     a = p.add_argument
     a("--data_path", type=str, default="../shared/data/m6a_deg", help="folder with pos.fa and neg.fa")
+    a("--pos_fasta", type=str, default=None, metavar="FILE",
+      help="FASTA of the positives (degraded) to read instead of DATA_PATH/pos.fa (gzip/bgzip too)")
+    a("--neg_fasta", type=str, default=None, metavar="FILE",
+      help="FASTA of the negatives to read instead of DATA_PATH/neg.fa (gzip/bgzip too)")
     a("--output_dir", type=str, required=True, help="where the table, figures and runs/ are written")
     a("--kmer", type=int, default=3, help="k of the BERT models' k-mers (3..6)")
     a("--config_name", type=str, default="mini",
@@ -66,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--pretrain_corpus", type=str, default=None,
       help="FASTA to pretrain on (default: the negatives balanced sampling did not use: label-selected)")
     a("--pretrain_per_fold", action="store_true",
-      help="label-neutral pretraining: once per protocol and fold, on every window of pos.fa and neg.fa that shares "
+      help="label-neutral pretraining: once per protocol and fold, on every positive and negative window that shares "
            "no K-nt stretch with the fold's held-out windows (5 pretrainings a protocol instead of 1)")
     a("--pretrain_steps", type=int, default=1000, help="masked-LM optimisation steps")
     a("--pretrain_batch_size", type=int, default=16)
@@ -107,13 +111,19 @@ def check_args(args: argparse.Namespace) -> None:
     args.models = _models(args.models)
     if args.config_name not in PRESETS and not Path(args.config_name).is_file():
         raise InputError(f"--config_name must be bert-base, mini, tiny or a config.json file, not {args.config_name!r}")
-    for name in ("pos.fa", "neg.fa"):
-        if not (Path(args.data_path) / name).is_file():
-            raise InputError(f"--data_path {args.data_path}: no {name} there (the paper's pos.fa and neg.fa)")
+    labelled_sources(args)  # a missing --pos_fasta / --neg_fasta, or pos.fa / neg.fa in --data_path
     if args.pretrain_per_fold and args.pretrain_corpus is not None:
         raise InputError("--pretrain_per_fold builds its own corpus per fold; drop --pretrain_corpus")
     if args.pretrain_corpus is not None and not Path(args.pretrain_corpus).is_file():
         raise InputError(f"--pretrain_corpus {args.pretrain_corpus}: file not found")
+
+
+def labelled_sources(args: argparse.Namespace):
+    """The positives and negatives of the flags: ``--pos_fasta`` / ``--neg_fasta``, else ``--data_path``'s
+    ``pos.fa`` / ``neg.fa``; a missing file is refused (one line naming it)."""
+    from ..io import LabelledSources
+
+    return LabelledSources.from_args(args.data_path, args.pos_fasta, args.neg_fasta)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -129,7 +139,7 @@ def settings(args: argparse.Namespace):
     flags = dict(vars(args))
     fields = {f: flags[f] for f in TableSettings.__dataclass_fields__ if f in flags}
     return TableSettings(k=args.kmer, kmer_ks=tuple(range(1, args.max_lr_k + 1)),
-                         run_args={**flags, "models": list(args.models)}, **fields)
+                         run_args={**flags, "models": list(args.models)}, sources=labelled_sources(args), **fields)
 
 
 def run(argv: list[str] | None = None) -> dict:

@@ -8,8 +8,10 @@ leaves a half-written file that looks complete. Readers check the format and rai
 :class:`~m6abert.utils.InputError` naming the file, record and problem; what the data mean
 (k-mer lengths, letters, sequence lengths) is checked by :mod:`m6abert.data`.
 
-The functions live in seven modules (``files``, ``sequences``, ``checkpoints``, ``results``,
-``rundir``, ``outputs``, ``table``) and are all available as ``m6abert.io.<name>``.
+The functions live in these modules (``files``, ``sequences``, ``sources``, ``checkpoints``,
+``results``, ``rundir``, ``outputs``, ``shards``, ``table``) and are all available as
+``m6abert.io.<name>``. ``sources`` is where labelled windows come from: :class:`LabelledSources`
+(a pair of :class:`Source`, e.g. :class:`FastaSource`) is what the library reads, never a folder.
 """
 
 from .checkpoints import (  # noqa: F401
@@ -59,7 +61,6 @@ from .outputs import (  # noqa: F401
     write_output_set,
 )
 from .results import (  # noqa: F401
-    SCORE_FILE_STEMS,
     load_score_matrix,
     write_motif_outputs,
 )
@@ -104,6 +105,13 @@ from .shards import (  # noqa: F401
     read_shard_record,
     sorted_table,
     table_lines,
+)
+from .sources import (  # noqa: F401
+    PAPER_FILES,
+    FastaSource,
+    LabelledSources,
+    Source,
+    fasta_source,
 )
 from .table import (  # noqa: F401
     clear_table_dir,

@@ -12,7 +12,6 @@ from ..utils import InputError
 from .files import load_npy, write_json, write_text
 
 # ---------------------------------------------------------------------------- motifs
-SCORE_FILE_STEMS = {"attn": "atten", "attr": "attributions", "ism": "ism_summary"}  # ism: the per-nucleotide summary
 
 
 def load_score_matrix(path: str | os.PathLike, what: str = "score array") -> np.ndarray:
