@@ -16,3 +16,5 @@ KMER_LETTERS = "ACGTN"  # letters a k-mer sentence may hold (N k-mers are read a
 # integrated gradients (visualize_all.py --vis_task attr): Gauss-Legendre steps per reference by default
 # and with --dnabert_compat (the original's), and dinucleotide-shuffled references per sequence
 IG_STEPS, IG_STEPS_COMPAT, N_BASELINES = 32, 50, 4
+# the letters figures draw (--letters): m6A windows are mRNA, so U by default; the arrays and tables keep ACGT
+LETTERS = {"rna": ALPHABET.replace("T", "U"), "dna": ALPHABET}

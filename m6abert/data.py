@@ -10,7 +10,7 @@ This module owns what the model reads, whatever the file it came from:
   padding with ``dnabert_compat``);
 * the loaders: :func:`dataset_from_seqs` (strings), :func:`load_tsv_dataset`,
   :func:`load_corpus` (streamed pretraining corpora; FASTA to score is streamed by
-  :mod:`m6abert.sharded`) and
+  :mod:`m6abert.commands.predict_fasta`) and
   :func:`read_labelled_scores` (a TSV with its score array, for motifs).
 
 Files are read through :mod:`m6abert.io`; the splitting of get_input.py is :mod:`m6abert.splits`.

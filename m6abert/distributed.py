@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import torch
 
-from . import io
+from .preempt import held_run_dir
 from .utils import InputError, log
 
 
@@ -64,7 +64,7 @@ def barrier(dist: Dist) -> None:
 
 @contextlib.contextmanager
 def locked_run_dir(out: str | Path, dist: Dist) -> Iterator[None]:
-    """Hold the lock of the run folder ``out`` (:func:`m6abert.io.lock_run_dir`) while the block runs.
+    """Hold the run folder ``out`` (:func:`m6abert.preempt.held_run_dir`: its lock) while the block runs.
 
     Only rank 0 takes it (the other ranks of the run are not refused by it); whether it got it is
     broadcast, so a refused run stops every rank with the same ``InputError`` (none is left waiting).
@@ -73,7 +73,7 @@ def locked_run_dir(out: str | Path, dist: Dist) -> Iterator[None]:
         error = None
         if dist.is_main:
             try:
-                stack.enter_context(io.lock_run_dir(out))
+                stack.enter_context(held_run_dir(out))
             except InputError as err:
                 error = str(err)
         if dist.world_size > 1:

@@ -5,7 +5,7 @@ serves prediction, dev-set evaluation while fine-tuning, the masked-LM evaluatio
 attention and attribution. It puts the model in eval mode on the requested device for the loop
 and gives it back in the mode and on the device it found it.
 
-As the original, :func:`predict_files` scores ``test.tsv`` with a fine-tuned model and saves
+As the original, :func:`m6abert.commands.predict.predict_files` scores ``test.tsv`` with a fine-tuned model and saves
 P(class 1) as ``predict_dir/pred_results.npy`` (float32, shape (N,), TSV row order). New:
 ``predictions.tsv`` (row, probability, predicted label, true label), ``pred_metrics.json`` when
 labels are present, and FASTA input keyed by record id.
@@ -20,11 +20,10 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
-from . import io
 from .constants import MAX_POSITIONS
-from .data import Collator, LabelledData, load_tsv_dataset
+from .data import Collator, LabelledData
 from .progress import progress_bar
-from .utils import InputError, check_fp16, check_model_k, log
+from .utils import InputError, check_fp16, check_model_k
 
 PREDICTION_OUTPUTS = ("pred_results.npy", "predictions.tsv", "pred_metrics.json", "predict_args.json",
                       "variant_effects.tsv", "shard.json")
@@ -208,59 +207,6 @@ def prediction_columns(data: LabelledData, probs: np.ndarray, preds: np.ndarray,
     return columns
 
 
-def predict_files(
-    model_dir: str | os.PathLike,
-    predict_dir: str | os.PathLike,
-    tsv: str | os.PathLike,
-    k: int | None = None,
-    max_seq_length: int = MAX_POSITIONS,
-    batch_size: int = 8,
-    dnabert_compat: bool = False,
-    device: str | torch.device = "cpu",
-    precision: str | None = None,
-    run_args: dict | None = None,
-) -> dict:
-    """run_predict_degradation.py: score a TSV split with a fine-tuned model folder (a FASTA file is
-    streamed by :func:`m6abert.sharded.predict_fasta_files`).
-
-    Everything is read and checked before anything is written. Writes ``pred_results.npy``,
-    ``predictions.tsv`` (keyed by ``row``), ``pred_metrics.json`` when the TSV has labels, and
-    ``predict_args.json`` (``run_args``) into ``predict_dir``.
-
-    Parameters
-    ----------
-    k: int or None
-        k the caller expects (``--tokenizer_name``); checked against the model's. Default is None.
-    precision: str or None
-        ``"bf16"`` or ``"fp16"``: autocast the forward passes. Default is None (float32).
-
-    Returns
-    -------
-    dict
-        The metrics (empty without labels).
-    """
-    from .metrics import classification_metrics
-
-    model, model_k = load_classifier(model_dir, k, max_seq_length, dnabert_compat)
-    data = load_tsv_dataset(tsv, model_k, max_seq_length, require_labels=False)
-    with autocast(device, precision):
-        logits = predict(model, data.dataset, max_seq_length, dnabert_compat, batch_size, device)
-    check_finite(logits, model_dir, data.names)
-    metrics = classification_metrics(data.labels, logits) if data.labels is not None else {}
-    if metrics:
-        log.info("***** Pred results *****")
-        for name in sorted(metrics):
-            log.info("  %s = %s", name, metrics[name])
-    if run_args is not None:  # the model's identity, not only its path (a folder may be retrained in place)
-        from .io.checkpoints import model_identity
-
-        run_args = {**run_args, "model_identity": model_identity(model_dir)}
-    files = prediction_writers(data, logits, "row", metrics, run_args)
-    io.write_output_set(predict_dir, files, PREDICTION_OUTPUTS, what="predictions")
-    print(f"predictions of {len(data.names)} sequences written to {predict_dir}")
-    return metrics
-
-
 def load_classifier(model_dir: str | os.PathLike, k: int | None, max_seq_length: int,
                     dnabert_compat: bool = False) -> tuple[torch.nn.Module, int]:
     """A fine-tuned classifier folder, checked against the caller's k and ``max_seq_length``."""
@@ -273,19 +219,3 @@ def load_classifier(model_dir: str | os.PathLike, k: int | None, max_seq_length:
     return model, model_k
 
 
-def prediction_writers(data: LabelledData, logits: np.ndarray, key: str, metrics: dict | None = None,
-                       run_args: dict | None = None) -> dict[str, io.Writer]:
-    """The writers of a prediction's files: ``pred_results.npy`` (P(class 1) in data order),
-    ``predictions.tsv`` (keyed by ``key``: ``row`` or ``id``), ``pred_metrics.json`` and
-    ``predict_args.json`` when given."""
-    from .metrics import softmax_p1
-
-    probs = softmax_p1(logits)
-    columns = prediction_columns(data, probs, logits.argmax(axis=1), key)
-    files: dict[str, io.Writer] = {"pred_results.npy": lambda p: io.save_npy(p, probs),
-                                   "predictions.tsv": lambda p: io.write_predictions_tsv(p, columns)}
-    if metrics:
-        files["pred_metrics.json"] = lambda p: io.write_json(p, metrics)
-    if run_args is not None:
-        files["predict_args.json"] = lambda p: io.write_run_args(p.parent, run_args, p.name)
-    return files

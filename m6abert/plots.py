@@ -185,11 +185,12 @@ def score_profile(
 
 
 # ---------------------------------------------------------------------------- mutation maps
-def mutation_map(delta: np.ndarray, seq: str, first: int = 0, title: str = ""):
+def mutation_map(delta: np.ndarray, seq: str, first: int = 0, title: str = "", letters: str | None = None):
     """DeepBind-style mutation map: a 4 x W heatmap of Δ log-odds with the reference bases marked,
     under the sequence logo of the reference weighted by its importance (the letter of each position
     is as tall as minus the mean Δ of its three substitutions: above 0 where the reference base
-    supports "degraded", below where it works against it). RNA letters (U) when ``seq`` has a U.
+    supports "degraded", below where it works against it). ``letters`` name the rows (A, C, G, U for
+    mRNA, :data:`m6abert.constants.LETTERS`); default: U when ``seq`` has a U.
 
     Rows are A, C, G, T (top to bottom); column ``j`` is drawn at position ``first + j`` relative to
     the m6A site. Colours are symmetric around 0 (red: the mutant raises the log-odds, blue: it
@@ -217,7 +218,7 @@ def mutation_map(delta: np.ndarray, seq: str, first: int = 0, title: str = ""):
     finite = np.abs(d[np.isfinite(d)])
     vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     width = d.shape[0]
-    letters = ALPHABET.replace("T", "U") if "U" in seq.upper() else ALPHABET
+    letters = letters or (ALPHABET.replace("T", "U") if "U" in seq.upper() else ALPHABET)
     fig = _agg_figure((min(max(4.0, 0.06 * width + 2.0), 30.0), 4.2))
     top, ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 1.6]})
     x0, x1 = first - 0.5, first + width - 0.5
@@ -261,7 +262,7 @@ def _importance_logo(ax, delta: np.ndarray, seq: str, first: int, letters: str) 
 
 
 # ---------------------------------------------------------------------------- motif logos
-def motif_logo(pfm_counts: np.ndarray, title: str = ""):
+def motif_logo(pfm_counts: np.ndarray, title: str = "", first: int | None = None, letters: str = ALPHABET):
     """Information-content sequence logo of a motif's windows, drawn offline with logomaker.
 
     The original's weblogo call needed the online WebLogo server (and is commented out in the
@@ -275,6 +276,11 @@ def motif_logo(pfm_counts: np.ndarray, title: str = ""):
         (:func:`m6abert.motifs.position_frequency_matrix`).
     title: str
         Figure title. Default is "".
+    first: int or None
+        Position of the first column relative to the m6A site (the x axis is then in nt from the
+        site); None numbers the columns 0..W-1 in the window. Default is None.
+    letters: str
+        The four letters drawn for A, C, G, T (``"ACGU"`` for mRNA). Default is "ACGT".
 
     Returns
     -------
@@ -289,14 +295,16 @@ def motif_logo(pfm_counts: np.ndarray, title: str = ""):
     if counts.ndim != 2 or counts.shape[1] != 4 or counts.shape[0] == 0:
         raise ValueError(f"pfm_counts must have shape (W, 4), not {counts.shape}")
     bits = logomaker.transform_matrix(
-        pd.DataFrame(counts, columns=list(ALPHABET)), from_type="counts", to_type="information"
+        pd.DataFrame(counts, columns=list(letters)), from_type="counts", to_type="information"
     )  # W, 4
+    if first is not None:
+        bits.index = np.arange(first, first + len(bits))
     fig = Figure(figsize=(max(4.0, 0.3 * len(bits)), 2.2))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     logomaker.Logo(bits, ax=ax, color_scheme="classic")
     ax.set_ylim(0, 2)
-    ax.set_xlabel("position in window")
+    ax.set_xlabel("position in window" if first is None else "position relative to the m6A site (nt)")
     ax.set_ylabel("bits")
     if title:
         ax.set_title(title)

@@ -9,16 +9,22 @@ a complete checkpoint through the ordinary, atomic checkpoint save, logs one lin
 SIGTERM) and ``--should_continue`` resumes exactly from that checkpoint.
 
 Outside the loop the handlers that were there before are in force: while a command holds its run
-folder's lock, :func:`m6abert.io.lock_run_dir` turns SIGTERM and SIGUSR1 into ``SystemExit`` (the
-lock is released). A signal that arrives while the loop runs but that the loop did not act on (the
+folder (:func:`held_run_dir`: the folder's lock, :func:`m6abert.io.lock_run_dir`), SIGTERM and SIGUSR1
+end the process through ``SystemExit`` (:func:`signals_exit`), so the lock is released. A signal that arrives while the loop runs but that the loop did not act on (the
 run was ending anyway) is delivered again to those handlers when the loop ends.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
+
+from . import io
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 EXIT_PREEMPTED = 128 + signal.SIGTERM  # 143: what a job script requeues on (documented in cli/common.py)
@@ -88,3 +94,40 @@ class StopSignals:
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
         if self.signum and not self._consumed and exc[0] is None:
             signal.raise_signal(self.signum)  # to the handler in force outside the loop
+
+
+@contextlib.contextmanager
+def signals_exit() -> Iterator[None]:
+    """While the block runs, SIGTERM or SIGUSR1 (a batch system's stop) ends the process through
+    ``SystemExit(128 + signal)``, so that ``finally`` blocks (a run folder's lock) run; only for a signal
+    that still has its default action, and only in the main thread. The training loop defers both to
+    the end of its current step (:class:`StopSignals`) and restores these handlers afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    installed = [sig for sig in STOP_SIGNALS if signal.getsignal(sig) == signal.SIG_DFL]
+    for sig in installed:
+        signal.signal(sig, stop)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            signal.signal(sig, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def held_run_dir(out: str | os.PathLike, enabled: bool = True) -> Iterator[Path | None]:
+    """A command's hold on its output folder: the folder's lock (:func:`m6abert.io.lock_run_dir`; a folder
+    made only for it removed again if the run is refused) and, while held, a stop signal ends the process
+    through ``SystemExit`` so the lock is released. ``enabled=False`` (the other ranks of a distributed
+    run) does nothing."""
+    with io.lock_run_dir(out, enabled) as lock:
+        if lock is None:
+            yield None
+            return
+        with signals_exit():
+            yield lock

@@ -24,8 +24,8 @@ from .utils import InputError
 
 
 class FoldJob(NamedTuple):
-    """What a fold runner gets: the run's settings (:class:`m6abert.table.TableSettings`), its output
-    folder, its plan (:class:`m6abert.table.Plan`: folds, locus groups), the protocol, the fold
+    """What a fold runner gets: the run's settings (:class:`m6abert.commands.table.TableSettings`), its output
+    folder, its plan (:class:`m6abert.commands.table.Plan`: folds, locus groups), the protocol, the fold
     held out, and the process's device set-up."""
 
     settings: Any
@@ -52,11 +52,11 @@ class Slot(NamedTuple):
 
 
 SLOTS: dict[str, Slot] = {
-    "m6a_bert_deg": Slot("m6A-BERT-Deg", "m6abert.table_folds:pretrained_bert_fold"),
-    "bert_scratch": Slot("BERT-Deg, no pretraining", "m6abert.table_folds:scratch_bert_fold"),
-    "cnn_lstm": Slot("CNN+LSTM-Deg", "m6abert.table_folds:cnn_fold"),
-    "kmer_lr": Slot("k-mer frequency LR", "m6abert.table_folds:kmer_lr_fold"),
-    "gc_lr": Slot("GC-content LR", "m6abert.table_folds:gc_lr_fold"),
+    "m6a_bert_deg": Slot("m6A-BERT-Deg", "m6abert.commands.table_folds:pretrained_bert_fold"),
+    "bert_scratch": Slot("BERT-Deg, no pretraining", "m6abert.commands.table_folds:scratch_bert_fold"),
+    "cnn_lstm": Slot("CNN+LSTM-Deg", "m6abert.commands.table_folds:cnn_fold"),
+    "kmer_lr": Slot("k-mer frequency LR", "m6abert.commands.table_folds:kmer_lr_fold"),
+    "gc_lr": Slot("GC-content LR", "m6abert.commands.table_folds:gc_lr_fold"),
 }
 
 

@@ -50,9 +50,9 @@ EVAL = ["--evaluate_during_training", "--do_eval"]
 
 
 def planted_evaluator(stop_at: int | None = None):
-    """``finetune._evaluator`` whose evaluations during training report AUC[step] and LOSS[step]
+    """``finetune.evaluator`` whose evaluations during training report AUC[step] and LOSS[step]
     (the final --do_eval, step -1, is real); at ``stop_at`` it sends this process SIGTERM (a preemption)."""
-    real = finetune._evaluator
+    real = finetune.evaluator
 
     def factory(*args, **kwargs):
         evaluate = real(*args, **kwargs)
@@ -72,7 +72,7 @@ def planted_evaluator(stop_at: int | None = None):
 
 def finetune_run(base: Path, out: Path, *extra: str, stop_at: int | None = None) -> dict:
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(finetune, "_evaluator", planted_evaluator(stop_at))
+        mp.setattr(finetune, "evaluator", planted_evaluator(stop_at))
         return ft_cli.run([*ARGS, "--model_name_or_path", str(base / "pre"), "--data_dir", str(base / "data"),
                            "--output_dir", str(out), *extra])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from m6abert.plots import _mean_band, mutation_map, score_heatmap, score_profile
+from m6abert.plots import _mean_band, motif_logo, mutation_map, score_heatmap, score_profile
 
 
 def test_the_profile_band_of_a_non_negative_score_stays_above_0():
@@ -56,3 +56,23 @@ def test_mutation_map_has_the_importance_logo_above_and_rna_letters_for_mrna():
     assert drawn[0] <= expected.min() and expected.max() <= drawn[1]
     dna = mutation_map(delta, seq.replace("U", "T"), first=-5)
     assert [t.get_text() for t in dna.axes[1].get_yticklabels()] == ["A", "C", "G", "T"]
+    # the rows are named by the letters asked for (visualize_all.py --letters rna: a T-coded mRNA window)
+    rna = mutation_map(delta, seq.replace("U", "T"), first=-5, letters="ACGU")
+    assert [t.get_text() for t in rna.axes[1].get_yticklabels()] == ["A", "C", "G", "U"]
+
+
+def _pixels(fig) -> np.ndarray:
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())
+
+
+def test_motif_logo_is_in_nt_from_the_site_and_in_rna_letters():
+    counts = np.array([[0, 0, 0, 9], [0, 0, 9, 0], [0, 0, 0, 9], [9, 0, 0, 0]])  # TGTA
+    fig = motif_logo(counts, "UGUA", first=-30, letters="ACGU")
+    ax = fig.axes[0]
+    assert np.allclose(ax.get_xlim(), (-30.5, -26.5), atol=0.05)
+    assert ax.get_xlabel() == "position relative to the m6A site (nt)"
+    assert np.allclose(motif_logo(counts).axes[0].get_xlim(), (-0.5, 3.5), atol=0.05)  # no site: the window's own
+    # the same columns drawn with U and with T: the images differ (the T glyphs are U glyphs)
+    rna, dna = _pixels(motif_logo(counts, first=-30, letters="ACGU")), _pixels(motif_logo(counts, first=-30))
+    assert rna.shape == dna.shape and (rna != dna).any()

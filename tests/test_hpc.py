@@ -107,8 +107,8 @@ def test_stop_signal_writes_a_checkpoint_and_resume_is_exact(trained, tmp_path, 
 
 def test_signal_outside_the_loop_still_releases_the_lock(tmp_path):
     """Before training starts (here: while waiting), SIGUSR1 ends a locked command with 128 + 10."""
-    script = ("import sys, time\nfrom m6abert.io import lock_run_dir\n"
-              "with lock_run_dir(sys.argv[1]):\n    print('locked', flush=True)\n    time.sleep(60)\n")
+    script = ("import sys, time\nfrom m6abert.preempt import held_run_dir\n"
+              "with held_run_dir(sys.argv[1]):\n    print('locked', flush=True)\n    time.sleep(60)\n")
     proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "o")], cwd=ROOT, env=ENV,
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "locked"

@@ -522,3 +522,30 @@ def test_io_imports_only_the_rooms_below_it():
     climbs = {f"{a} -> {b}" for a, targets in graph.items() if a.startswith("m6abert.io")
               for b in targets if not b.startswith("m6abert.io") and b not in IO_MAY_IMPORT}
     assert not climbs, f"m6abert/io/ imports rooms above it: {sorted(climbs)}"
+
+
+# --- the commands layer: cli/ -> commands/ -> compute rooms -> io/ ---------------------------------------------
+def _run_imports(path: Path) -> set[str]:
+    """The modules imported inside ``run`` of a cli module (and at its top level), resolved."""
+    tree = ast.parse(path.read_text(), str(path))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            found.add(importlib.util.resolve_name("." * node.level + (node.module or ""), "m6abert.cli"))
+    return found
+
+
+def test_every_command_calls_the_commands_layer():
+    """Each console command's ``run`` reaches its work through m6abert/commands/ (checks and constants
+    may come from lower rooms, the work never does)."""
+    cli = [p for p in (PACKAGE / "cli").glob("*.py") if p.stem not in ("__init__", "common")]
+    missing = [p.stem for p in cli if not any(m.startswith("m6abert.commands") for m in _run_imports(p))]
+    assert len(cli) >= 10 and not missing, f"cli modules that bypass m6abert/commands/: {missing}"
+
+
+def test_no_room_below_the_commands_imports_them():
+    """The compute rooms and io/ never import m6abert/commands/ (a notebook imports them without the drivers)."""
+    graph = import_graph()
+    up = {f"{a} -> {b}" for a, targets in graph.items()
+          if not a.startswith(("m6abert.commands", "m6abert.cli")) for b in targets if b.startswith("m6abert.commands")}
+    assert not up, f"rooms below m6abert/commands/ import it: {sorted(up)}"

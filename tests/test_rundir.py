@@ -154,7 +154,7 @@ def test_stale_lock_of_a_killed_run_does_not_block(tmp_path, caplog):
 @pytest.mark.parametrize("diverges", [False, True])
 def test_lock_held_during_the_run_and_released_after(tmp_path, monkeypatch, capsys, diverges):
     """The lock is held while the run trains and gone after it, also when the loss becomes NaN."""
-    import m6abert.finetune as lib
+    import m6abert.commands.finetune as lib
 
     seen = []
     real = lib.fine_tune
@@ -175,7 +175,7 @@ def test_lock_held_during_the_run_and_released_after(tmp_path, monkeypatch, caps
 
 
 def test_pretraining_holds_the_lock(tmp_path, monkeypatch):
-    import m6abert.pretrain as lib
+    import m6abert.commands.pretrain as lib
 
     seen = []
     real = lib.pretrain
@@ -319,7 +319,7 @@ def test_cv_checks_every_fold_before_the_first(tmp_path, capsys):
 
 
 def test_cv_locks_the_top_folder(tmp_path, monkeypatch):
-    import m6abert.crossval as lib
+    import m6abert.commands.crossval as lib
 
     data = tmp_path / "data"
     for i in range(2):
@@ -342,8 +342,9 @@ def test_cv_locks_the_top_folder(tmp_path, monkeypatch):
 def test_library_settings_fail_before_the_old_run_is_cleared(tmp_path, bad):
     """Without the command's checks (a library call), AdamW's and the loop's refusals still come
     before anything is deleted."""
-    from m6abert.finetune import FinetuneSettings, run_finetune
-    from m6abert.pretrain import PretrainSettings, run_pretrain
+    from m6abert.commands.finetune import run_finetune
+    from m6abert.commands.pretrain import PretrainSettings, run_pretrain
+    from m6abert.finetune import FinetuneSettings
     from m6abert.train import TrainArgs
 
     out = tmp_path / "o"
@@ -365,7 +366,7 @@ def test_library_settings_fail_before_the_old_run_is_cleared(tmp_path, bad):
 def test_overwrite_removes_the_earlier_runs_model_and_predictions_first(tmp_path, monkeypatch):
     """A fresh run clears the old final model and predictions before training: a run that then stops
     (here: fails) never leaves them beside its own finetune_args.json."""
-    import m6abert.finetune
+    import m6abert.commands.finetune
 
     out = tmp_path / "o"
     finetune(tmp_path, out, "--do_predict", "--save_steps", "0")
@@ -374,7 +375,7 @@ def test_overwrite_removes_the_earlier_runs_model_and_predictions_first(tmp_path
     def stops(*args, **kwargs):
         raise KeyboardInterrupt  # a run stopped after the clear
 
-    monkeypatch.setattr(m6abert.finetune, "fine_tune", stops)
+    monkeypatch.setattr(m6abert.commands.finetune, "fine_tune", stops)
     with pytest.raises(KeyboardInterrupt):
         finetune(tmp_path, out, "--overwrite_output_dir", "--seed", "9")
     left = sorted(p.name for p in out.iterdir())

@@ -22,9 +22,10 @@ import pytest
 from m6abert import io
 from m6abert.cli import get_input as get_input_cli
 from m6abert.cli import table as table_cli
+from m6abert.commands.get_input import make_inputs
+from m6abert.commands.table import TableSettings, prepare
 from m6abert.io import FastaRecord, FastaSource, LabelledSources, Source
-from m6abert.splits import make_inputs, read_windows
-from m6abert.table import TableSettings, prepare
+from m6abert.splits import read_windows
 from m6abert.utils import InputError
 
 FINETUNE = ["--kmer", "3", "--extend_len", "100", "--task", "finetune"]

@@ -20,10 +20,10 @@ from m6abert.baselines import (
     kmer_frequencies,
 )
 from m6abert.cli import table as cli
+from m6abert.commands.table import TableSettings, prepare
 from m6abert.comparison import protocol_markdown, summarise
 from m6abert.metrics import auc_of_resamples, paired_bootstrap_auc, paired_t_interval
 from m6abert.splits import fold_records, kfold_splits, unused_negatives
-from m6abert.table import TableSettings, prepare
 
 LENGTH = 101
 TINY = {"num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64,
@@ -171,7 +171,7 @@ def test_cnn_lstm_learns_with_the_training_loop(tmp_path):
 def test_kmer_lr_fits_on_training_folds_only(data_dir, tmp_path, monkeypatch):
     """Every sequence the k-mer LR is fitted on (its inner CV included) is of the training folds."""
     import m6abert.baselines as baselines
-    from m6abert.table_folds import kmer_lr_fold
+    from m6abert.commands.table_folds import kmer_lr_fold
     from m6abert.table_models import FoldJob
 
     s = TableSettings(data_path=str(data_dir), output_dir=str(tmp_path / "o"), n_folds=3, models=("kmer_lr",),
@@ -572,7 +572,7 @@ def test_a_killed_cnn_fold_resumes_from_its_checkpoint_exactly(data_dir, tmp_pat
     after its checkpoint of step 2, the fold run again resumes there and ends with the logits of an
     uninterrupted run."""
     import m6abert.train as train_module
-    from m6abert.table_folds import cnn_fold
+    from m6abert.commands.table_folds import cnn_fold
     from m6abert.table_models import FoldJob
     from m6abert.train import setup_distributed
 

@@ -161,7 +161,7 @@ def run(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import functools
 
-    from ..crossval import run_finetune_command
+    from ..commands.crossval import run_finetune_command
     from ..finetune import FinetuneSettings
 
     settings = settings_of(FinetuneSettings, args)

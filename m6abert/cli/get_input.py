@@ -76,7 +76,7 @@ def labelled_sources(args: argparse.Namespace):
 
 def run(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from ..splits import make_inputs
+    from ..commands.get_input import make_inputs
     from ..utils import set_seed
 
     set_seed(args.seed)

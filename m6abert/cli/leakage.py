@@ -37,8 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     from .. import io
+    from ..commands.leakage import split_dir_leakage
     from ..groups import leakage_line
-    from ..leakage import split_dir_leakage
     from ..utils import log
 
     report = split_dir_leakage(args.data_dir, args.group_overlap)

@@ -28,13 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
-    from ..io import lock_run_dir
-    from ..io.shards import check_merge_dirs
-    from ..sharded import merge_shards
+    from ..commands.merge import merge
 
-    check_merge_dirs(args.shard_dirs, args.output_dir)  # before the lock touches --output_dir (a shard's, maybe)
-    with lock_run_dir(args.output_dir):
-        return merge_shards(args.shard_dirs, args.output_dir)
+    return merge(args.shard_dirs, args.output_dir)
 
 
 main = command(run)

@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="attr: leave out the target sequences whose attributions do not add up (relative "
                         "completeness error above --max_rel_delta in visualize_all.py's attributions_*_qc.tsv)")
     p.add_argument("--max_rel_delta", type=float, default=0.1, help="with --skip_unreliable: the threshold")
+    p.add_argument("--letters", type=str, default="rna", choices=["rna", "dna"],
+                   help="new: the logos' letters, A C G U (the windows are mRNA) or A C G T; tables keep ACGT")
     compat_group(p, ("--return_idx", dict(action="store_true", help="it crashed the original")))
     return p
 
@@ -77,7 +79,7 @@ def run(argv: list[str] | None = None) -> None:
         pval_cutoff=args.pval_cutoff, min_n_motif=args.min_n_motif, align_all_ties=args.align_all_ties,
         background=args.background, site_index=args.site_index, do_plot=args.do_plot,
         verbose=args.verbose, run_args=vars(args), skip_unreliable=args.skip_unreliable,
-        max_rel_delta=args.max_rel_delta,
+        max_rel_delta=args.max_rel_delta, letters=args.letters,
     )
     print(f"{len(motifs)} {args.set} motifs written to {args.save_file_dir}")
 

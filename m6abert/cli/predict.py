@@ -119,39 +119,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(argv: list[str] | None = None) -> dict | list[dict]:
     args = parse_args(argv)
-    from ..inference import predict_files
-    from ..io import lock_run_dir
+    from ..commands.predict import run_prediction
     from ..utils import resolve_device
     from .common import log_start, precision_of, tokenizer_k
 
     device = resolve_device(args.no_cuda)
     args.runtime = log_start(args, device, 1, precision_of(args))
-    predict_dir = args.predict_dir or args.output_dir
-    with lock_run_dir(predict_dir):  # released (and a folder made only for it removed) if the run is refused
-        if args.predict_fasta:
-            return _predict_fasta(args, predict_dir, device)
-        return predict_files(
-            args.output_dir, predict_dir, tsv=Path(args.data_dir) / "test.tsv",
-            k=tokenizer_k(args.tokenizer_name), max_seq_length=args.max_seq_length,
-            batch_size=args.per_gpu_pred_batch_size, dnabert_compat=args.dnabert_compat,
-            device=device, precision=precision_of(args), run_args=vars(args),
-        )
-
-
-def _predict_fasta(args: argparse.Namespace, predict_dir: str, device) -> dict:
-    """``--predict_fasta FILE`` (``--variants``, ``--shard``): streamed in chunks, one output set."""
-    from ..memory import fixed_mmap_threshold
-    from ..sharded import predict_fasta_files
-    from .common import precision_of, tokenizer_k
-
-    fixed_mmap_threshold()  # peak memory flat in the number of records (glibc; see its docstring)
-    return predict_fasta_files(
-        args.output_dir, predict_dir, args.predict_fasta, args.variants, shard=args.shard,
-        num_shards=args.num_shards, chunk_records=args.chunk_records, k=tokenizer_k(args.tokenizer_name),
-        max_seq_length=args.max_seq_length, batch_size=args.per_gpu_pred_batch_size,
-        dnabert_compat=args.dnabert_compat, device=device, precision=precision_of(args),
-        pos_relative_to_site=args.pos_relative_to_site, run_args=vars(args),
-    )
+    common = dict(k=tokenizer_k(args.tokenizer_name), max_seq_length=args.max_seq_length,
+                  batch_size=args.per_gpu_pred_batch_size, dnabert_compat=args.dnabert_compat, device=device,
+                  precision=precision_of(args), run_args=vars(args))
+    if args.predict_fasta:  # streamed in chunks (--variants, --shard), one output set
+        common.update(variants=args.variants, shard=args.shard, num_shards=args.num_shards,
+                      chunk_records=args.chunk_records, pos_relative_to_site=args.pos_relative_to_site)
+        return run_prediction(args.output_dir, args.predict_dir or args.output_dir, fasta=args.predict_fasta, **common)
+    return run_prediction(args.output_dir, args.predict_dir or args.output_dir,
+                          tsv=Path(args.data_dir) / "test.tsv", **common)
 
 
 main = command(run)

@@ -120,7 +120,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    from ..pretrain import PretrainSettings, run_pretrain
+    from ..commands.pretrain import PretrainSettings, run_pretrain
 
     return run_training(args, run_pretrain, settings_of(PretrainSettings, args))
 

@@ -42,13 +42,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from ..data import read_labelled_scores
-    from ..profiles import profile_peak
+    from ..commands.motifs import profile_peak_of_files
 
-    data = read_labelled_scores(args.data_dir, args.npy_dir, args.data_name, args.vis_task)
     label = 1 if args.set == "pos" else 0
-    peak = profile_peak(data.scores, data.labels, label=label, site_index=args.site_index,
-                        length=max(len(s) for s in data.seqs), smooth=args.smooth)
+    peak = profile_peak_of_files(args.data_dir, args.npy_dir, args.data_name, args.vis_task, label, args.smooth,
+                                 args.site_index)
     who = "positives" if label else "negatives"
     print(f"{METHODS[args.vis_task].name} profile of {who} peaks at {peak:+d} nt")
 

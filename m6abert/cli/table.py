@@ -133,8 +133,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def settings(args: argparse.Namespace):
-    """The library's :class:`~m6abert.table.TableSettings` of parsed flags."""
-    from ..table import TableSettings
+    """The library's :class:`~m6abert.commands.table.TableSettings` of parsed flags."""
+    from ..commands.table import TableSettings
 
     flags = dict(vars(args))
     fields = {f: flags[f] for f in TableSettings.__dataclass_fields__ if f in flags}
@@ -144,8 +144,8 @@ def settings(args: argparse.Namespace):
 
 def run(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    from ..commands.table import run_table
     from ..memory import retain_freed_memory
-    from ..table import run_table
     from ..utils import resolve_device, set_seed
     from .common import log_start, precision_of
 

@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
       help="new, ism: rows (0-based) whose mutation map is drawn, e.g. 0,3,7, or none (default: the first positive)")
     a = p.add_argument_group("output").add_argument
     a("--output_dir", type=str, default="./results/", help="where the arrays and figures go (created)")
+    a("--letters", type=str, default="rna", choices=["rna", "dna"],
+      help="new: the letters of the mutation maps, A C G U (the windows are mRNA) or A C G T; arrays keep ACGT")
     a("--no_plot", action="store_true", help="new: do not draw the heatmap and profile figures")
     g = p.add_argument_group("hardware")
     a = g.add_argument
@@ -202,7 +204,6 @@ def _attr_defaults(args: argparse.Namespace) -> None:
 def run(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     from ..commands.visualize import VisualizeSettings, visualize
-    from ..io import lock_run_dir
     from ..utils import resolve_device
     from .common import log_start, precision_of
 
@@ -216,11 +217,10 @@ def run(argv: list[str] | None = None) -> dict:
         precision=precision_of(args),
         attr_target=args.attr_target, baseline=args.baseline, n_baselines=args.n_baselines, seed=args.seed,
         max_rel_delta=args.max_rel_delta, skip_unreliable=args.skip_unreliable,
-        ism_window=args.ism_window, plot_ids=args.plot_ids, ism_batch_size=args.ism_batch_size,
+        ism_window=args.ism_window, plot_ids=args.plot_ids, ism_batch_size=args.ism_batch_size, letters=args.letters,
         shard=args.shard, num_shards=args.num_shards,
     )
-    with lock_run_dir(args.output_dir):  # released (and a folder made only for it removed) if the run is refused
-        return visualize(s, device)
+    return visualize(s, device)
 
 
 main = command(run)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import io
-from ..constants import SITE_INDEX
+from ..constants import LETTERS, SITE_INDEX
 from ..data import read_labelled_scores
 from ..motifs import (
     MIN_LEN,
@@ -45,6 +45,7 @@ def find_motifs(
     run_args: dict | None = None,
     skip_unreliable: bool = False,
     max_rel_delta: float = MAX_REL_DELTA,
+    letters: str = "rna",
 ) -> list[Motif]:
     """Run the motif search of ``find_motifs.py`` from score and TSV files to result files.
 
@@ -68,7 +69,11 @@ def find_motifs(
     site_index: int
         Sequence index of the m6A site; TSV/JSON positions are relative to it. Default is 250.
     logos: bool
-        Draw a sequence logo per motif. Default is True.
+        Draw a sequence logo per motif, its x axis in nt from the site (the median start of the motif's
+        windows) and in ``letters``. Default is True.
+    letters: str
+        ``"rna"`` (A, C, G, U: the windows are mRNA) or ``"dna"``: the letters of the logos and their
+        titles (the tables keep A, C, G, T). Default is "rna".
     run_args: dict or None
         Resolved script arguments to record. Default is None.
 
@@ -107,7 +112,10 @@ def find_motifs(
              f"{set_name}/motif_*_*_logo.png", f"{set_name}/find_motifs_args.json"]
     if do_plot:  # the heatmap is shared by the pos and neg runs of a folder: replaced, never removed
         owned.append(f"heatmap_{data_name}.png")
-    write = _motif_writer(motifs, data if do_plot else None, set_name, data_name, site_index, logos, run_args)
+    if letters not in LETTERS:
+        raise InputError(f"--letters must be one of {', '.join(LETTERS)}, not {letters!r}")
+    write = _motif_writer(motifs, data if do_plot else None, set_name, data_name, site_index, logos, run_args,
+                          LETTERS[letters])
     save = Path(save_dir)
     io.write_output_set(save, write, owned, what=f"{set_name} motifs")
     log.info("%d motifs written to %s (motifs_%s.tsv, %s/)", len(motifs), save, set_name, set_name)
@@ -115,7 +123,7 @@ def find_motifs(
 
 
 def _motif_writer(motifs: list[Motif], plotted, set_name: str, data_name: str, site_index: int, logos: bool,
-                  run_args: dict | None):
+                  run_args: dict | None, letters: str = "ACGU"):
     """The writer of every find_motifs.py output into one folder (the staging folder of the set)."""
     records = motif_records(motifs, site_index)
     if logos or plotted is not None:
@@ -124,7 +132,10 @@ def _motif_writer(motifs: list[Motif], plotted, set_name: str, data_name: str, s
     def write_all(folder: Path) -> None:
         io.write_motif_outputs(folder, records, site_index=site_index, set_name=set_name)
         for m in motifs if logos else ():
-            fig = plots.motif_logo(position_frequency_matrix(m.seqs), f"{m.motif} (n = {m.n_instances})")
+            first = int(np.median([start for start, _ in m.windows])) - site_index
+            name = m.motif.translate(str.maketrans("ACGT", letters))
+            fig = plots.motif_logo(position_frequency_matrix(m.seqs), f"{name} (n = {m.n_instances}, windows from "
+                                   f"{first:+d} nt, the median)", first, letters)
             io.save_figure(fig, folder / set_name / f"motif_{m.motif}_{m.n_instances}_logo")
         if plotted is not None:
             fig = plots.score_heatmap(plotted.scores[plotted.labels == 1], plotted.scores[plotted.labels == 0],
@@ -153,3 +164,14 @@ def _reliable_rows(npy_dir: Path, data_name: str, vis_task: str, n: int, max_rel
     log.info("--skip_unreliable: %d of %d sequences left out (relative completeness error above %g)",
              int((~reliable).sum()), n, max_rel_delta)
     return reliable
+
+
+def profile_peak_of_files(data_dir: str | os.PathLike, npy_dir: str | os.PathLike, data_name: str, vis_task: str,
+                          label: int = 1, smooth: int | None = None, site_index: int = SITE_INDEX) -> int:
+    """Where the smoothed mean score profile of the ``label`` rows peaks, in nt relative to the site, from
+    the TSV(s) of ``data_name`` and the method's score arrays (:func:`m6abert.profiles.profile_peak`)."""
+    from ..profiles import SMOOTH, profile_peak
+
+    data = read_labelled_scores(data_dir, npy_dir, data_name, vis_task)
+    return profile_peak(data.scores, data.labels, label=label, site_index=site_index,
+                        length=max(len(s) for s in data.seqs), smooth=SMOOTH if smooth is None else smooth)

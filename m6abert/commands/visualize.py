@@ -20,6 +20,7 @@ from ..constants import IG_STEPS, MAX_POSITIONS, N_BASELINES, SITE_INDEX
 from ..data import concat_labelled, load_tsv_dataset
 from ..inference import autocast
 from ..ism import BATCH_SIZE as ISM_BATCH_SIZE
+from ..preempt import held_run_dir
 from ..profiles import cropped
 from ..score_methods import ScoreMethod, ScoreOutput, method
 from ..utils import InputError, check_model_k, check_shard, log, shard_range
@@ -59,6 +60,7 @@ class VisualizeSettings:
     seed: int = 42  # attr: seed of the shuffled references
     max_rel_delta: float = MAX_REL_DELTA  # a QC'd method: the QC value above which a row is unreliable
     skip_unreliable: bool = False  # a QC'd method: leave the unreliable rows out of the heatmaps and profiles
+    letters: str = "rna"  # the letters figures draw: "rna" (A, C, G, U: the windows are mRNA) or "dna"
     shard: int | None = None  # score only shard ``shard`` (0-based) of ``num_shards``: a block of the rows
     num_shards: int | None = None
     run_args: dict = field(default_factory=dict)
@@ -125,7 +127,7 @@ def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[
     With ``shard`` and ``num_shards`` only a contiguous block of the rows is scored (cut in whole
     ``batch_size`` batches, so a shard computes exactly the batches of an unsharded run and the
     merged arrays are bit-identical to its) and each ``.npy.json`` records the block and the files a
-    merge joins (:func:`~m6abert.sharded.merge_score_shards`).
+    merge joins (:func:`~m6abert.commands.merge.merge_score_shards`).
 
     Returns
     -------
@@ -134,6 +136,12 @@ def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[
     """
     m = method(s.vis_task)
     check_shard(s.shard, s.num_shards)
+    with held_run_dir(s.output_dir):  # released (and a folder made only for it removed) if the run is refused
+        return _visualize(s, m, device)
+
+
+def _visualize(s: VisualizeSettings, m: ScoreMethod, device) -> dict[str, str]:
+    """:func:`visualize` with the output folder held."""
     model, k, full = _load(s, m)
     sources = _sources(s)
     block = shard_range(len(full.names), s.shard, s.num_shards, unit=1 if m.driver else s.batch_size)
@@ -233,7 +241,7 @@ def _sources(s: VisualizeSettings) -> list[dict]:
 def forward_meta(s: VisualizeSettings, m: ScoreMethod) -> dict:
     """What determines the scores besides the data and the method's settings: the model's identity
     (:func:`~m6abert.io.checkpoints.model_identity`) and the settings of its forward passes. A merge
-    of shards compares them (:func:`~m6abert.sharded.merge_score_shards`)."""
+    of shards compares them (:func:`~m6abert.commands.merge.merge_score_shards`)."""
     from ..io.checkpoints import model_identity
 
     return {"model_identity": model_identity(s.model_path), "max_seq_length": s.max_seq_length,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import __version__, io
+from ..constants import LETTERS
 from ..inference import autocast, check_finite
 from ..score_methods import method
 from ..utils import InputError
@@ -68,7 +69,7 @@ def visualize_ism(s: VisualizeSettings, model, k: int, data, sources: list[dict]
         inside = (np.arange(res.summary.shape[1])[None, :] >= res.starts[:, None]) & (
             np.arange(res.summary.shape[1])[None, :] < res.ends[:, None])
         files.update(_plots(s, m, np.where(inside, res.summary, np.nan), res.lengths, data.labels, sstem))
-        files.update(_map_writers(res, seqs, plot_ids, stem, s.site_index, block.start))
+        files.update(_map_writers(res, seqs, plot_ids, stem, s.site_index, block.start, LETTERS[s.letters]))
     run_record = {**s.run_args, "model_identity": meta["model_identity"]}
     files["visualize_args.json"] = lambda p: io.write_run_args(p.parent, run_record, p.name)
     owned = [f"{stem}.npy", f"{stem}.npy.json", f"{sstem}.npy", f"{sstem}.npy.json", f"{stem}_map_*.png",
@@ -117,7 +118,7 @@ def _plot_rows(plot_ids: tuple[int, ...] | None, labels: np.ndarray | None, n: i
 
 
 def _map_writers(res, seqs: list[str], rows: tuple[int, ...], stem: str, site_index: int,
-                 first: int = 0) -> dict[str, io.Writer]:
+                 first: int = 0, letters: str | None = None) -> dict[str, io.Writer]:
     """Writers of the mutation maps ``{stem}_map_{row}.png`` of ``rows`` (their mutated range); ``res`` and
     ``seqs`` hold the rows from ``first`` on (a shard)."""
     from ..plots import mutation_map
@@ -127,6 +128,6 @@ def _map_writers(res, seqs: list[str], rows: tuple[int, ...], stem: str, site_in
         i = row - first
         a, b = int(res.starts[i]), int(res.ends[i])
         title = f"Sequence {row}: Δ log-odds of each substitution (reference log-odds {res.ref_logodds[i]:.2f})"
-        fig = mutation_map(res.delta[i, a:b], seqs[i][a:b], a - site_index, title)
+        fig = mutation_map(res.delta[i, a:b], seqs[i][a:b], a - site_index, title, letters)
         files[f"{stem}_map_{row}.png"] = lambda p, fig=fig: io.save_figure(fig, p.with_suffix(""), formats=("png",))
     return files

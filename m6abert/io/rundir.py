@@ -21,9 +21,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -326,32 +324,6 @@ def _missing_dirs(out: Path) -> list[Path]:
     return missing
 
 
-EXIT_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)  # a batch system's stop (SLURM sends SIGUSR1 ahead of time)
-
-
-@contextlib.contextmanager
-def _sigterm_exits() -> Iterator[None]:
-    """While the block runs, SIGTERM or SIGUSR1 (a batch system's stop) ends the process through
-    ``SystemExit(128 + signal)`` so that the lock is released; only for a signal that still has its
-    default action. The training loop defers both to the end of its current step
-    (:mod:`m6abert.preempt`) and restores these handlers afterwards."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, frame):
-        raise SystemExit(128 + signum)
-
-    installed = [sig for sig in EXIT_SIGNALS if signal.getsignal(sig) == signal.SIG_DFL]
-    for sig in installed:
-        signal.signal(sig, stop)
-    try:
-        yield
-    finally:
-        for sig in installed:
-            signal.signal(sig, signal.SIG_DFL)
-
-
 @contextlib.contextmanager
 def lock_run_dir(out: str | os.PathLike, enabled: bool = True) -> Iterator[Path | None]:
     """Hold the lock of the run folder ``out`` while the block runs (it is created if missing).
@@ -381,8 +353,7 @@ def lock_run_dir(out: str | os.PathLike, enabled: bool = True) -> Iterator[Path 
         _remove_empty(created)
         raise
     try:
-        with _sigterm_exits():
-            yield lock
+        yield lock
     finally:
         release_lock(lock)
         _remove_empty(created)

@@ -1,7 +1,7 @@
 """Cross-validation of the fine-tuning: every ``fold_{i}/`` of ``get_input.py --n_folds``, or one of them.
 
 :func:`cross_validate` fine-tunes one model per ``DATA_DIR/fold_{i}`` into ``OUTPUT_DIR/fold_{i}``
-(:func:`~m6abert.finetune.run_finetune`) and summarises the folds in ``cv_results.json``/``.md``;
+(:func:`~m6abert.commands.finetune.run_finetune`) and summarises the folds in ``cv_results.json``/``.md``;
 :func:`run_fold` trains one fold alone (one task of a job array, ``--fold I``). Both record what
 determines a fold's model in ``OUTPUT_DIR/cv_settings.json`` (:func:`cv_fingerprint`: settings,
 the starting model's identity, the folds' content), and a fold is reused (``--should_continue``) or
@@ -14,17 +14,18 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from . import io
-from .data import load_tsv_dataset
-from .distributed import Dist, locked_run_dir, setup_distributed
-from .finetune import FinetuneSettings, build_model, run_finetune, settings_fingerprint
-from .fingerprint import differences
-from .metrics import ORIGINAL_KEYS, summarise_folds
-from .utils import InputError, log
+from .. import io
+from ..data import load_tsv_dataset
+from ..distributed import Dist, locked_run_dir, setup_distributed
+from ..finetune import FinetuneSettings, build_model
+from ..fingerprint import differences
+from ..metrics import ORIGINAL_KEYS, summarise_folds
+from ..utils import InputError, log
+from .finetune import run_finetune, settings_fingerprint
 
 
 def run_finetune_command(s: FinetuneSettings, dist: Dist | None = None, fold: int | None = None) -> dict:
-    """run_finetune_degradation.py: one fine-tuning (:func:`~m6abert.finetune.run_finetune`), the
+    """run_finetune_degradation.py: one fine-tuning (:func:`~m6abert.commands.finetune.run_finetune`), the
     ``n_folds`` cross-validation (:func:`cross_validate`), or one ``fold`` of it (:func:`run_fold`)."""
     if fold is not None:
         return run_fold(s, fold, dist)

@@ -6,12 +6,12 @@ one site in two isoforms) form a locus group (:func:`m6abert.leakage.window_grou
 protocol, ``grouped``, keeps each group in one fold (``get_input.py --n_folds --group_overlap``)
 and groups the k-mer LR's inner CV too; ``random`` is the earlier protocol (``get_input.py
 --n_folds``); ``both`` runs the two on the same windows, so the table shows what the leak does.
-:func:`run_table` writes the folds, pretrains m6A-BERT once (:func:`m6abert.pretrain.run_pretrain`)
+:func:`run_table` writes the folds, pretrains m6A-BERT once (:func:`m6abert.commands.pretrain.run_pretrain`)
 on a corpus from which every window that shares a stretch with any fold window was dropped (by
 default the negatives that balanced sampling left out: a label-selected corpus), then for every
 protocol, model and fold trains on the other folds and predicts the fold:
 
-* ``m6a_bert_deg``: the pretrained BERT fine-tuned (:func:`m6abert.finetune.run_finetune`);
+* ``m6a_bert_deg``: the pretrained BERT fine-tuned (:func:`m6abert.commands.finetune.run_finetune`);
 * ``bert_scratch``: the same architecture fine-tuned from random initialisation;
 * ``cnn_lstm``: :class:`m6abert.baselines.CnnLstmForSequenceClassification`, trained by the same loop;
 * ``kmer_lr``: k-mer frequency logistic regression, k chosen by inner CV on the training folds;
@@ -34,17 +34,19 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import io
-from .comparison import REFERENCE, columns, figure_writers, leak_effect, summarise, table_markdown
-from .constants import MAX_POSITIONS
-from .corpus import SHARED, corpora
-from .groups import leakage
-from .leakage import window_groups
-from .metrics import classification_metrics, softmax_p1
-from .splits import fold_records, kfold_splits, make_inputs, read_windows, sample_negatives
-from .table_models import FoldJob, model_names, runner
-from .table_models import label as model_label
-from .utils import InputError, log
+from .. import io
+from ..comparison import REFERENCE, columns, figure_writers, leak_effect, summarise, table_markdown
+from ..constants import MAX_POSITIONS
+from ..corpus import SHARED, corpora
+from ..groups import leakage
+from ..leakage import window_groups
+from ..metrics import classification_metrics, softmax_p1
+from ..preempt import held_run_dir
+from ..splits import fold_records, kfold_splits, read_windows, sample_negatives
+from ..table_models import FoldJob, model_names, runner
+from ..table_models import label as model_label
+from ..utils import InputError, log
+from .get_input import make_inputs
 
 MODELS = model_names()  # the built-in ones; m6abert.table_models.register adds more
 FOLDS = {"grouped": ("grouped",), "random": ("random",), "both": ("grouped", "random")}
@@ -129,7 +131,7 @@ class Plan(NamedTuple):
 # ---------------------------------------------------------------------------- training arguments
 def pretrain_args(s: TableSettings):
     """DNABERT's pretraining optimiser (AdamW eps 1e-6, beta2 0.98, weight decay 0.01, 5 % warm-up)."""
-    from .train import TrainArgs
+    from ..train import TrainArgs
 
     return TrainArgs(seed=s.seed, per_gpu_train_batch_size=s.pretrain_batch_size, learning_rate=s.pretrain_learning_rate,
                      weight_decay=0.01, adam_epsilon=1e-6, beta2=0.98, max_steps=s.pretrain_steps, warmup_percent=0.05,
@@ -138,7 +140,7 @@ def pretrain_args(s: TableSettings):
 
 def finetune_args(s: TableSettings):
     """Fine-tuning of both BERTs: weight decay 0.01, 10 % warm-up, no evaluation on the dev (= test) fold."""
-    from .train import TrainArgs
+    from ..train import TrainArgs
 
     return TrainArgs(seed=s.seed, per_gpu_train_batch_size=s.batch_size, learning_rate=s.learning_rate,
                      weight_decay=0.01, num_train_epochs=s.finetune_epochs, warmup_percent=0.1, logging_steps=0,
@@ -148,7 +150,7 @@ def finetune_args(s: TableSettings):
 def cnn_args(s: TableSettings):
     """The CNN+LSTM's optimiser, always float32 (it is cheap: bfloat16 would save little time, measured);
     checkpoints every ``save_steps`` like the BERTs, so a killed fold resumes inside."""
-    from .train import TrainArgs
+    from ..train import TrainArgs
 
     return TrainArgs(seed=s.seed, per_gpu_train_batch_size=s.batch_size, learning_rate=s.cnn_learning_rate,
                      weight_decay=0.01, num_train_epochs=s.cnn_epochs, logging_steps=0, save_steps=s.save_steps,
@@ -164,7 +166,7 @@ def _fingerprint(s: TableSettings, sources: io.LabelledSources) -> dict:
               data_sha256={name: src.sha256() for name, src in zip(io.PAPER_FILES, sources, strict=True)})
     if s.pretrain_corpus:
         fp.update(pretrain_corpus=None, pretrain_corpus_sha256=io.file_sha256(s.pretrain_corpus))
-    from .model import PRESETS
+    from ..model import PRESETS
 
     # the content of a --config_name file, not its path: an edited config.json must not resume
     fp["config_sha256"] = None if s.config_name in PRESETS else io.file_sha256(s.config_name)
@@ -248,14 +250,14 @@ def prepare(s: TableSettings) -> Plan:
                            names=(pos_path, neg_path), pretrain_corpus=s.pretrain_corpus,
                            per_fold=s.pretrain_per_fold) if REFERENCE in s.models else ({}, {})
     if any(m in s.models for m in ("m6a_bert_deg", "bert_scratch")):
-        from .model import build_config
+        from ..model import build_config
 
         build_config(s.config_name, s.k)  # a bad --config_name fails here
     return Plan(folds, groups, leaks, corpus, info, fingerprint, sources)
 
 
 def _single_process(no_cuda: bool):
-    from .train import setup_distributed
+    from ..train import setup_distributed
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise InputError("reproduce_table.py runs in one process (not under torchrun); for multi-GPU fine-tuning "
@@ -320,7 +322,7 @@ def run_table(s: TableSettings, dist=None) -> dict:
     """
     plan = prepare(s)
     dist = dist or _single_process(s.no_cuda)
-    with io.lock_run_dir(s.output_dir):
+    with held_run_dir(s.output_dir):
         return _run(s, plan, dist)
 
 
@@ -396,7 +398,7 @@ def _pretraining_result(out: Path, plan: Plan) -> dict:
 
 def _run_record(s: TableSettings, sources: io.LabelledSources) -> dict:
     """``table_args.json``: the command's arguments, the resolved settings and every model's training settings."""
-    from .baselines import CNN_SIZES, CnnLstmConfig
+    from ..baselines import CNN_SIZES, CnnLstmConfig
 
     settings = {key: v for key, v in dataclasses.asdict(dataclasses.replace(s, sources=None)).items() if key != "run_args"}
     settings["sources"] = sources.describe()

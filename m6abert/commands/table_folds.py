@@ -8,18 +8,19 @@ from pathlib import Path
 
 import numpy as np
 
-from . import io
-from .corpus import SHARED
+from .. import io
+from ..corpus import SHARED
+from ..table_models import FoldJob
+from ..utils import set_seed
 from .table import MAX_SEQ_LENGTH, TableSettings, cnn_args, finetune_args, pretrained_dir
-from .table_models import FoldJob
-from .utils import set_seed
 
 
 def _bert_fold(s: TableSettings, out: Path, protocol: str, i: int, pretrained: Path | None, dist) -> tuple[np.ndarray, dict]:
     """Fine-tune a BERT on fold ``i``'s ``train.tsv`` (pretrained or from scratch); logits of its ``dev.tsv``."""
-    from .data import Collator, load_tsv_dataset
-    from .finetune import FinetuneSettings, run_finetune
-    from .inference import autocast, load_classifier, predict_logits
+    from ..data import Collator, load_tsv_dataset
+    from ..finetune import FinetuneSettings
+    from ..inference import autocast, load_classifier, predict_logits
+    from .finetune import run_finetune
 
     name = "m6a_bert_deg" if pretrained else "bert_scratch"
     fold_dir, fold_out = out / "data" / protocol / f"fold_{i}", out / "runs" / protocol / name / f"fold_{i}"
@@ -50,14 +51,14 @@ def scratch_bert_fold(job: FoldJob) -> tuple[np.ndarray, dict]:
 
 def cnn_fold(job: FoldJob) -> tuple[np.ndarray, dict]:
     """Train the CNN+LSTM on the other folds with the toolkit's loop; logits of the held-out fold."""
-    from .baselines import (
+    from ..baselines import (
         CnnLstmConfig,
         CnnLstmForSequenceClassification,
         NucleotideCollator,
         NucleotideDataset,
     )
-    from .inference import predict_logits
-    from .train import train
+    from ..inference import predict_logits
+    from ..train import train
 
     s, dist = job.settings, job.dist
     train_recs, train_labels, dev_seqs, _ = job.train_dev()
@@ -79,7 +80,7 @@ def cnn_fold(job: FoldJob) -> tuple[np.ndarray, dict]:
 def kmer_lr_fold(job: FoldJob) -> tuple[np.ndarray, dict]:
     """k-mer frequency LR fitted on the other folds (k by inner CV, grouped by locus under the grouped
     protocol); log-probabilities of the held-out fold."""
-    from .baselines import fit_kmer_lr, kmer_frequencies
+    from ..baselines import fit_kmer_lr, kmer_frequencies
 
     s = job.settings
     train_recs, train_labels, dev_seqs, _ = job.train_dev()
@@ -91,7 +92,7 @@ def kmer_lr_fold(job: FoldJob) -> tuple[np.ndarray, dict]:
 
 def gc_lr_fold(job: FoldJob) -> tuple[np.ndarray, dict]:
     """GC-content LR fitted on the other folds; log-probabilities of the held-out fold."""
-    from .baselines import fit_gc_lr, gc_content
+    from ..baselines import fit_gc_lr, gc_content
 
     train_recs, train_labels, dev_seqs, _ = job.train_dev()
     proba = fit_gc_lr([r.seq for r in train_recs], train_labels, job.settings.seed).predict_proba(gc_content(dev_seqs))

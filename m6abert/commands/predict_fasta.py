@@ -1,4 +1,5 @@
-"""Streamed and sharded prediction of a FASTA file (with variant effects), and the merge of shards.
+"""Streamed and sharded prediction of a FASTA file (with variant effects); the shards are joined by
+:mod:`m6abert.commands.merge`.
 
 ``run_predict_degradation.py --predict_fasta F`` reads the FASTA in chunks of ``chunk_records``
 records (:func:`predict_fasta_files`): each chunk is k-merised, predicted and appended to the
@@ -8,28 +9,26 @@ before the first prediction, so bad input still ends before any work with one li
 
 Shards (``--shard I --num_shards N``) are **contiguous blocks of input order**, cut in whole chunks
 (:func:`~m6abert.utils.shard_range`): the file is counted cheaply by the survey, and a shard computes exactly the
-batches an unsharded run computes for its records, so :func:`merge_shards`, which concatenates the
+batches an unsharded run computes for its records, so :func:`~m6abert.commands.merge.merge_shards`, which concatenates the
 shards in order, gives files byte-identical to an unsharded run's (with the same
 ``chunk_records``). With fewer chunks than shards, the last shards are empty (their files have
 no rows). ``shard_range`` also serves any other command that splits N items into shards:
-``visualize_all.py --shard I --num_shards N`` scores a block of its TSV rows, and
-:func:`merge_shards` joins those shards' score arrays and tables too (:func:`merge_score_shards`).
+``visualize_all.py --shard I --num_shards N`` scores a block of its TSV rows, and the merge joins
+those shards' score arrays and tables too (:func:`~m6abert.commands.merge.merge_score_shards`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from . import io
-from .constants import MAX_POSITIONS
-from .data import dataset_from_seqs
-from .inference import (
+from .. import io
+from ..constants import MAX_POSITIONS
+from ..data import dataset_from_seqs
+from ..inference import (
     PREDICTION_OUTPUTS,
     autocast,
     check_finite,
@@ -37,22 +36,12 @@ from .inference import (
     predict,
     prediction_columns,
 )
-from .io import sequences as io_sequences
-from .io.checkpoints import model_identity
-from .io.shards import (
-    SCORE_RUN_KEYS,
-    check_merge_dirs,
-    check_prediction_shards,
-    check_same_run,
-    check_shard_tables,
-    read_score_shards,
-    score_run_key,
-)
-from .utils import InputError, check_shard, log, shard_range
-from .variants import EFFECT_COLUMNS, VARIANT_OUTPUT, check_variants, chunk_effects
+from ..io import sequences as io_sequences
+from ..io.checkpoints import model_identity
+from ..utils import InputError, check_shard, log, shard_range
+from ..variants import EFFECT_COLUMNS, VARIANT_OUTPUT, check_variants, chunk_effects
 
 CHUNK_RECORDS = 4096  # records per streamed chunk: the unit of streaming and of shards
-MERGE_RECORD = "merge_args.json"
 
 
 class Survey(NamedTuple):
@@ -232,7 +221,7 @@ def predict_fasta_files(
 def _stream(run: _Run, spool: io.Spool, block: range, variants_of: dict, chunk_records: int,
             precision: str | None) -> tuple[np.ndarray, list[tuple[int, str, dict]]]:
     """Predict the chunks of ``block``, appending each one's rows to ``spool``; (P(class 1), effect rows)."""
-    from .metrics import softmax_p1
+    from ..metrics import softmax_p1
 
     probs, effects = [], []
     first, last = block.start // chunk_records, -(-block.stop // chunk_records)
@@ -264,121 +253,3 @@ def _writers(spool: io.Spool, probs: np.ndarray, effects: list[tuple[int, str]],
     return files
 
 
-def _check_shards(dirs: Sequence[Path], records: list[dict]) -> list[tuple[Path, dict]]:
-    """The shards in order, checked to be every shard of one run (the same model, data and flags), exactly
-    once, covering the FASTA."""
-    check_prediction_shards(dirs, records)
-    return _in_order(dirs, records, "records", "n_records")
-
-
-def _in_order(dirs: Sequence[Path], records: list[dict], rows: str, total: str) -> list[tuple[Path, dict]]:
-    """The shards sorted by number, checked to be every shard once, their blocks ``rows`` covering ``total``."""
-    n = records[0]["num_shards"]
-    shards = sorted(zip(dirs, records, strict=True), key=lambda x: x[1]["shard"])
-    numbers = [r["shard"] for _, r in shards]
-    if numbers != list(range(n)):
-        missing = sorted(set(range(n)) - set(numbers))
-        twice = sorted({i for i in numbers if numbers.count(i) > 1})
-        raise InputError(f"{len(dirs)} shard folders for --num_shards {n}: "
-                         + (f"shard(s) {twice} given twice" if twice else f"missing shard(s) {missing}"))
-    stop = 0
-    for d, r in shards:
-        if r[rows][0] != stop:
-            raise InputError(f"{d}: {rows} {r[rows]} do not follow the previous shard's (up to {stop})")
-        stop = r[rows][1]
-    if stop != records[0][total]:
-        raise InputError(f"the shards cover {stop} of the {records[0][total]} {rows}")
-    return shards
-
-
-def merge_shards(shard_dirs: Sequence[str | os.PathLike], output_dir: str | os.PathLike) -> dict:
-    """Join the outputs of every shard of a sharded prediction into ``output_dir``, in input order.
-
-    ``pred_results.npy`` and ``predictions.tsv`` are concatenated in shard order,
-    ``variant_effects.tsv`` rows are put back in variants-table order: the files equal an unsharded
-    run's byte for byte. ``merge_args.json`` names the shards. Everything is checked first (every
-    shard of one run, exactly once, complete); then the files are written as one set.
-    """
-    dirs = [Path(d) for d in shard_dirs]
-    if not dirs:
-        raise InputError("no shard folders given")
-    check_merge_dirs(dirs, output_dir)
-    if not any((d / io.SHARD_RECORD).exists() for d in dirs) and any(read_score_shards(d) for d in dirs):
-        return merge_score_shards(dirs, output_dir)
-    shards = _check_shards(dirs, [io.read_shard_record(d) for d in dirs])
-    arrays = []
-    for d, r in shards:
-        a = io.load_npy(d / "pred_results.npy")
-        if a.shape != (r["records"][1] - r["records"][0],):
-            raise InputError(f"{d / 'pred_results.npy'}: shape {a.shape}, but the shard holds records {r['records']}")
-        arrays.append(a)
-    probs = np.concatenate(arrays)
-    first = shards[0][1]
-    check_shard_tables([(d / "predictions.tsv", r["records"][1] - r["records"][0]) for d, r in shards])
-    if first["variants"] is not None:
-        check_shard_tables([(d / VARIANT_OUTPUT, len(r["variant_rows"])) for d, r in shards], unique_ids=False)
-    files: dict[str, io.Writer] = {
-        "pred_results.npy": lambda p: io.save_npy(p, probs),
-        "predictions.tsv": lambda p: io.concat_tables([d / "predictions.tsv" for d, _ in shards], p),
-        MERGE_RECORD: lambda p: io.write_json(p, {"fasta": first["fasta"], "n_records": first["n_records"],
-                                                  "shards": [str(d) for d, _ in shards]}),
-    }
-    if first["variants"] is not None:
-        files[VARIANT_OUTPUT] = lambda p: io.sorted_table([(d / VARIANT_OUTPUT, r["variant_rows"]) for d, r in shards], p)
-    io.write_output_set(output_dir, files, (*PREDICTION_OUTPUTS, MERGE_RECORD), what="merged predictions")
-    print(f"{len(shards)} shards, {len(probs)} predictions merged into {output_dir}")
-    return {"n_shards": len(shards), "n_records": int(len(probs))}
-
-
-def merge_score_shards(shard_dirs: Sequence[str | os.PathLike], output_dir: str | os.PathLike) -> dict:
-    """Join the shards of ``visualize_all.py --shard I --num_shards N`` into ``output_dir``, in row order.
-
-    Every ``*.npy.json`` with a ``shard`` entry names its arrays (concatenated along the rows) and
-    tables (``attributions_*_qc.tsv``, one after the other); the merged files equal an unsharded
-    run's, and each ``.npy.json`` is the unsharded one (no ``shard``, all ``rows``). Figures are not
-    merged (each shard drew its own rows'; ``--no_plot`` in the shards skips them).
-    ``merge_args.json`` names the shards. Everything is checked before anything is written.
-    """
-    dirs = [Path(d) for d in shard_dirs]
-    found = [read_score_shards(d) for d in dirs]
-    names = sorted(set().union(*found))
-    for d, records in zip(dirs, found, strict=True):
-        missing = [n for n in names if n not in records]
-        if missing:
-            raise InputError(f"{d}: no sharded {missing[0]} (not a shard of visualize_all.py --shard, or of "
-                             "another task than the other folders)")
-    files: dict[str, io.Writer] = {}
-    for name in names:
-        files.update(_score_writers(name, dirs, [records[name] for records in found]))
-    first = found[0][names[0]]["shard"]
-    files[MERGE_RECORD] = lambda p: io.write_json(p, {"n_rows": first["n_rows"], "shards": [str(d) for d in dirs]})
-    io.write_output_set(output_dir, files, [*files], what="merged scores")
-    print(f"{first['num_shards']} shards, scores of {first['n_rows']} rows merged into {output_dir}")
-    return {"n_shards": first["num_shards"], "n_rows": first["n_rows"], "files": sorted(files)}
-
-
-def _score_writers(name: str, dirs: Sequence[Path], metas: list[dict]) -> dict[str, io.Writer]:
-    """The merged arrays, tables and ``.npy.json`` of one sharded score record ``name``, checked."""
-    check_same_run([d / name for d in dirs], [score_run_key(m) for m in metas], SCORE_RUN_KEYS)
-    shards = _in_order(dirs, [m["shard"] for m in metas], "rows", "n_rows")
-    spec = metas[0]["shard"]
-    for t in spec["tables"]:  # rows counted; a QC table's row numbers restart per split under --data_name all
-        check_shard_tables([(d / t, r["rows"][1] - r["rows"][0]) for d, r in shards], unique_ids=False)
-    merged = {a: _joined_array(a, shards) for a in spec["arrays"]}
-    meta = {k: v for k, v in metas[0].items() if k != "shard"} | {"rows": spec["n_rows"]}
-    files: dict[str, io.Writer] = {a: (lambda p, x=x: io.save_npy(p, x)) for a, x in merged.items()}
-    files.update({t: (lambda p, t=t: io.concat_tables([d / t for d, _ in shards], p)) for t in spec["tables"]})
-    files[name] = lambda p: io.write_json(p, meta)
-    return files
-
-
-def _joined_array(name: str, shards: list[tuple[Path, dict]]) -> np.ndarray:
-    """The shards' arrays ``name`` one after the other along the rows (each checked against its block)."""
-    parts = []
-    for d, r in shards:
-        a = io.load_npy(d / name)
-        if len(a) != r["rows"][1] - r["rows"][0] or (parts and a.shape[1:] != parts[0].shape[1:]):
-            raise InputError(f"{d / name}: shape {a.shape} does not fit the shard's rows {r['rows']} and the "
-                             "other shards' arrays")
-        parts.append(a)
-    return np.concatenate(parts)
