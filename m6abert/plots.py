@@ -273,7 +273,7 @@ def motif_logo(pfm_counts: np.ndarray, title: str = "", first: int | None = None
     ----------
     pfm_counts: np.ndarray, shape=(W, 4)
         Counts of A, C, G, T at each window position
-        (:func:`m6abert.motifs.position_frequency_matrix`).
+        (:func:`m6abert.motif_summary.position_frequency_matrix`).
     title: str
         Figure title. Default is "".
     first: int or None

@@ -76,3 +76,15 @@ def test_motif_logo_is_in_nt_from_the_site_and_in_rna_letters():
     # the same columns drawn with U and with T: the images differ (the T glyphs are U glyphs)
     rna, dna = _pixels(motif_logo(counts, first=-30, letters="ACGU")), _pixels(motif_logo(counts, first=-30))
     assert rna.shape == dna.shape and (rna != dna).any()
+
+
+def test_visualize_labels_the_heatmap_rows_by_the_rows_names():
+    """visualize_all.py's heatmap (commands.visualize.plot_scores) names its few rows by their ids,
+    positives and negatives apart, each at its own row."""
+    from m6abert.commands.visualize import plot_scores
+
+    rng = np.random.default_rng(4)
+    scores, labels = rng.random((4, 20)), np.array([1, 0, 1, 0])
+    figs = plot_scores(scores, labels, np.full(4, 20), "s", 10, "title", ids=["r0", "r1", "r2", "r3"])
+    names = [t.get_text() for t in figs["s_heatmap"].axes[0].get_yticklabels()]
+    assert sorted(names) == ["r0 (pos)", "r1 (neg)", "r2 (pos)", "r3 (neg)"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from m6abert import io, motifs
+from m6abert import io, motif_summary, motifs
 from m6abert.data import read_labelled_scores
 from m6abert.kmer import seq2kmer
 from m6abert.motifs import Instance, contiguous_regions, make_window, merge_motifs, motif_analysis
@@ -167,11 +167,11 @@ def test_make_window_bounds_and_odd_remainder():
 
 
 def test_position_frequency_matrix():
-    pfm = motifs.position_frequency_matrix(["ACGT", "AUGN", "ACGT"])
+    pfm = motif_summary.position_frequency_matrix(["ACGT", "AUGN", "ACGT"])
     assert pfm.shape == (4, 4)
     assert pfm.tolist() == [[3, 0, 0, 0], [0, 2, 0, 1], [0, 0, 3, 0], [0, 0, 0, 2]]
     with pytest.raises(ValueError, match="length"):
-        motifs.position_frequency_matrix(["ACG", "AC"])
+        motif_summary.position_frequency_matrix(["ACG", "AC"])
 
 
 # ---------------------------------------------------------------------------- planted motif
@@ -212,7 +212,7 @@ def test_motif_analysis_checks_row_count():
 def test_write_motif_outputs_and_logo(tmp_path):
     m = motifs.Motif("GGACT", [0, 2], [(250, 255), (248, 253)], [(245, 260), (243, 258)],
                      ["A" * 15, "C" * 15], 1e-8, 2e-7, 2)
-    written = io.write_motif_outputs(tmp_path, motifs.motif_records([m], site_index=250), site_index=250, set_name="pos")
+    written = io.write_motif_outputs(tmp_path, motif_summary.motif_records([m], site_index=250), site_index=250, set_name="pos")
     assert (tmp_path / "pos" / "motif_GGACT_2.txt").read_text() == "A" * 15 + "\n" + "C" * 15 + "\n"
     table = (tmp_path / "motifs_pos.tsv").read_text().splitlines()
     assert table[0] == "motif\tconsensus\tinstances\tp_value\tp_adjusted\tpositions"
@@ -222,7 +222,7 @@ def test_write_motif_outputs_and_logo(tmp_path):
     assert rec["site_index"] == 250 and rec["motifs"]["GGACT"]["positions"] == [0, -2]
     assert rec["motifs"]["GGACT"]["windows"] == [[245, 260], [243, 258]]
     assert len(written) == 3
-    io.write_motif_outputs(tmp_path, motifs.motif_records([m]), prefix="x_")  # no set: everything in save_dir
+    io.write_motif_outputs(tmp_path, motif_summary.motif_records([m]), prefix="x_")  # no set: everything in save_dir
     assert (tmp_path / "x_motif_GGACT_2.txt").exists() and (tmp_path / "x_motifs.tsv").exists()
 
     from matplotlib.figure import Figure
@@ -230,7 +230,7 @@ def test_write_motif_outputs_and_logo(tmp_path):
 
     from m6abert.plots import motif_logo
 
-    fig = motif_logo(motifs.position_frequency_matrix(m.seqs), "GGACT")
+    fig = motif_logo(motif_summary.position_frequency_matrix(m.seqs), "GGACT")
     assert isinstance(fig, Figure)
     paths = io.save_figure(fig, tmp_path / "logo", formats=("png", "svg"))
     assert [p.name for p in paths] == ["logo.png", "logo.svg"]

@@ -11,15 +11,8 @@ import numpy as np
 from .. import io
 from ..constants import LETTERS, SITE_INDEX
 from ..data import read_labelled_scores
-from ..motifs import (
-    MIN_LEN,
-    MIN_N_MOTIF,
-    PVAL_CUTOFF,
-    WINDOW_SIZE,
-    Motif,
-    motif_records,
-    position_frequency_matrix,
-)
+from ..motif_summary import motif_records, position_frequency_matrix
+from ..motifs import MIN_LEN, MIN_N_MOTIF, PVAL_CUTOFF, WINDOW_SIZE, Motif
 from ..score_methods import method, with_qc
 from ..utils import InputError, log
 from .visualize import MAX_REL_DELTA

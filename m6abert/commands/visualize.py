@@ -81,15 +81,19 @@ def score_file_stem(vis_task: str, data_name: str, layer: int | None = None) -> 
 
 
 def plot_scores(
-    scores: np.ndarray, labels: np.ndarray, lengths: np.ndarray, stem: str, site_index: int, what: str
+    scores: np.ndarray, labels: np.ndarray, lengths: np.ndarray, stem: str, site_index: int, what: str,
+    ids: list[str] | None = None,
 ) -> dict:
-    """Heatmap and profile figures of a score matrix, cropped to the longest sequence."""
+    """Heatmap and profile figures of a score matrix, cropped to the longest sequence; the heatmap's rows
+    are labelled by ``ids`` (the rows' names) where there are few."""
     from ..plots import score_heatmap, score_profile
 
     shown = cropped(scores, lengths)
     pos, neg = shown[labels == 1], shown[labels == 0]
+    named = {} if ids is None else {"pos_ids": [i for i, y in zip(ids, labels, strict=True) if y == 1],
+                                    "neg_ids": [i for i, y in zip(ids, labels, strict=True) if y == 0]}
     return {
-        f"{stem}_heatmap": score_heatmap(pos, neg, site_index, title=what),
+        f"{stem}_heatmap": score_heatmap(pos, neg, site_index, title=what, **named),
         f"{stem}_profile": score_profile(pos, neg, site_index, title=what),
     }
 
@@ -163,7 +167,7 @@ def _visualize(s: VisualizeSettings, m: ScoreMethod, device) -> dict[str, str]:
     files.update(_extra_writers(s, m, res))
     shown = res.scores if not s.skip_unreliable or res.unreliable is None else _without_unreliable(res)
     if s.plot:
-        files.update(_plots(s, m, shown, res.lengths, data.labels, stem))
+        files.update(_plots(s, m, shown, res.lengths, data.labels, stem, data.names))
         files.update(_figure_writers({m.figure_stems(s.data_name, s.layer)[key]: fig
                                       for key, fig in res.figures.items()}))
     run_record = {**s.run_args, "model_identity": meta["model_identity"]}
@@ -249,7 +253,7 @@ def forward_meta(s: VisualizeSettings, m: ScoreMethod) -> dict:
 
 
 def _plots(s: VisualizeSettings, m: ScoreMethod, scores: np.ndarray, lengths: np.ndarray,
-           labels: np.ndarray | None, stem: str) -> dict[str, io.Writer]:
+           labels: np.ndarray | None, stem: str, ids: list[str] | None = None) -> dict[str, io.Writer]:
     """Writers of the heatmap and profile figures (PNG and PDF); none without labels."""
     if labels is None:
         log.warning("no labels in %s: heatmap and profile plots are skipped", s.data_dir)
@@ -260,7 +264,7 @@ def _plots(s: VisualizeSettings, m: ScoreMethod, scores: np.ndarray, lengths: np
     what = f"{m.title}: {s.data_name} split"
     if s.layer is not None:
         what += f", encoder layer {s.layer}"
-    return _figure_writers(plot_scores(scores, labels, lengths, stem, s.site_index, what))
+    return _figure_writers(plot_scores(scores, labels, lengths, stem, s.site_index, what, ids))
 
 
 def _figure_writers(figures: dict) -> dict[str, io.Writer]:

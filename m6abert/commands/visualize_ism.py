@@ -68,7 +68,7 @@ def visualize_ism(s: VisualizeSettings, model, k: int, data, sources: list[dict]
     if s.plot:
         inside = (np.arange(res.summary.shape[1])[None, :] >= res.starts[:, None]) & (
             np.arange(res.summary.shape[1])[None, :] < res.ends[:, None])
-        files.update(_plots(s, m, np.where(inside, res.summary, np.nan), res.lengths, data.labels, sstem))
+        files.update(_plots(s, m, np.where(inside, res.summary, np.nan), res.lengths, data.labels, sstem, data.names))
         files.update(_map_writers(res, seqs, plot_ids, stem, s.site_index, block.start, LETTERS[s.letters]))
     run_record = {**s.run_args, "model_identity": meta["model_identity"]}
     files["visualize_args.json"] = lambda p: io.write_run_args(p.parent, run_record, p.name)

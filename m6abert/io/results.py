@@ -55,7 +55,7 @@ def write_motif_outputs(
     save_dir: str or PathLike
         Output folder (created).
     records: list[dict]
-        One per motif, in the order to report them, as :func:`m6abert.motifs.motif_records` makes
+        One per motif, in the order to report them, as :func:`m6abert.motif_summary.motif_records` makes
         them: ``motif``, ``consensus``, ``n_instances``, ``p_value``, ``p_adjusted``, ``positions``,
         ``seqs`` and further JSON fields.
     site_index: int
