@@ -29,6 +29,7 @@ from .checkpoints import (  # noqa: F401
     save_model_files,
     write_tokenizer_files,
 )
+from .coords import WindowCoords, genome_positions, header_coords, header_text  # noqa: F401
 from .files import (  # noqa: F401
     TMP_TAG,
     append_line,

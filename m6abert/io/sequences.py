@@ -12,6 +12,7 @@ import numpy as np
 
 from ..constants import FASTA_LETTERS
 from ..utils import InputError
+from .coords import header_coords
 from .files import is_gzip, read_text_file, write_text
 
 
@@ -22,7 +23,8 @@ class FastaRecord(NamedTuple):
     seq: str
 
 
-def read_fasta(path: str | os.PathLike, sites: dict[str, int] | None = None) -> list[FastaRecord]:
+def read_fasta(path: str | os.PathLike, sites: dict[str, int] | None = None,
+               coords: dict | None = None) -> list[FastaRecord]:
     r"""Read and validate a FASTA file.
 
     Sequences may span lines; they are upper-cased (``U`` is kept here, and read as ``T`` when
@@ -37,6 +39,9 @@ def read_fasta(path: str | os.PathLike, sites: dict[str, int] | None = None) -> 
         If given, the ``site=N`` word of each header that has one (the 0-based index of the
         record's m6A site, see :mod:`m6abert.sites`) is stored in it by record id. Default is None
         (headers are not read beyond the id).
+    coords: dict or None
+        If given, the genomic coordinates of each header that has them (``chrom:pos:strand``,
+        ``transcript=``, ``blocks=``; :class:`m6abert.io.coords.WindowCoords`) by record id. Default is None.
 
     Returns
     -------
@@ -51,7 +56,7 @@ def read_fasta(path: str | os.PathLike, sites: dict[str, int] | None = None) -> 
     """
     path = Path(path)
     text = read_text_file(path, "FASTA file")
-    return list(_parse_fasta(path, enumerate(fasta_lines(text), 1), sites))
+    return list(_parse_fasta(path, enumerate(fasta_lines(text), 1), sites, coords=coords))
 
 
 def fasta_lines(text: str) -> list[str]:
@@ -103,7 +108,7 @@ class RecordTooLong(InputError):
 
 
 def _parse_fasta(path: Path, numbered_lines: Iterator[tuple[int, str]], sites: dict[str, int] | None = None,
-                 max_length: int | None = None) -> Iterator[FastaRecord]:
+                 max_length: int | None = None, coords: dict | None = None) -> Iterator[FastaRecord]:
     """FASTA records, validated, from ``(line number, line)`` pairs (the one parser of both readers).
 
     With ``max_length``, a longer record is counted to its end without being kept and raises
@@ -119,7 +124,7 @@ def _parse_fasta(path: Path, numbered_lines: Iterator[tuple[int, str]], sites: d
         if line.startswith(">"):
             if header is not None:
                 number += 1
-                yield _fasta_record(path, header, chunks, start, number, _Limits(size, max_length, sites))
+                yield _fasta_record(path, header, chunks, start, number, _Limits(size, max_length, sites, coords))
             header, chunks, start, size = line[1:].strip(), [], lineno, 0
         elif header is None:
             raise InputError(f"{path}: line {lineno}: not FASTA (expected a '>' header line first)")
@@ -130,13 +135,14 @@ def _parse_fasta(path: Path, numbered_lines: Iterator[tuple[int, str]], sites: d
                 chunks.append(part)
     if header is None:
         raise InputError(f"{path}: empty FASTA file")
-    yield _fasta_record(path, header, chunks, start, number + 1, _Limits(size, max_length, sites))
+    yield _fasta_record(path, header, chunks, start, number + 1, _Limits(size, max_length, sites, coords))
 
 
 class _Limits(NamedTuple):
     size: int  # letters of the record
     max_length: int | None
     sites: dict[str, int] | None  # where a header's site=N goes
+    coords: dict | None = None  # where a header's coordinates go (io.coords.WindowCoords)
 
 
 _SITE_VALUE = re.compile(r"[0-9]+")
@@ -424,15 +430,19 @@ def _fasta_record(path: Path, header: str, chunks: list[str], lineno: int, numbe
         site = header_site(header, path, rid)
         if site is not None:
             limits.sites[rid] = site
+    if limits.coords is not None:
+        where = header_coords(header, path, rid)
+        if where is not None:
+            limits.coords[rid] = where
     return FastaRecord(rid, seq)
 
 
 def iter_fasta_chunks(path: str | os.PathLike, chunk_records: int = 10_000, max_length: int | None = None,
-                      sites: dict[str, int] | None = None) -> Iterator[list[FastaRecord]]:
+                      sites: dict[str, int] | None = None, coords: dict | None = None) -> Iterator[list[FastaRecord]]:
     r"""Stream a FASTA file as lists of at most ``chunk_records`` records, in file order.
 
     The records and checks of :func:`read_fasta`, in bounded memory (pretraining FASTAs are large);
-    lines end at ``\n`` only, as there. ``sites`` as in :func:`read_fasta`.
+    lines end at ``\n`` only, as there. ``sites`` and ``coords`` as in :func:`read_fasta`.
 
     Parameters
     ----------
@@ -451,7 +461,7 @@ def iter_fasta_chunks(path: str | os.PathLike, chunk_records: int = 10_000, max_
              for first, block in _line_blocks(path, "FASTA file", CORPUS_CHUNK_BYTES, newline="\n")
              for lineno, line in enumerate(block, first))
     batch: list[FastaRecord] = []
-    for record in _parse_fasta(path, lines, sites, max_length):
+    for record in _parse_fasta(path, lines, sites, max_length, coords):
         batch.append(record)
         if len(batch) >= chunk_records:
             yield batch
