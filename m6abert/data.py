@@ -11,7 +11,8 @@ This module owns what the model reads, whatever the file it came from:
 * the loaders: :func:`dataset_from_seqs` (strings), :func:`load_tsv_dataset`,
   :func:`load_corpus` (streamed pretraining corpora; FASTA to score is streamed by
   :mod:`m6abert.commands.predict_fasta`) and
-  :func:`read_labelled_scores` (a TSV with its score array, for motifs).
+  :func:`read_labelled_scores` (a TSV or FASTA with its score array, for motifs);
+* who the rows are (ids, sites, coordinates): :func:`tsv_record_rows`, :func:`read_fasta_rows`.
 
 Files are read through :mod:`m6abert.io`; the splitting of get_input.py is :mod:`m6abert.splits`.
 """
@@ -331,14 +332,17 @@ def load_corpus(path: str | os.PathLike, k: int | None = None, fasta: bool = Fal
 
 # ---------------------------------------------------------------------------- scores with their sequences
 class LabelledScores(NamedTuple):
-    """Sequences, labels and score rows of one or more data sets, row-aligned."""
+    """Sequences, labels and score rows of one or more data sets, row-aligned, with the rows' record ids
+    and (a FASTA's) each window's site index."""
 
     seqs: list[str]
     labels: np.ndarray  # (n,) int64
     scores: np.ndarray  # (n, W) float64
+    ids: list[str] | None = None
+    sites: list[int | None] | None = None  # None: every window's site is the caller's site index
 
 
-def _scored_part(data_dir: Path, tsv_names: tuple[str, ...], npy_path: Path) -> LabelledScores:
+def _scored_part(data_dir: Path, tsv_names: tuple[str, ...], npy_path: Path, several: bool) -> LabelledScores:
     """One score array with the TSVs it belongs to, checked against each other."""
     scores = io.load_score_matrix(npy_path)
     tables = [(data_dir / f"{name}.tsv", io.read_tsv(data_dir / f"{name}.tsv")) for name in tsv_names]
@@ -347,13 +351,32 @@ def _scored_part(data_dir: Path, tsv_names: tuple[str, ...], npy_path: Path) -> 
         check_kmer_rows(table.sentences, str(tsv_path))
     tsv_path = tables[0][0] if len(tables) == 1 else data_dir / "{train,dev,test}.tsv"
     seqs = [kmer.kmer2seq(s) for _, table in tables for s in table.sentences]
+    _check_scores_fit(scores, seqs, npy_path, tsv_path)
+    rows = tsv_record_rows([(path, len(t.sentences), t.labels) for path, t in tables], several)
+    return LabelledScores(seqs, np.concatenate([table.labels for _, table in tables]), scores, rows.ids)
+
+
+def _check_scores_fit(scores: np.ndarray, seqs: list[str], npy_path: Path, tsv_path: Path) -> None:
+    """Refuse a score array without one row per sequence or narrower than the longest sequence."""
     if scores.shape[0] != len(seqs):
         raise InputError(f"{npy_path}: {scores.shape[0]} score rows, but {tsv_path} has {len(seqs)} sequences")
     longest = max(len(s) for s in seqs)
     if scores.shape[1] < longest:
         raise InputError(f"{npy_path}: scores are {scores.shape[1]} positions wide, "
                          f"shorter than the {longest}-nt sequences of {tsv_path}")
-    return LabelledScores(seqs, np.concatenate([table.labels for _, table in tables]), scores)
+
+
+def _fasta_scored(fasta: Path, npy_path: Path) -> LabelledScores:
+    """A FASTA's records (labelled by ``label=`` headers) with the score array visualize_all.py --fasta wrote."""
+    rows = read_fasta_rows(fasta)
+    if rows.labels is None:
+        raise InputError(f"{fasta}: no label=1 / label=0 in its headers: motifs and profiles compare the label-1 "
+                         "records with the label-0 ones")
+    scores = io.load_score_matrix(npy_path)
+    check_score_sources(npy_path, [fasta])
+    seqs = [kmer.normalise(s) for s in rows.seqs]
+    _check_scores_fit(scores, seqs, npy_path, fasta)
+    return LabelledScores(seqs, rows.labels, scores, rows.ids, rows.sites)
 
 
 def check_score_sources(npy_path: Path, tsvs: list[Path]) -> None:
@@ -377,18 +400,21 @@ def check_score_sources(npy_path: Path, tsvs: list[Path]) -> None:
                              f"differs from {tsv}'s); re-run visualize_all.py on these data")
 
 
-def read_labelled_scores(data_dir: str | os.PathLike, npy_dir: str | os.PathLike, data_name: str,
-                         vis_task: str) -> LabelledScores:
+def read_labelled_scores(data_dir: str | os.PathLike | None, npy_dir: str | os.PathLike, data_name: str,
+                         vis_task: str, fasta: str | os.PathLike | None = None) -> LabelledScores:
     """Read ``{name}.tsv`` with its ``{atten|attributions}_{name}.npy`` and check they belong together.
 
     Sequences are rebuilt from the k-mer sentences. ``data_name="all"`` reads ``{stem}_all.npy``
     (visualize_all.py --data_name all) if present, else the per-set arrays; it reads train, dev and
-    test and concatenates them in that order (TSV rows and score rows alike).
+    test and concatenates them in that order (TSV rows and score rows alike). The rows' ids are those
+    of ``records.tsv`` (:func:`tsv_record_rows`). With ``fasta`` (the FASTA that ``visualize_all.py
+    --fasta`` scored as ``data_name``) its records are read instead, labelled by their headers'
+    ``label=1`` / ``label=0``, with their ids and sites (:func:`read_fasta_rows`).
 
     Parameters
     ----------
     data_dir, npy_dir: str or PathLike
-        Folders of the TSVs and of the score arrays.
+        Folders of the TSVs (None with ``fasta``) and of the score arrays.
     data_name: str
         TSV stem (``train``, ``dev``, ``test``) or ``all``.
     vis_task: str
@@ -403,18 +429,71 @@ def read_labelled_scores(data_dir: str | os.PathLike, npy_dir: str | os.PathLike
     """
     from .score_methods import method
 
-    stem, data, npy = method(vis_task).stem, Path(data_dir), Path(npy_dir)
+    stem, npy = method(vis_task).stem, Path(npy_dir)
+    if fasta is not None:
+        return _finite_warned(_fasta_scored(Path(fasta), npy / f"{stem}_{data_name}.npy"), npy_dir)
+    data = Path(data_dir)
     names = ("train", "dev", "test") if data_name == "all" else (data_name,)
     if data_name == "all" and (npy / f"{stem}_all.npy").exists():
         groups = [(names, npy / f"{stem}_all.npy")]  # one array over train, dev, test in that order
     else:
         groups = [((name,), npy / f"{stem}_{name}.npy") for name in names]
-    parts = [_scored_part(data, tsv_names, npy_path) for tsv_names, npy_path in groups]
+    parts = [_scored_part(data, tsv_names, npy_path, len(names) > 1) for tsv_names, npy_path in groups]
     widths = sorted({p.scores.shape[1] for p in parts})
     if len(widths) > 1:
         raise InputError(f"{npy_dir}: score widths differ between train, dev and test ({widths})")
     scores = np.concatenate([p.scores for p in parts])
-    n_bad = int((~np.isfinite(scores)).any(axis=1).sum())
-    if n_bad:
+    seqs, labels = [s for p in parts for s in p.seqs], np.concatenate([p.labels for p in parts])
+    return _finite_warned(LabelledScores(seqs, labels, scores, [i for p in parts for i in p.ids]), npy_dir)
+
+
+def _finite_warned(data: LabelledScores, npy_dir: str | os.PathLike) -> LabelledScores:
+    if n_bad := int((~np.isfinite(data.scores)).any(axis=1).sum()):
         log.warning("%s: %d score rows hold NaN or infinite values; they give no motif candidates", npy_dir, n_bad)
-    return LabelledScores([s for p in parts for s in p.seqs], np.concatenate([p.labels for p in parts]), scores)
+    return data
+
+
+# ---------------------------------------------------------------------------- who the rows are
+def tsv_record_rows(tables: Sequence[tuple[Path, int, np.ndarray | None]], several: bool = False) -> io.RecordRows:
+    """Who the rows of TSVs are (``tables``: each TSV's path, rows and labels, in row order): the rows of
+    ``records.tsv`` beside them (:func:`m6abert.io.part_records`, checked against them), else each row's
+    number as its id (``name:row`` with ``several``, as ``--data_name all`` reads three TSVs)."""
+    ids, sites, coords = [], [], []
+    for path, n, labels in tables:
+        rec = io.part_records(path, n, labels)
+        if rec is None:
+            names = [f"{Path(path).stem}:{i}" if several else str(i) for i in range(n)]
+            rec = io.RecordRows(names, [None] * n, [None] * n)
+        ids, sites, coords = ids + rec.ids, sites + rec.sites, coords + rec.coords
+    labelled = [labels for _, _, labels in tables]
+    y = np.concatenate(labelled) if labelled and all(x is not None for x in labelled) else None
+    return io.RecordRows(ids, sites, coords, y)
+
+
+def read_fasta_rows(path: str | os.PathLike) -> io.RecordRows:
+    """The records of a FASTA to score (``visualize_all.py --fasta``), with their sequences: ids (unique),
+    labels from ``label=0`` / ``label=1`` header words (all records or none), each window's site by
+    :mod:`m6abert.sites` (a ``site=N`` header checked to name an A) and coordinates from the headers."""
+    from . import sites as site_rule
+
+    declared, coords, labels = {}, {}, {}
+    records = io.read_fasta(path, declared, coords, labels)
+    io.check_unique_ids((path, records))
+    if labels and len(labels) < len(records):
+        first = next(r.id for r in records if r.id not in labels)
+        raise InputError(f"{path}: record {first} has no label= in its header, unlike record {next(iter(labels))}; "
+                         "label every record (label=1: degraded, label=0: not) or none")
+    sites = [site_rule.site_of(r.seq, site_rule.check_declared(r.id, r.seq, declared.get(r.id), path)).index
+             for r in records]
+    return io.RecordRows([r.id for r in records], sites,
+                         [io.placed_coords(coords.get(r.id), len(r.seq), i) for r, i in zip(records, sites, strict=True)],
+                         np.asarray([labels[r.id] for r in records], np.int64) if labels else None,
+                         [r.seq for r in records])
+
+
+def fasta_dataset(rows: io.RecordRows, k: int, max_seq_length: int, labelled: bool, path: str) -> LabelledData:
+    """A FASTA's records (:func:`read_fasta_rows`) as a data set named by row number; ``labelled``: the rows
+    carry labels, those of the headers or, for an unlabelled FASTA, 1 (degraded: the target of attributions)."""
+    labels = rows.labels if rows.labels is not None or not labelled else np.ones(len(rows.ids), np.int64)
+    data = dataset_from_seqs(rows.seqs, k, labels, max_seq_length, rows.ids, path)
+    return data._replace(names=[str(i) for i in range(len(rows.ids))])

@@ -61,10 +61,13 @@ def consensus(seqs: Sequence[str], min_bits: float = 1.0) -> str:
     return "".join(LOGO_BASES[j] for j in freq[start:end].argmax(axis=1))
 
 
-def motif_records(motifs: Sequence[Motif], site_index: int = SITE_INDEX) -> list[dict]:
+def motif_records(motifs: Sequence[Motif], site_index: int = SITE_INDEX, ids: Sequence[str] | None = None,
+                  sites: Sequence[int | None] | None = None) -> list[dict]:
     """Plain records of reported motifs for :func:`m6abert.io.write_motif_outputs`, with each motif's
-    consensus core and its instance starts relative to the m6A site (``start - site_index``)."""
-    return [{
+    consensus core and its instance starts relative to the m6A site (``start - site_index``; with ``sites``,
+    the site index of each searched sequence, ``start`` minus its own where known); with ``ids`` (the
+    searched sequences' record ids) each instance's record id (``ids``, parallel to ``positions``)."""
+    records = [{
         "motif": m.motif,
         "consensus": consensus(m.seqs),
         "n_instances": int(m.n_instances),
@@ -76,3 +79,10 @@ def motif_records(motifs: Sequence[Motif], site_index: int = SITE_INDEX) -> list
         "windows": [[int(s), int(e)] for s, e in m.windows],
         "seqs": list(m.seqs),
     } for m in motifs]
+    for m, r in zip(motifs, records, strict=True):
+        if sites is not None:
+            r["positions"] = [int(start) - (site_index if sites[i] is None else sites[i])
+                              for i, (start, _) in zip(m.seq_idx, m.regions, strict=True)]
+        if ids is not None:
+            r["ids"] = [ids[i] for i in m.seq_idx]
+    return records

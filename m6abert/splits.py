@@ -104,6 +104,35 @@ def read_windows(source: io.Source | str | Path) -> tuple[list[FastaRecord], dic
     return records, declared
 
 
+def read_coords(source: io.Source) -> dict[str, io.WindowCoords]:
+    """The genome coordinates a source gives its records, by id (its optional ``coords()``; none without)."""
+    get = getattr(source, "coords", None)
+    return dict(get()) if callable(get) else {}
+
+
+class Written(NamedTuple):
+    """A record's window as get_input.py writes it: the site's index in it (None: no site) and its genome
+    coordinates (None: unknown), ``blocks`` those of the written bases (None: the window cannot be placed)."""
+
+    site: int | None
+    coords: io.WindowCoords | None
+
+
+def written_windows(records: list[FastaRecord], extend_len: int | None, declared: dict[str, int],
+                    coords: dict[str, io.WindowCoords]) -> dict[str, Written]:
+    """The :class:`Written` window of each record (cropped by ``extend_len`` as :func:`kmerise` crops it)."""
+    out = {}
+    for r in records:
+        site = sites.site_of(r.seq, declared.get(r.id))
+        lo, hi = 0, len(r.seq)
+        if extend_len is not None:
+            centre = site.index if site.index is not None else (len(r.seq) - 1) // 2
+            lo, hi = max(0, centre - extend_len), min(len(r.seq), centre + extend_len + 1)
+        c = io.placed_coords(coords.get(r.id), len(r.seq), site.index, lo, hi)
+        out[r.id] = Written(None if site.index is None else site.index - lo, c)
+    return out
+
+
 def sites_record(records: list[FastaRecord], extend_len: int, declared: dict[str, int]) -> dict:
     """How the sites of the records written were placed, for ``get_input_args.json``: the count of
     each way (:data:`m6abert.sites.HOW`) and, for every record whose site is not at index

@@ -440,7 +440,7 @@ def test_completeness_table_signed_scores_and_logodds(planted, tmp_path, caplog)
     assert any("relative completeness error above 1e-12" in r.message for r in caplog.records)
     with open(out / "attributions_dev_qc.tsv") as fh:
         qc = list(csv.DictReader(fh, delimiter="\t"))
-    assert list(qc[0]) == ["row", "label", "p_class1", "target_input", "target_baseline", "delta", "rel_error",
+    assert list(qc[0]) == ["row", "id", "label", "p_class1", "target_input", "target_baseline", "delta", "rel_error",
                            "gap", "abs_delta"]
     t_in, t_base, delta, rel = (np.array([float(r[c]) for r in qc]) for c in
                                 ("target_input", "target_baseline", "delta", "rel_error"))
@@ -688,6 +688,7 @@ def test_a_score_method_added_in_one_file_runs_through_the_commands(planted, mon
     assert record["vis_task"] == "gxi" and record["rows"] == 40 and "batch_size" in record
     assert {p.name for p in out.iterdir()} == {
         "gradxinput_test.npy", "gradxinput_test.npy.json", "gradxinput_signed_test.npy", "visualize_args.json",
+        "gradxinput_test.ids.tsv",
         *(f"gradxinput_test_{kind}.{fmt}" for kind in ("heatmap", "profile") for fmt in ("png", "pdf"))}
     labels = io.read_tsv(data / "test.tsv").labels
     assert hit_rate(scores, labels == 1) >= 0.8

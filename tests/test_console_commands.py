@@ -21,14 +21,18 @@ import pytest
 from conftest import ROOT
 from toy import planted_records, write_fasta
 
+from m6abert import io
+
 BIN = Path(sys.executable).parent
 COMMANDS = ("m6abert-get-input", "m6abert-pretrain", "m6abert-finetune", "m6abert-predict", "m6abert-visualize",
-            "m6abert-motifs", "m6abert-merge", "m6abert-table", "m6abert-leakage")
+            "m6abert-motifs", "m6abert-merge", "m6abert-table", "m6abert-leakage", "m6abert-windows")
 TINY = {"num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64,
         "max_position_embeddings": 512}
 
 PIPELINE = r"""
 set -euo pipefail
+m6abert-windows --sites genome/pos.bed --genome genome/genome.fa --extend_len 50 --out raw/pos.fa
+m6abert-windows --sites genome/neg.bed --genome genome/genome.fa --extend_len 50 --out raw/neg.fa
 m6abert-get-input --kmer 3 --extend_len 50 --task finetune --do_val --data_dir raw --save_dir splits --seed 1
 m6abert-get-input --kmer 3 --extend_len 50 --task pretrain --data_dir raw --fasta raw/neg.fa --save_dir corpus
 m6abert-pretrain --tokenizer_name dna3 --config_name tiny.json --train_data_file corpus/pre/3.txt \
@@ -63,8 +67,19 @@ def pipeline(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     _installed()
     tmp = tmp_path_factory.mktemp("console")
     pos, neg = planted_records(16, 48, length=101, offset=40, seed=5)
-    write_fasta(tmp / "raw" / "pos.fa", pos)
-    write_fasta(tmp / "raw" / "neg.fa", neg)
+    pos, neg = ([io.FastaRecord(r.id, r.seq[:50] + "A" + r.seq[51:]) for r in group] for group in (pos, neg))
+    # the windows as sites of a genome: each record laid on chrG (the - strand for every other one), its base 50 the site
+    comp, chrom = str.maketrans("ACGT", "TGCA"), ""
+    for name, group in (("pos", pos), ("neg", neg)):
+        bed = []
+        for i, r in enumerate(group):
+            strand = "+" if i % 2 == 0 else "-"
+            start = len(chrom) + 20
+            chrom += "C" * 20 + (r.seq if strand == "+" else r.seq.translate(comp)[::-1])
+            bed.append(f"chrG\t{start + 50}\t{start + 51}\t{r.id}\t0\t{strand}\n")
+        io.write_text(tmp / "genome" / f"{name}.bed", "".join(bed))
+    io.write_text(tmp / "genome" / "genome.fa", f">chrG\n{chrom}\n")
+    (tmp / "seqs.txt").write_text("\n".join(r.seq for r in pos))
     (tmp / "tiny.json").write_text(json.dumps(TINY))
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(["bash", "-c", PIPELINE], cwd=tmp, env=env, capture_output=True, text=True, timeout=900)
@@ -82,6 +97,8 @@ def test_the_pipeline_of_installed_commands_exits_0(pipeline):
 def test_the_pipeline_wrote_each_commands_outputs(pipeline):
     tmp, proc = pipeline
     assert proc.returncode == 0, proc.stderr[-4000:]
+    assert [(r.id, r.seq) for r in io.read_fasta(tmp / "raw" / "pos.fa")] == [(f"p{i}", s) for i, s in zip(
+        range(1, 17), tmp.joinpath("seqs.txt").read_text().split(), strict=True)]  # the windows are the records
     n_test = len((tmp / "splits" / "test.tsv").read_text().splitlines()) - 1
     assert np.load(tmp / "predicted" / "pred_results.npy").shape == (n_test,)
     assert (tmp / "pretrained" / "model.safetensors").exists() and (tmp / "finetuned" / "model.safetensors").exists()
@@ -109,7 +126,9 @@ def test_each_command_exits_2_on_bad_input(command, tmp_path):
                               "--window_size", "0"],
            "m6abert-merge": ["--output_dir", "o", "missing_shard"],
            "m6abert-table": ["--data_path", ".", "--output_dir", "o", "--n_folds", "1"],
-           "m6abert-leakage": ["--data_dir", ".", "--group_overlap", "0", "--output", "o/leakage.json"]}[command]
+           "m6abert-leakage": ["--data_dir", ".", "--group_overlap", "0", "--output", "o/leakage.json"],
+           "m6abert-windows": ["--sites", "sites.bed", "--genome", "genome.fa", "--out", "o/w.fa", "--extend_len", "0"]
+           }[command]
     proc = subprocess.run([str(BIN / command), *bad], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
     assert "Traceback" not in proc.stderr and proc.stderr.strip().splitlines()[-1].startswith(f"{command}: error: ")

@@ -162,3 +162,54 @@ def test_make_demo_finds_the_planted_motif(tmp_path):
     assert "TAAAT" in first["consensus"][0] or "GTAAA" in first["consensus"][0]
     rel = np.array([float(v) for v in io.read_columns(out / "visualize" / "attributions_test_qc.tsv")["rel_error"]])
     assert np.median(rel) < 0.01 and (rel > 0.1).mean() < 0.25
+
+
+# ---------------------------------------------------------------------------- the demo's genome
+def load_make_genome():
+    spec = importlib.util.spec_from_file_location("make_genome", DEMO_DIR / "make_genome.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_genome_files_are_what_make_genome_writes(tmp_path):
+    load_make_genome().main(["--out_dir", str(tmp_path)])
+    for name in ("genome.fa", "genes.gtf", "sites.bed"):
+        assert (tmp_path / name).read_bytes() == (DEMO_DIR / "genome" / name).read_bytes(), \
+            f"regenerate examples/demo/genome/{name}"
+
+
+def test_windows_of_the_demo_sites_are_their_mrna_windows(tmp_path):
+    """m6abert-windows on the demo's BED + genome + GTF cuts, for every site, the 501 nt of its transcript's
+    mRNA around it (the generator's own mRNA, built before it was laid out on the genome), across exon
+    junctions and strands; the motif sits 100 nt upstream where planted, and genome_positions maps every
+    base back to the genome base (complemented on the - strand)."""
+    import shutil
+
+    import numpy as np
+
+    from m6abert import io
+    from m6abert.cli import windows
+
+    genome_dir = tmp_path / "genome"  # a copy: the genome's index (.fai) is written beside it
+    shutil.copytree(DEMO_DIR / "genome", genome_dir)
+    mg = load_make_genome()
+    _, _, bed, mrnas = mg.build(np.random.RandomState(1))
+    out = tmp_path / "sites.fa"
+    assert windows.main(["--sites", str(genome_dir / "sites.bed"), "--genome", str(genome_dir / "genome.fa"),
+                         "--gtf", str(genome_dir / "genes.gtf"), "--out", str(out)]) == 0
+    sites, coords = {}, {}
+    records = {r.id: r.seq for r in io.read_fasta(out, sites, coords)}
+    chroms = {r.id: r.seq for r in io.read_fasta(genome_dir / "genome.fa")}
+    assert len(records) == len(bed) == 16
+    for line in bed:
+        name = line.split("\t")[3]
+        tx, i = name.split("_")[0], int(name.split("_")[1][1:]) - 1
+        site = mg.SITES[i]
+        assert records[name] == mrnas[tx][max(0, site - 250) : site + 251] and sites[name] == min(site, 250)
+        assert (records[name][sites[name] - 100 : sites[name] - 92] == mg.MOTIF) == name.endswith("_motif")
+        c = coords[name]
+        where = io.genome_positions(c, len(records[name]), sites[name])
+        genome_bases = "".join(chroms[c.chrom][g] for g in where)
+        assert genome_bases == (records[name] if c.strand == "+" else records[name].translate(mg.COMPLEMENT))
+    assert sum(len(s) < 501 for s in records.values()) == 4  # the sites 100 nt before a transcript's end

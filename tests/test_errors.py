@@ -143,6 +143,8 @@ GET_INPUT = [
          "DATA_DIR/pretrain.fa"),
     Case("pretrain-illegal", "`--fasta` with an illegal letter",
          "{file}: record r2: illegal letter '-' at position 4 (allowed: A, C, G, T, U, N)", "corpus.fa"),
+    Case("blocks", "a header's `blocks=` that does not cover its record",
+         "{file}: record p2: blocks= in its header cover 100 nt, its sequence has 501", "DATA_DIR/pos.fa"),
 ]
 
 
@@ -192,6 +194,8 @@ def build_get_input(case: str, tmp: Path) -> list[str]:
         (tmp / "corpus.fa").write_text(">r1\nACGTACGT\n>r2\nACG-TACGT\n")
         argv[5] = "pretrain"
         argv += ["--fasta", str(tmp / "corpus.fa")]
+    elif case == "blocks":
+        pos.write_text(pos.read_text().replace(">p2\n", ">p2 chr1:1251:+ blocks=1000-1100\n"))
     else:
         raise AssertionError(case)
     return argv
@@ -547,7 +551,21 @@ RUN_PREDICT = [
          "new.fa"),
     Case("fasta-too-long", "`--predict_fasta` record longer than `--max_seq_length`",
          "{file}: row 1: 200 tokens with [CLS]/[SEP] exceed --max_seq_length 64", "new.fa"),
+    Case("records-rows", "a `records.tsv` beside `test.tsv` that lacks one of its rows",
+         "{file}: the rows of part test are not rows 0..7 of test.tsv (7 listed); records.tsv does not describe "
+         "these TSVs: re-run get_input.py (or remove it)", "DATA_DIR/records.tsv"),
+    Case("records-label", "a `records.tsv` whose label of a row differs from `test.tsv`'s",
+         "{file}: part test row 0: label …, but row 0 of test.tsv has label …; records.tsv does not describe these "
+         "TSVs: re-run get_input.py (or remove it)", "DATA_DIR/records.tsv"),
 ]
+
+
+def write_records(data: Path, part: str, drop_last: bool = False, flip_first: bool = False) -> None:
+    """A records.tsv for ``data/{part}.tsv`` (ids r0, r1, ...), spoilt as asked."""
+    labels = io.read_tsv(data / f"{part}.tsv").labels.tolist()
+    rows = [f"r{i}\t{part}\t{i}\t{1 - y if flip_first and i == 0 else y}\t250" for i, y in enumerate(labels)]
+    io.write_text(data / "records.tsv", "id\tpart\trow\tlabel\tsite\n" + "".join(
+        r + "\n" for r in rows[: -1 if drop_last else None]))
 
 
 def build_run_predict(case: str, tmp: Path) -> list[str]:
@@ -571,6 +589,8 @@ def build_run_predict(case: str, tmp: Path) -> list[str]:
         if records:
             (tmp / "new.fa").write_text("".join(f">r{i}\n{s}\n" for i, s in enumerate(records, 1)))
         argv += ["--predict_fasta", str(tmp / "new.fa")]
+    elif case.startswith("records-"):
+        write_records(data, "test", drop_last=case == "records-rows", flip_first=case == "records-label")
     else:
         raise AssertionError(case)
     return argv
@@ -592,6 +612,20 @@ VISUALIZE = [
     Case("max-seq-length", "`--max_seq_length 600`", "--max_seq_length must be in 3..512 (BERT positions), not 600"),
     Case("task-name", "`--task_name dna690`", "--task_name 'dna690' is not supported: only 'dnaprom' (binary)"),
     Case("n-steps", "`--n_steps 0`", "--batch_size and --n_steps must be >= 1"),
+    Case("records-rows", "a `records.tsv` beside `dev.tsv` that lacks one of its rows",
+         "{file}: the rows of part dev are not rows 0..7 of dev.tsv (7 listed); records.tsv does not describe "
+         "these TSVs: re-run get_input.py (or remove it)", "DATA_DIR/records.tsv"),
+    Case("fasta-and-data-dir", "`--fasta` with `--data_dir`",
+         "--fasta and --data_dir: give one (a FASTA to score, or a folder of split TSVs)"),
+    Case("no-data", "neither `--data_dir` nor `--fasta`", "give --data_dir and --data_name (a split), or --fasta FILE"),
+    Case("fasta-site-index", "`--site_index` with `--fasta`",
+         "--site_index does not apply to --fasta: each record's site is its header's site=N or the window rule's"),
+    Case("fasta-labels", "`--fasta` whose records are labelled (`label=1`) only in part",
+         "{file}: record r2 has no label= in its header, unlike record r1; label every record (label=1: degraded, "
+         "label=0: not) or none", "new.fa"),
+    Case("fasta-ism-window", "`--fasta --vis_task ism --ism_window` with records whose sites differ",
+         "--ism_window with --fasta {file}: its records' sites lie at 2 different indices (30..40); drop "
+         "--ism_window (every position is mutated) or score records that share one site index", "new.fa"),
 ]
 
 
@@ -626,6 +660,16 @@ def build_visualize(case: str, tmp: Path) -> list[str]:
         argv += ["--task_name", "dna690"]
     elif case == "n-steps":
         argv += ["--vis_task", "attr", "--n_steps", "0"]
+    elif case == "records-rows":
+        write_records(data, "dev", drop_last=True)
+    elif case in ("fasta-and-data-dir", "no-data") or case.startswith("fasta-"):
+        argv = argv[:2] + argv[6:] + (argv[2:4] if case == "fasta-and-data-dir" else [])
+        (tmp / "new.fa").write_text(f">r1 label=1 site=30\n{'C' * 30}A{'C' * 30}\n>r2 site=40\n{'G' * 40}A{'G' * 20}\n")
+        argv += [] if case == "no-data" else ["--fasta", str(tmp / "new.fa")]
+        argv += {"fasta-site-index": ["--site_index", "30"], "fasta-ism-window": ["--vis_task", "ism", "--ism_window",
+                                                                                   "-5:5"]}.get(case, [])
+        if case == "fasta-ism-window":
+            (tmp / "new.fa").write_text(f">r1 site=30\n{'C' * 30}A{'C' * 30}\n>r2 site=40\n{'G' * 40}A{'G' * 20}\n")
     else:
         raise AssertionError(case)
     return argv
@@ -663,6 +707,12 @@ FIND_MOTIFS = [
     Case("no-positives", "no label-1 rows", "{file}: no label-1 rows in 'dev', nothing to search", "DATA_DIR"),
     Case("window-size", "`--window_size 0`", "--window_size, --min_len and --min_n_motif must be >= 1"),
     Case("pval", "`--pval_cutoff 0`", "--pval_cutoff must be in (0, 1]"),
+    Case("fasta-unlabelled", "`--fasta` without `label=` words in its headers",
+         "{file}: no label=1 / label=0 in its headers: motifs and profiles compare the label-1 records with the "
+         "label-0 ones", "new.fa"),
+    Case("fasta-and-data-dir", "`--fasta` with `--data_dir`",
+         "--fasta and --data_dir: give one (the FASTA that visualize_all.py --fasta scored, or the folder of split "
+         "TSVs)"),
 ]
 
 
@@ -714,6 +764,11 @@ def build_find_motifs(case: str, tmp: Path) -> list[str]:
         argv += ["--window_size", "0"]
     elif case == "pval":
         argv += ["--pval_cutoff", "0"]
+    elif case.startswith("fasta-"):
+        (tmp / "new.fa").write_text("".join(f">r{i}\n{s}\n" for i, s in enumerate(seqs)))
+        io.save_npy(npy / "atten_new.npy", scores)
+        argv = [*argv[2:4], *argv[6:], "--fasta", str(tmp / "new.fa")]  # the outputs' name: new
+        argv += ["--data_dir", str(data)] if case == "fasta-and-data-dir" else []
     else:
         raise AssertionError(case)
     return argv

@@ -170,6 +170,9 @@ SCORES = [
     Case("scores-qc-cut", "an attr shard's `attributions_test_qc.tsv` without its last row",
          "{file}: 11 rows, but its shard holds 12; the file was cut short or replaced: re-run the shard",
          "a1/attributions_test_qc.tsv"),
+    Case("scores-ids-cut", "a score shard's ids table `atten_test.ids.tsv` without its last row",
+         "{file}: 11 rows, but its shard holds 12; the file was cut short or replaced: re-run the shard",
+         "s1/atten_test.ids.tsv"),
 ]
 ATTN = ["--vis_task", "attn", "--batch_size", "4"]
 ATTR = ["--vis_task", "attr", "--batch_size", "4", "--n_steps", "4", "--n_baselines", "2"]
@@ -214,9 +217,9 @@ def build_scores(case: str, tmp: Path) -> list[str]:
             if path.exists():
                 meta = json.loads(path.read_text())
                 path.write_text(json.dumps({k: v for k, v in meta.items() if k != "model_identity"}))
-    elif case == "scores-qc-cut":
-        qc = tmp / "a1" / "attributions_test_qc.tsv"
-        qc.write_text("".join(qc.read_text().splitlines(keepends=True)[:-1]))
+    elif case in ("scores-qc-cut", "scores-ids-cut"):
+        table = tmp / "a1" / "attributions_test_qc.tsv" if case == "scores-qc-cut" else s1 / "atten_test.ids.tsv"
+        table.write_text("".join(table.read_text().splitlines(keepends=True)[:-1]))
     else:
         raise AssertionError(case)
     return argv

@@ -90,7 +90,8 @@ def test_paper_command_byte_identical(real_data_dir, tmp_path):
                     "--data_dir", str(real_data_dir), "--save_dir", str(out), "--seed", "52"])
     for name, digest in MD5.items():
         assert md5(out / name) == digest, name
-    assert sorted(p.name for p in out.iterdir()) == ["dev.tsv", "get_input_args.json", "leakage.json", "test.tsv", "train.tsv"]
+    assert sorted(p.name for p in out.iterdir()) == ["dev.tsv", "get_input_args.json", "leakage.json", "records.tsv",
+                                                     "test.tsv", "train.tsv"]
     args = io.read_json(out / "get_input_args.json")
     assert args["kmer"] == 3 and args["seed"] == 52 and args["do_val"] is True and "m6abert_version" in args
 
@@ -145,7 +146,7 @@ def test_same_rows_for_every_k(real_data_dir, paper_out, tmp_path, k):
 def test_n_folds(real_data_dir, tmp_path):
     out = run(real_data_dir, tmp_path / "cv", "--n_folds", "5")
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [f"fold_{i}" for i in range(5)] + ["folds.json", "get_input_args.json", "leakage.json"])
+        [f"fold_{i}" for i in range(5)] + ["folds.json", "get_input_args.json", "leakage.json", "records.tsv"])
     folds = io.read_json(out / "folds.json")
     assert folds["n_folds"] == 5 and folds["seed"] == 52 and len(folds["folds"]) == 5
     fold_ids = [r for f in folds["folds"] for r in f["pos"] + f["neg"]]
@@ -185,7 +186,8 @@ def test_save_dir_forms(small_data, tmp_path, sub):
     save = str(tmp_path / "save") + "/" + sub
     run(small_data, save, "--do_val")
     out = Path(save)
-    assert {p.name for p in out.iterdir()} == {"train.tsv", "dev.tsv", "test.tsv", "get_input_args.json", "leakage.json"}
+    assert {p.name for p in out.iterdir()} == {"train.tsv", "dev.tsv", "test.tsv", "get_input_args.json", "leakage.json",
+                                               "records.tsv"}
     assert len(rows(out / "train.tsv")[0]) + len(rows(out / "dev.tsv")[0]) + len(rows(out / "test.tsv")[0]) == 40
 
 

@@ -264,8 +264,9 @@ def test_find_motifs_end_to_end(tmp_path):
                       "--vis_task", "attn", "--save_file_dir", str(out), "--align_all_ties",
                       "--site_index", "50", "--do_plot"])
     table = (out / "motifs_pos.tsv").read_text().splitlines()
-    assert table[0].split("\t") == ["motif", "consensus", "instances", "p_value", "p_adjusted", "positions"]
-    top, core, n, _, p_adj, positions = table[1].split("\t")
+    assert table[0].split("\t") == ["motif", "consensus", "instances", "p_value", "p_adjusted", "positions", "ids"]
+    top, core, n, _, p_adj, positions, ids = table[1].split("\t")
+    assert len(ids.split(",")) == int(n) and all(i.isdigit() for i in ids.split(","))  # row numbers: no records.tsv
     assert shares_planted(top) and PLANTED in core and float(p_adj) < 1e-20
     rec = json.loads((out / "motifs_pos.json").read_text())["motifs"][top]
     assert rec["n_instances"] == int(n) and [int(x) for x in positions.split(",")] == rec["positions"]

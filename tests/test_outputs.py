@@ -202,7 +202,8 @@ def test_get_input_without_do_val_removes_the_old_test_split(data, tmp_path, cap
     (save / "my_notes.txt").write_text("mine")
     caplog.set_level(logging.INFO, logger="m6abert")
     get_input(data, save, "--seed", "2")
-    assert sorted(p.name for p in save.iterdir()) == ["dev.tsv", "get_input_args.json", "leakage.json", "my_notes.txt", "train.tsv"]
+    assert sorted(p.name for p in save.iterdir()) == ["dev.tsv", "get_input_args.json", "leakage.json", "my_notes.txt",
+                                                     "records.tsv", "train.tsv"]
     assert old_test & tsv_rows(save / "train.tsv")  # that is why the old test.tsv must not survive
     assert removal_lines(caplog) == [f"{save}: removed 1 earlier file not in the new fine-tuning splits: test.tsv"]
     assert io.read_json(save / "get_input_args.json")["seed"] == 2
@@ -213,10 +214,11 @@ def test_get_input_fewer_folds_and_then_no_folds(data, tmp_path):
     get_input(data, save, "--n_folds", "5")
     get_input(data, save, "--n_folds", "3")
     assert sorted(p.name for p in save.iterdir()) == ["fold_0", "fold_1", "fold_2", "folds.json",
-                                                       "get_input_args.json", "leakage.json"]
+                                                       "get_input_args.json", "leakage.json", "records.tsv"]
     assert io.read_json(save / "folds.json")["n_folds"] == 3
     get_input(data, save, "--do_val")
-    assert sorted(p.name for p in save.iterdir()) == ["dev.tsv", "get_input_args.json", "leakage.json", "test.tsv", "train.tsv"]
+    assert sorted(p.name for p in save.iterdir()) == ["dev.tsv", "get_input_args.json", "leakage.json", "records.tsv",
+                                                     "test.tsv", "train.tsv"]
 
 
 def test_get_input_write_failing_part_way_keeps_the_old_splits(data, tmp_path, monkeypatch, capsys):
@@ -341,12 +343,16 @@ def test_demo_path_with_a_space(tmp_path):
     assert calls[2][calls[2].index("--train_data_file") + 1] == str(out / "data" / "pre" / "6_train.txt")
     assert [c[0] for c in calls] == ["get_input.py", "get_input.py", "run_pretrain.py", "run_finetune_degradation.py",
                                      "run_predict_degradation.py", "visualize_all.py", "visualize_all.py", "-",
-                                     "visualize_all.py", "find_motifs.py", "-", "-m", "-m", "-m"]
+                                     "visualize_all.py", "find_motifs.py", "-m", "run_predict_degradation.py", "-",
+                                     "-m", "-m", "-m", "-"]
+    windows, sites = calls[10], calls[11]  # genome coordinates -> windows -> predictions
+    assert windows[1] == "m6abert.cli.windows" and windows[windows.index("--gtf") + 1] == str(out / "genome" / "genes.gtf")
+    assert sites[sites.index("--predict_fasta") + 1] == windows[windows.index("--out") + 1] == str(out / "sites" / "sites.fa")
     ism = calls[8]  # in-silico mutagenesis of a few test positives (written by the "-" step before it), in a window
     assert calls[7][1:3] == [str(out / "data" / "test.tsv"), str(out / "data" / "ism" / "test.tsv")]
     assert ism[ism.index("--vis_task") + 1] == "ism" and "--ism_window=-150:50" in ism
     assert ism[ism.index("--data_dir") + 1] == str(out / "data" / "ism")
-    peaks = [(c[1], c[c.index("--vis_task") + 1], c[c.index("--data_dir") + 1]) for c in calls[-3:]]
+    peaks = [(c[1], c[c.index("--vis_task") + 1], c[c.index("--data_dir") + 1]) for c in calls[-4:-1]]
     assert peaks == [("m6abert.cli.profile_peak", "attn", str(out / "data")),
                      ("m6abert.cli.profile_peak", "attr", str(out / "data")),
                      ("m6abert.cli.profile_peak", "ism", str(out / "data" / "ism"))]
@@ -360,7 +366,7 @@ def test_demo_replaces_an_earlier_demo_output(tmp_path):
     (out / "data" / "stale.tsv").write_text("from the earlier run")
     proc, calls = run_demo(tmp_path, out)
     assert proc.returncode == 0, proc.stderr
-    assert not (out / "data" / "stale.tsv").exists() and (out / ".m6abert-demo").is_file() and len(calls) == 14
+    assert not (out / "data" / "stale.tsv").exists() and (out / ".m6abert-demo").is_file() and len(calls) == 17
     (out / "my_notes.txt").write_text("mine")  # a demo output with a user's file in it is theirs now
     before = snapshot(out)
     proc, _ = run_demo(tmp_path, out)

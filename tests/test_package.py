@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "m6abert"
 CLI = PACKAGE / "cli"
 MAX_FUNCTION_LINES = 60
-COMMANDS = ("get-input", "pretrain", "finetune", "predict", "visualize", "motifs", "merge", "table", "leakage")
+COMMANDS = ("get-input", "pretrain", "finetune", "predict", "visualize", "motifs", "merge", "table", "leakage",
+            "windows")
 SCRIPTS = tuple(f"m6abert-{name}" for name in COMMANDS)
 
 

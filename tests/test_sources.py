@@ -189,7 +189,7 @@ def test_a_new_source_kind_runs_through_make_inputs_unchanged(data, tmp_path):
     assert isinstance(toy.pos, Source)
     assert get_input_cli.main([*FINETUNE, "--do_val", "--data_dir", str(data), "--save_dir", str(tmp_path / "a")]) == 0
     written = make_inputs("finetune", toy, str(tmp_path / "b"), 3, do_val=True, extend_len=100, run_args={})
-    assert sorted(Path(p).name for p in written) == ["dev.tsv", "leakage.json", "test.tsv", "train.tsv"]
+    assert sorted(Path(p).name for p in written) == ["dev.tsv", "leakage.json", "records.tsv", "test.tsv", "train.tsv"]
     assert files_of(tmp_path / "a") == files_of(tmp_path / "b")
     record = io.read_json(tmp_path / "b" / "get_input_args.json")
     assert record["sources"] == {"pos": {"kind": "memory", "n": 20}, "neg": {"kind": "memory", "n": 45}}

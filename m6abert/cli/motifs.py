@@ -1,7 +1,8 @@
 """Find motifs enriched in high-score regions of positives (or negatives) from saved score arrays.
 
 Reads DATA_DIR/{data_name}.tsv and NPY_DIR/atten_{data_name}.npy (--vis_task attn) or
-NPY_DIR/attributions_{data_name}.npy (--vis_task attr), as written by visualize_all.py.
+NPY_DIR/attributions_{data_name}.npy (--vis_task attr), as written by visualize_all.py; or, with
+--fasta FILE, the FASTA that visualize_all.py --fasta scored (labelled by label=1/label=0 headers).
 Writes SAVE_FILE_DIR/motifs_{set}.tsv, motifs_{set}.json and, in SAVE_FILE_DIR/{set}/,
 motif_{MOTIF}_{N}.txt with a sequence logo motif_{MOTIF}_{N}_logo.png for each motif.
 Flags are the original visualize_find_motif_{pos,neg}.py's, plus --set, --site_index and --background.
@@ -23,7 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = new_parser(__doc__, raw=True)
     p.add_argument("--set", type=str, default="pos", choices=["pos", "neg"],
                    help="pos: motifs enriched in label-1 sequences (their scores); neg: in label-0 sequences")
-    p.add_argument("--data_dir", type=str, required=True, help="folder of {data_name}.tsv")
+    p.add_argument("--data_dir", type=str, default=None, help="folder of {data_name}.tsv (or give --fasta)")
+    p.add_argument("--fasta", type=str, default=None,
+                   help="new: the FASTA that visualize_all.py --fasta scored, instead of --data_dir; its records are "
+                        "labelled by label=1/label=0 header words and positions count from each record's own site")
     p.add_argument("--npy_dir", type=str, required=True, help="folder of atten_*.npy / attributions_*.npy / ism_summary_*.npy")
     p.add_argument("--window_size", type=int, default=WINDOW_SIZE, help="length of the motif windows")
     p.add_argument("--min_len", type=int, default=MIN_LEN, help="shortest high-score region")
@@ -33,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--align_all_ties", action="store_true",
                    help="merge a motif into every best-scoring key, not only the first")
     p.add_argument("--save_file_dir", type=str, default=".", help="output folder (created)")
-    p.add_argument("--data_name", type=str, required=True,
-                   help="train, dev or test (the TSV stem), or all (train + dev + test)")
+    p.add_argument("--data_name", type=str, default=None,
+                   help="train, dev or test (the TSV stem), or all (train + dev + test); with --fasta the name "
+                        "visualize_all.py --fasta gave (default: the FASTA's stem)")
     p.add_argument("--do_plot", action="store_true", help="also draw heatmap_{data_name}.png of all scores")
     p.add_argument("--vis_task", type=str, required=True, choices=list(METHODS),
                    help="; ".join(f"{m.kind}: {m.stem}_{{data_name}}.npy" for m in METHODS.values())
@@ -57,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = build_parser()
     args = p.parse_args(argv)
     # sanity checks: one-line errors (exit 2 through @cli)
+    check_data_or_fasta(args)
     if args.window_size < 1 or args.min_len < 1 or args.min_n_motif < 1:
         raise InputError("--window_size, --min_len and --min_n_motif must be >= 1")
     if not 0 < args.pval_cutoff <= 1:
@@ -69,6 +75,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def check_data_or_fasta(args: argparse.Namespace) -> None:
+    """``--data_dir`` with ``--data_name``, or ``--fasta`` (``--data_name`` defaulting to its stem)."""
+    if args.fasta is not None and args.data_dir is not None:
+        raise InputError("--fasta and --data_dir: give one (the FASTA that visualize_all.py --fasta scored, or the "
+                         "folder of split TSVs)")
+    if args.fasta is None and (args.data_dir is None or args.data_name is None):
+        raise InputError("give --data_dir and --data_name (a split), or --fasta FILE")
+    if args.fasta is not None:
+        from .visualize import fasta_data_name
+
+        args.data_name = fasta_data_name(args.fasta, args.data_name)
+
+
 def run(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from ..commands.motifs import find_motifs
@@ -79,7 +98,7 @@ def run(argv: list[str] | None = None) -> None:
         pval_cutoff=args.pval_cutoff, min_n_motif=args.min_n_motif, align_all_ties=args.align_all_ties,
         background=args.background, site_index=args.site_index, do_plot=args.do_plot,
         verbose=args.verbose, run_args=vars(args), skip_unreliable=args.skip_unreliable,
-        max_rel_delta=args.max_rel_delta, letters=args.letters,
+        max_rel_delta=args.max_rel_delta, letters=args.letters, fasta=args.fasta,
     )
     print(f"{len(motifs)} {args.set} motifs written to {args.save_file_dir}")
 

@@ -5,7 +5,9 @@ Takes the original run_predict_degradation.py command unchanged, e.g.
     --model_name_or_path $MODEL_PATH --task_name dnaprom --data_dir $DATA_PATH --do_predict \\
     --max_seq_length 512 --output_dir $OUTPUT_PATH/checkpoint-# --predict_dir $OUTPUT_PATH
 Reads DATA_DIR/test.tsv (or --predict_fasta FILE) and writes PREDICT_DIR/pred_results.npy,
-predictions.tsv and pred_metrics.json (and, with --variants, variant_effects.tsv). Training flags
+predictions.tsv and pred_metrics.json (and, with --variants, variant_effects.tsv). predictions.tsv names
+each record (DATA_DIR/records.tsv's ids, or the FASTA's) with its genome coordinates when known, and
+predictions.bed places the sites' P(degraded) in the genome. Training flags
 the original README passed along (--save_steps, --logging_steps, --per_gpu_train_batch_size,
 --learning_rate, --num_train_epochs) are accepted and ignored; other training flags (--do_train, ...)
 are refused: this command only predicts.
@@ -63,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     a = p.add_argument_group("data").add_argument
     a("--data_dir", type=str, default=None, help="folder with test.tsv (not needed with --predict_fasta)")
     a("--predict_fasta", type=str, default=None,
-      help="new: predict the records of this FASTA instead of test.tsv (predictions.tsv by record id)")
+      help="new: predict the records of this FASTA instead of test.tsv (predictions.tsv by record id; with "
+           "chrom:pos:strand headers also the coordinates and predictions.bed)")
     a("--variants", type=str, default=None,
       help="new: TSV of substitutions 'id pos ref alt' in --predict_fasta's records (optional header line): also "
            "write variant_effects.tsv (p_ref, p_alt, delta_p, delta_logodds)")

@@ -20,9 +20,14 @@ def build_parser() -> argparse.ArgumentParser:
     from ..profiles import SMOOTH
 
     p = new_parser(__doc__, raw=True)
-    p.add_argument("--data_dir", type=str, required=True, help="folder of {data_name}.tsv")
+    p.add_argument("--data_dir", type=str, default=None, help="folder of {data_name}.tsv (or give --fasta)")
+    p.add_argument("--fasta", type=str, default=None,
+                   help="the FASTA that visualize_all.py --fasta scored (labelled by label=1/label=0 headers; rows "
+                        "aligned on each record's own site), instead of --data_dir")
     p.add_argument("--npy_dir", type=str, required=True, help="folder of the score arrays")
-    p.add_argument("--data_name", type=str, required=True, help="train, dev, test (the TSV stem) or all")
+    p.add_argument("--data_name", type=str, default=None,
+                   help="train, dev, test (the TSV stem) or all; with --fasta the name visualize_all.py --fasta gave "
+                        "(default: the FASTA's stem)")
     p.add_argument("--vis_task", type=str, required=True, choices=sorted(METHODS),
                    help="; ".join(f"{m.kind}: {m.stem}_*.npy" for m in METHODS.values()))
     p.add_argument("--set", type=str, default="pos", choices=["pos", "neg"],
@@ -35,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = build_parser()
     args = p.parse_args(argv)
+    from .motifs import check_data_or_fasta
+
+    check_data_or_fasta(args)
     if args.smooth < 1 or args.smooth % 2 == 0:
         raise InputError(f"--smooth must be an odd number >= 1, not {args.smooth}")
     return args
@@ -46,7 +54,7 @@ def run(argv: list[str] | None = None) -> None:
 
     label = 1 if args.set == "pos" else 0
     peak = profile_peak_of_files(args.data_dir, args.npy_dir, args.data_name, args.vis_task, label, args.smooth,
-                                 args.site_index)
+                                 args.site_index, args.fasta)
     who = "positives" if label else "negatives"
     print(f"{METHODS[args.vis_task].name} profile of {who} peaks at {peak:+d} nt")
 

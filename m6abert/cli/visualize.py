@@ -10,7 +10,10 @@ visualize_args.json. New: --data_name all, --n_steps, --internal_batch_size, --d
 --no_plot, --site_index, --no_cuda, --shard I --num_shards N (a block of the rows; merge_shards.py joins
 the shards), and --vis_task ism (OUTPUT_DIR/ism_{data_name}.npy, N x L x 4
 Δ log-odds of every substitution, ism_summary_{data_name}.npy, N x L mean |Δ|, and mutation maps
-ism_{data_name}_map_{row}.png), with --ism_window, --plot_ids and --ism_batch_size.
+ism_{data_name}_map_{row}.png), with --ism_window, --plot_ids and --ism_batch_size. Every score array
+gets {stem}.ids.tsv (the record id of each row, from DATA_DIR/records.tsv), and rows with genome
+coordinates bedGraph tracks. New: --fasta FILE scores one's own FASTA instead of a split (outputs named
+by --data_name, default the FASTA's stem).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from pathlib import Path
 
 from ..constants import IG_STEPS, IG_STEPS_COMPAT, N_BASELINES, SITE_INDEX
 from ..score_methods import METHODS, with_qc
@@ -73,15 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
     """The original's flags (those marked "new" are m6abert's), grouped by purpose; the ignored ones in one group."""
     p = new_parser(__doc__, raw=True)
     a = p.add_argument_group("data").add_argument
-    a("--data_dir", type=str, required=True, help="folder of train.tsv / dev.tsv / test.tsv")
-    a("--data_name", type=str, required=True, choices=["train", "dev", "test", "all"],
-      help="DATA_DIR/{data_name}.tsv; all = train, dev and test concatenated in that order")
+    a("--data_dir", type=str, default=None, help="folder of train.tsv / dev.tsv / test.tsv (or give --fasta)")
+    a("--data_name", type=str, default=None,
+      help="DATA_DIR/{data_name}.tsv: train, dev, test, or all (train, dev and test concatenated in that order); "
+           "with --fasta the name of the outputs (default: the FASTA's file name without .fa/.fasta/.gz)")
+    a("--fasta", type=str, default=None,
+      help="new: score the records of this FASTA instead of a split (ids and genome coordinates from the headers, "
+           "each site from site=N or the window rule, labels from label=1/label=0 words). attn and ism need no "
+           "labels; attr explains the true label, and for an unlabelled FASTA label 1 (degraded) for every record")
     a("--task_name", type=str, default="dnaprom", help="must be 'dnaprom' (binary classification)")
     a("--max_seq_length", type=int, default=None,
       help="tokens incl. [CLS]/[SEP]; the width of the attn scores; default: the model's max_position_embeddings "
            "(512 for DNABERT-style models)")
-    a("--site_index", type=int, default=SITE_INDEX,
-      help="new: sequence index of the m6A site; figures show positions relative to it")
+    a("--site_index", type=int, default=None,
+      help=f"new: sequence index of the m6A site; figures show positions relative to it (default {SITE_INDEX}; "
+           "not with --fasta, whose records give their own)")
     a("--shard", type=int, default=None,
       help="new: score only shard I (0-based) of --num_shards, a contiguous block of the rows of "
            "DATA_DIR/{data_name}.tsv; join the shards' arrays and tables with merge_shards.py")
@@ -145,6 +155,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = build_parser()
     args = p.parse_args(_glue_window(argv))
     # sanity checks: one-line errors (exit 2 through @cli)
+    _check_data(args)
     if args.kmer is not None and args.kmer not in (3, 4, 5, 6):
         raise InputError(f"--kmer must be 3, 4, 5 or 6, not {args.kmer}")
     check_common(args)
@@ -175,6 +186,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     check_baseline(args.baseline, args.n_baselines, args.dnabert_compat)
     return args
+
+
+FASTA_SUFFIXES = (".gz", ".bgz", ".fa", ".fasta", ".fna")
+DATA_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+
+
+def _check_data(args: argparse.Namespace) -> None:
+    """``--data_dir`` with ``--data_name`` train|dev|test|all, or ``--fasta`` (its outputs named by ``--data_name``,
+    default the file's stem); ``--site_index`` only for a split (250 unless given)."""
+    if args.fasta is not None and args.data_dir is not None:
+        raise InputError("--fasta and --data_dir: give one (a FASTA to score, or a folder of split TSVs)")
+    if args.fasta is None:
+        if args.data_dir is None or args.data_name is None:
+            raise InputError("give --data_dir and --data_name (a split), or --fasta FILE")
+        if args.data_name not in ("train", "dev", "test", "all"):
+            raise InputError(f"--data_name must be train, dev, test or all with --data_dir, not {args.data_name!r}")
+        args.site_index = SITE_INDEX if args.site_index is None else args.site_index
+        return
+    if args.site_index is not None:
+        raise InputError("--site_index does not apply to --fasta: each record's site is its header's site=N or the "
+                         "window rule's")
+    args.data_name = fasta_data_name(args.fasta, args.data_name)
+
+
+def fasta_data_name(fasta: str, data_name: str | None) -> str:
+    """The name of a FASTA's score files: ``data_name``, checked, or the FASTA's file name without
+    ``.gz``/``.fa``/``.fasta``/``.fna`` (``cands.fa.gz`` -> ``cands``)."""
+    if data_name is None:
+        data_name = Path(fasta).name
+        while any(data_name.endswith(x) for x in FASTA_SUFFIXES) and "." in data_name[1:]:
+            data_name = data_name[: data_name.rindex(".")]
+    if not DATA_NAME.match(data_name) or data_name == "all":
+        raise InputError(f"--data_name {data_name!r} must be a file name stem (letters, digits, _ . + -; not "
+                         "all): it names the score files of --fasta")
+    return data_name
 
 
 def _attr_defaults(args: argparse.Namespace) -> None:
@@ -213,12 +259,13 @@ def run(argv: list[str] | None = None) -> dict:
         model_path=args.model_path, data_dir=args.data_dir, data_name=args.data_name, vis_task=args.vis_task,
         output_dir=args.output_dir, k=args.kmer, max_seq_length=args.max_seq_length, layer=args.layer,
         batch_size=args.batch_size, n_steps=args.n_steps, internal_batch_size=args.internal_batch_size,
-        dnabert_compat=args.dnabert_compat, plot=not args.no_plot, site_index=args.site_index, run_args=vars(args),
+        dnabert_compat=args.dnabert_compat, plot=not args.no_plot,
+        site_index=SITE_INDEX if args.site_index is None else args.site_index, run_args=vars(args),
         precision=precision_of(args),
         attr_target=args.attr_target, baseline=args.baseline, n_baselines=args.n_baselines, seed=args.seed,
         max_rel_delta=args.max_rel_delta, skip_unreliable=args.skip_unreliable,
         ism_window=args.ism_window, plot_ids=args.plot_ids, ism_batch_size=args.ism_batch_size, letters=args.letters,
-        shard=args.shard, num_shards=args.num_shards,
+        shard=args.shard, num_shards=args.num_shards, fasta=args.fasta,
     )
     return visualize(s, device)
 

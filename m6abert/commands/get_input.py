@@ -1,7 +1,13 @@
 """``get_input.py`` from files to files: labelled sources (:class:`m6abert.io.LabelledSources`) balanced,
-split, k-merised and written as ``train/dev/test.tsv`` or ``fold_{i}/`` (with ``groups.tsv``,
-``leakage.json`` and the sites' record), or a FASTA as a pretraining corpus; the splits themselves
-are :mod:`m6abert.splits`."""
+split, k-merised and written as ``train/dev/test.tsv`` or ``fold_{i}/`` (with ``records.tsv``,
+``groups.tsv``, ``leakage.json`` and the sites' record), or a FASTA as a pretraining corpus; the splits
+themselves are :mod:`m6abert.splits`.
+
+``records.tsv`` has one row per row of every TSV written: ``id``, ``part`` (the TSV: ``train``, ``dev``,
+``test``, ``fold_{i}/train``, ``fold_{i}/dev``), ``row`` (0-based, in that TSV), ``label``, ``site`` (the
+m6A site's index in the written window; empty without one) and, when the sources give genome coordinates
+(FASTA headers ``chrom:pos:strand transcript= blocks=``), ``chrom``, ``pos``, ``strand``, ``transcript``
+and ``blocks`` (the genomic intervals of the written, cropped window's bases, in window order)."""
 
 from __future__ import annotations
 
@@ -14,9 +20,11 @@ from ..splits import (
     finetune_splits,
     kfold_splits,
     pretrain_corpus,
+    read_coords,
     read_windows,
     sample_negatives,
     sites_record,
+    written_windows,
 )
 from ..utils import InputError
 
@@ -24,7 +32,7 @@ RUN_ARGS = "get_input_args.json"
 
 
 FINETUNE_OUTPUTS = ("train.tsv", "dev.tsv", "test.tsv", "fold_[0-9]*/train.tsv", "fold_[0-9]*/dev.tsv",
-                    "folds.json", "groups.tsv", "leakage.json", RUN_ARGS)
+                    "folds.json", io.RECORDS, "groups.tsv", "leakage.json", RUN_ARGS)
 
 
 def pretrain_outputs(k: int) -> tuple[str, ...]:
@@ -121,24 +129,42 @@ def _finetune_files(sources: io.LabelledSources, k: int, seed: int, do_val: bool
     (pos, declared), (neg, neg_declared) = read_windows(sources.pos), read_windows(sources.neg)
     declared.update(neg_declared)
     io.check_unique_ids((pos_path, pos), (neg_path, neg))
+    coords = {**read_coords(sources.neg), **read_coords(sources.pos)}
     used = pos + sample_negatives(neg, neg_ratio * len(pos), seed, neg_path)
     groups = window_groups(used, group_overlap, extend_len, declared) if group_overlap else None
     common = dict(k=k, seed=seed, extend_len=extend_len, neg_ratio=neg_ratio,
                   pos_path=pos_path, neg_path=neg_path, declared=declared, groups=groups)
     if n_folds is None:
-        splits = finetune_splits(pos, neg, do_val=do_val, **common)
-        files = {f"{name}.tsv": _writer("tsv", s) for name, s in splits.items()}
-        part_of = {i: name for name, s in splits.items() for i in s.ids}
+        parts = finetune_splits(pos, neg, do_val=do_val, **common)
+        files = {f"{name}.tsv": _writer("tsv", s) for name, s in parts.items()}
+        part_of = {i: name for name, s in parts.items() for i in s.ids}
     else:
         folds_splits, folds = kfold_splits(pos, neg, n_folds=n_folds, **common)
-        files = {f"fold_{i}/{name}.tsv": _writer("tsv", s) for i, fold in enumerate(folds_splits)
-                 for name, s in fold.items()}
+        parts = {f"fold_{i}/{name}": s for i, fold in enumerate(folds_splits) for name, s in fold.items()}
+        files = {f"{name}.tsv": _writer("tsv", s) for name, s in parts.items()}
         files["folds.json"] = _writer("json", {"n_folds": n_folds, "seed": seed, "folds": folds})
         part_of = {i: f"fold_{n}" for n, f in enumerate(folds) for i in (*f["pos"], *f["neg"])}
+    files[io.RECORDS] = _writer("records", records_columns(parts, written_windows(used, extend_len, declared, coords)))
     files.update(group_files(used, len(pos), part_of, groups, group_overlap or leakage_k, extend_len, declared))
     if extend_len is None:
         return files, None
     return files, sites_record(used, extend_len, declared)
+
+
+def records_columns(parts: dict, written: dict) -> dict[str, list]:
+    """The columns of ``records.tsv`` (see the module's docstring): one row per (part, row) of every TSV,
+    the coordinate columns only when some record has coordinates."""
+    cols: dict[str, list] = {c: [] for c in io.RECORD_COLUMNS}
+    coords = []
+    for part, split in parts.items():
+        for row, (rid, label) in enumerate(zip(split.ids, split.labels, strict=True)):
+            w = written[rid]
+            for c, v in zip(io.RECORD_COLUMNS, (rid, part, row, label, "" if w.site is None else w.site), strict=True):
+                cols[c].append(v)
+            coords.append(w.coords)
+    if any(c is not None for c in coords):
+        cols.update(io.coord_columns(coords, with_blocks=True))
+    return cols
 
 
 def _writer(kind: str, obj: object):
@@ -147,4 +173,6 @@ def _writer(kind: str, obj: object):
         return lambda path: io.write_tsv(path, obj.sentences, obj.labels)
     if kind == "json":
         return lambda path: io.write_json(path, obj)
+    if kind == "records":
+        return lambda path: io.write_predictions_tsv(path, obj)
     return lambda path: io.write_lines(path, obj)

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from .. import io
-from ..inference import PREDICTION_OUTPUTS
 from ..io.shards import (
     SCORE_RUN_KEYS,
     check_merge_dirs,
@@ -24,6 +23,8 @@ from ..io.shards import (
 from ..preempt import held_run_dir
 from ..utils import InputError
 from ..variants import VARIANT_OUTPUT
+from .predict_fasta import PREDICTION_FILES, bed_writer
+from .visualize import track_writer
 
 MERGE_RECORD = "merge_args.json"
 
@@ -67,8 +68,9 @@ def merge_shards(shard_dirs: Sequence[str | os.PathLike], output_dir: str | os.P
     """Join the outputs of every shard of a sharded prediction into ``output_dir``, in input order.
 
     ``pred_results.npy`` and ``predictions.tsv`` are concatenated in shard order,
-    ``variant_effects.tsv`` rows are put back in variants-table order: the files equal an unsharded
-    run's byte for byte. ``merge_args.json`` names the shards. Everything is checked first (every
+    ``variant_effects.tsv`` rows are put back in variants-table order and, when the tables carry genome
+    coordinates, ``predictions.bed`` is written from the joined rows (shards write none): the files
+    equal an unsharded run's byte for byte. ``merge_args.json`` names the shards. Everything is checked first (every
     shard of one run, exactly once, complete); then the files are written as one set.
     """
     dirs = [Path(d) for d in shard_dirs]
@@ -97,7 +99,9 @@ def merge_shards(shard_dirs: Sequence[str | os.PathLike], output_dir: str | os.P
     }
     if first["variants"] is not None:
         files[VARIANT_OUTPUT] = lambda p: io.sorted_table([(d / VARIANT_OUTPUT, r["variant_rows"]) for d, r in shards], p)
-    io.write_output_set(output_dir, files, (*PREDICTION_OUTPUTS, MERGE_RECORD), what="merged predictions")
+    if "chrom" in io.table_columns(shards[0][0] / "predictions.tsv"):
+        files[io.PREDICTION_BED] = bed_writer(io.table_bed_rows([d / "predictions.tsv" for d, _ in shards], probs))
+    io.write_output_set(output_dir, files, (*PREDICTION_FILES, MERGE_RECORD), what="merged predictions")
     print(f"{len(shards)} shards, {len(probs)} predictions merged into {output_dir}")
     return {"n_shards": len(shards), "n_records": int(len(probs))}
 
@@ -106,8 +110,8 @@ def merge_score_shards(shard_dirs: Sequence[str | os.PathLike], output_dir: str 
     """Join the shards of ``visualize_all.py --shard I --num_shards N`` into ``output_dir``, in row order.
 
     Every ``*.npy.json`` with a ``shard`` entry names its arrays (concatenated along the rows) and
-    tables (``attributions_*_qc.tsv``, one after the other); the merged files equal an unsharded
-    run's, and each ``.npy.json`` is the unsharded one (no ``shard``, all ``rows``). Figures are not
+    tables (``attributions_*_qc.tsv``, the ids tables ``*.ids.tsv``, one after the other); the merged
+    files equal an unsharded run's, and each ``.npy.json`` is the unsharded one (no ``shard``, all ``rows``). Figures are not
     merged (each shard drew its own rows'; ``--no_plot`` in the shards skips them).
     ``merge_args.json`` names the shards. Everything is checked before anything is written.
     """
@@ -140,6 +144,9 @@ def _score_writers(name: str, dirs: Sequence[Path], metas: list[dict]) -> dict[s
     meta = {k: v for k, v in metas[0].items() if k != "shard"} | {"rows": spec["n_rows"]}
     files: dict[str, io.Writer] = {a: (lambda p, x=x: io.save_npy(p, x)) for a, x in merged.items()}
     files.update({t: (lambda p, t=t: io.concat_tables([d / t for d, _ in shards], p)) for t in spec["tables"]})
+    track, ids = meta.get("bedgraph"), f"{name.removesuffix('.npy.json')}.ids.tsv"
+    if track is not None and track["values"] in merged and ids in spec["tables"]:  # the shards wrote none
+        files[track["file"]] = track_writer(track, merged[track["values"]], io.read_ids_tables([d / ids for d, _ in shards]))
     files[name] = lambda p: io.write_json(p, meta)
     return files
 

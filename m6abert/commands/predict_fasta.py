@@ -15,6 +15,12 @@ shards in order, gives files byte-identical to an unsharded run's (with the same
 no rows). ``shard_range`` also serves any other command that splits N items into shards:
 ``visualize_all.py --shard I --num_shards N`` scores a block of its TSV rows, and the merge joins
 those shards' score arrays and tables too (:func:`~m6abert.commands.merge.merge_score_shards`).
+
+When the FASTA's headers carry genome coordinates (``chrom:pos:strand``, ``transcript=``;
+:mod:`m6abert.io.coords`), ``predictions.tsv`` has ``chrom``, ``pos``, ``strand`` and ``transcript``
+after ``id`` (empty for a record without them), and an unsharded run writes ``predictions.bed``
+(BED6: the site, its id and round(P(degraded) x 1000), sorted by chrom and start); a shard writes no
+BED: the merge writes it from the joined tables, equal to an unsharded run's.
 """
 
 from __future__ import annotations
@@ -44,12 +50,40 @@ from ..variants import EFFECT_COLUMNS, VARIANT_OUTPUT, check_variants, chunk_eff
 CHUNK_RECORDS = 4096  # records per streamed chunk: the unit of streaming and of shards
 
 
+PREDICTION_FILES = (*PREDICTION_OUTPUTS, io.PREDICTION_BED)  # what a prediction run owns
+
+
+def with_record_columns(columns: dict, key: str, ids: list[str] | None, coords: list,
+                        with_coords: bool | None = None) -> dict:
+    """``columns`` with ``id`` (when ``ids`` are given) and the coordinate columns
+    (:data:`m6abert.io.COORD_COLUMNS`; ``with_coords`` None: when some record has them) inserted after ``key``."""
+    extra = {"id": ids} if ids is not None else {}
+    if with_coords or (with_coords is None and any(c is not None for c in coords)):
+        extra.update(io.coord_columns(coords))
+    out = {}
+    for name, values in columns.items():
+        out[name] = values
+        if name == key:
+            out.update(extra)
+    return out
+
+
+def bed_writer(bed: tuple[list, int]) -> io.Writer:
+    """The writer of ``predictions.bed`` (``bed``: its rows and how many records had no coordinates, logged)."""
+    rows, without = bed
+    if without:
+        log.info("%s: %d records without coordinates left out (their headers name no chrom:pos:strand)",
+                 io.PREDICTION_BED, without)
+    return lambda p: io.write_bed(p, rows)
+
+
 class Survey(NamedTuple):
     """What the checking pass over a FASTA found: its size and the records the variants name."""
 
     n_records: int
     wanted: dict[str, tuple[int, io.FastaRecord]]  # id -> (0-based record number, record)
     declared: dict[str, int] | None = None  # id -> site=N of its header, for the records wanted
+    n_coords: int = 0  # records whose headers carry genome coordinates
 
 
 def survey_fasta(fasta: str | os.PathLike, k: int, max_seq_length: int, wanted: set[str] | frozenset = frozenset(),
@@ -61,10 +95,11 @@ def survey_fasta(fasta: str | os.PathLike, k: int, max_seq_length: int, wanted: 
     longer record is refused from its length, never held whole). Memory: 8 bytes per record, plus
     the records named in ``wanted`` and their headers' ``site=N``.
     """
-    hashes, found, declared, n = [], {}, {}, 0
+    hashes, found, declared, n, n_coords = [], {}, {}, 0, 0
     headers: dict[str, int] = {}  # the site=N of the chunk being read
+    coords: dict = {}  # the coordinates of the chunk being read (counted)
     try:
-        for chunk in io_sequences.iter_fasta_chunks(fasta, chunk_records, max_seq_length + k - 3, headers):
+        for chunk in io_sequences.iter_fasta_chunks(fasta, chunk_records, max_seq_length + k - 3, headers, coords):
             hashes.append(np.fromiter((hash(r.id) for r in chunk), dtype=np.int64, count=len(chunk)))
             for i, r in enumerate(chunk, n):
                 if len(r.seq) < k:
@@ -72,7 +107,9 @@ def survey_fasta(fasta: str | os.PathLike, k: int, max_seq_length: int, wanted: 
                 if r.id in wanted:
                     found.setdefault(r.id, (i, r))
             declared.update((rid, site) for rid, site in headers.items() if rid in wanted)
+            n_coords += len(coords)
             headers.clear()
+            coords.clear()
             n += len(chunk)
     except io_sequences.RecordTooLong as err:
         raise InputError(f"{fasta}: row {err.number}: {err.length - k + 3} tokens with [CLS]/[SEP] exceed "
@@ -82,7 +119,7 @@ def survey_fasta(fasta: str | os.PathLike, k: int, max_seq_length: int, wanted: 
     clash = ordered[1:][ordered[1:] == ordered[:-1]]
     if len(clash):
         _exact_duplicates(fasta, set(clash.tolist()), chunk_records)
-    return Survey(n, found, declared)
+    return Survey(n, found, declared, n_coords)
 
 
 def _exact_duplicates(fasta: str | os.PathLike, clashing: set[int], chunk_records: int) -> None:
@@ -115,6 +152,7 @@ class _Run(NamedTuple):
     model_dir: str = "the model"  # named in the error when the model gives non-finite outputs
     declared: dict[str, int] | None = None  # the site=N headers of the records the variants name
     per_batch: int = CHUNK_RECORDS  # variants scored at a time
+    with_coords: bool = False  # predictions.tsv has the coordinate columns (some header carries them)
 
 
 def _predict_chunk(run: _Run, records: list[io.FastaRecord], table: list[tuple[int, io.Variant]]):
@@ -196,11 +234,16 @@ def predict_fasta_files(
             run_args = {**run_args, "sites": placed}
     block = shard_range(survey.n_records, shard, num_shards, chunk_records)
     run = _Run(model, model_k, str(fasta), str(variants) if variants else None, max_seq_length, batch_size,
-               dnabert_compat, device, pos_relative_to_site, str(model_dir), survey.declared, chunk_records)
-    with io.Spool(predict_dir, "predictions.tsv", "id\tprobability\tpredicted_label") as spool:
-        probs, effects = _stream(run, spool, block, _by_chunk(table, survey, chunk_records), chunk_records, precision)
+               dnabert_compat, device, pos_relative_to_site, str(model_dir), survey.declared, chunk_records,
+               survey.n_coords > 0)
+    header = "id\t" + "".join(f"{c}\t" for c in io.COORD_COLUMNS if run.with_coords) + "probability\tpredicted_label"
+    with io.Spool(predict_dir, "predictions.tsv", header) as spool:
+        probs, effects, bed = _stream(run, spool, block, _by_chunk(table, survey, chunk_records), chunk_records,
+                                      precision)
         files = _writers(spool, probs, effects, variants is not None,
                          None if run_args is None else {**run_args, "model_identity": identity})
+        if shard is None and run.with_coords:  # a shard's BED is the merge's
+            files[io.PREDICTION_BED] = bed_writer(bed)
         if shard is not None:
             record = {"shard": shard, "num_shards": num_shards, "fasta": os.path.abspath(fasta),
                       "n_records": survey.n_records, "records": [block.start, block.stop],
@@ -210,7 +253,7 @@ def predict_fasta_files(
                       "precision": precision or "fp32", "dnabert_compat": dnabert_compat,
                       "pos_relative_to_site": pos_relative_to_site, "batch_size": batch_size}
             files[io.SHARD_RECORD] = lambda p: io.write_json(p, record)
-        io.write_output_set(predict_dir, files, PREDICTION_OUTPUTS, what="predictions")
+        io.write_output_set(predict_dir, files, PREDICTION_FILES, what="predictions")
     what = f" and effects of {len(effects)} variants" if variants is not None else ""
     print(f"predictions of {len(probs)} sequences{what} written to {predict_dir}")
     if variants is not None:  # the rows of variant_effects.tsv
@@ -219,26 +262,35 @@ def predict_fasta_files(
 
 
 def _stream(run: _Run, spool: io.Spool, block: range, variants_of: dict, chunk_records: int,
-            precision: str | None) -> tuple[np.ndarray, list[tuple[int, str, dict]]]:
-    """Predict the chunks of ``block``, appending each one's rows to ``spool``; (P(class 1), effect rows)."""
+            precision: str | None) -> tuple[np.ndarray, list[tuple[int, str, dict]], tuple[list, int]]:
+    """Predict the chunks of ``block``, appending each one's rows to ``spool``; (P(class 1), effect rows, the
+    BED rows of the records with coordinates and how many had none)."""
     from ..metrics import softmax_p1
 
-    probs, effects = [], []
+    probs, effects, bed, without = [], [], [], 0
     first, last = block.start // chunk_records, -(-block.stop // chunk_records)
-    for c, records in enumerate(io.iter_fasta_chunks(run.fasta, chunk_records)):
-        if c < first:
-            continue
+    coords: dict = {}
+    for c, records in enumerate(io.iter_fasta_chunks(run.fasta, chunk_records, coords=coords)):
         if c >= last:
             break
+        if c < first:
+            coords.clear()
+            continue
         with autocast(run.device, precision):
             data, logits, rows = _predict_chunk(run, records, variants_of.get(c, []))
         p = softmax_p1(logits)
-        spool.write(io.table_lines(prediction_columns(data, p, logits.argmax(axis=1), "id")))
+        where = [coords.get(r.id) for r in records]
+        columns = prediction_columns(data, p, logits.argmax(axis=1), "id")
+        spool.write(io.table_lines(with_record_columns(columns, "id", None, where, run.with_coords)))
+        chunk_bed, chunk_without = io.bed_rows(data.names, where, p.astype(np.float32))
+        bed.extend(chunk_bed)
+        without += chunk_without
+        coords.clear()
         probs.append(p.astype(np.float32))
         effects.extend(rows)
         log.info("predicted records %d..%d of %s", c * chunk_records + 1, c * chunk_records + len(records), run.fasta)
     effects.sort(key=lambda e: e[0])
-    return (np.concatenate(probs) if probs else np.zeros(0, np.float32)), effects
+    return (np.concatenate(probs) if probs else np.zeros(0, np.float32)), effects, (bed, without)
 
 
 def _writers(spool: io.Spool, probs: np.ndarray, effects: list[tuple[int, str]], with_variants: bool,

@@ -5,11 +5,18 @@ The method (``--vis_task``) is a :class:`~m6abert.score_methods.ScoreMethod`: it
 computation, extra arrays, QC table and figures are declared there; this module runs any of them the
 same way (in-silico mutagenesis, whose outputs are per substitution, has its own driver:
 :mod:`m6abert.commands.visualize_ism`).
+
+Every score record names its rows' records: ``{stem}.ids.tsv`` beside each ``{stem}.npy`` (``row`` of
+the array, ``id``, ``label``, ``site`` and, when known, ``chrom``, ``pos``, ``strand``, ``transcript``,
+``blocks``), from ``records.tsv`` beside the TSVs or the headers of ``--fasta``. For rows with genome
+coordinates a method's signed array (attr: ``attributions_signed_*``) and the ISM summary are also
+written as bedGraph tracks (``{stem}.bedgraph``, :func:`m6abert.io.write_bedgraph`); a shard writes
+none, its merge does (from the merged arrays and ids tables, :func:`track_writer`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +24,7 @@ import numpy as np
 
 from .. import __version__, io
 from ..constants import IG_STEPS, MAX_POSITIONS, N_BASELINES, SITE_INDEX
-from ..data import concat_labelled, load_tsv_dataset
+from ..data import concat_labelled, fasta_dataset, load_tsv_dataset, read_fasta_rows, tsv_record_rows
 from ..inference import autocast
 from ..ism import BATCH_SIZE as ISM_BATCH_SIZE
 from ..preempt import held_run_dir
@@ -37,7 +44,7 @@ class VisualizeSettings:
     """visualize_all.py's settings; field names are its flags (``k`` is ``--kmer``, ``plot`` is not ``--no_plot``)."""
 
     model_path: str
-    data_dir: str
+    data_dir: str | None
     data_name: str
     vis_task: str
     output_dir: str = "./results/"
@@ -64,11 +71,12 @@ class VisualizeSettings:
     shard: int | None = None  # score only shard ``shard`` (0-based) of ``num_shards``: a block of the rows
     num_shards: int | None = None
     run_args: dict = field(default_factory=dict)
+    fasta: str | None = None  # score this FASTA's records instead of data_dir's TSVs (data_name names the files)
 
     @property
     def names(self) -> tuple[str, ...]:
-        """The TSV stems scored, in row order (``all``: train, dev, test)."""
-        return ("train", "dev", "test") if self.data_name == "all" else (self.data_name,)
+        """The TSV stems scored, in row order (``all``: train, dev, test; a FASTA: ``data_name``)."""
+        return ("train", "dev", "test") if self.data_name == "all" and self.fasta is None else (self.data_name,)
 
 
 def score_file_stem(vis_task: str, data_name: str, layer: int | None = None) -> str:
@@ -114,9 +122,14 @@ def _load(s: VisualizeSettings, m: ScoreMethod):
         raise InputError(f"--layer {s.layer}: the model has {n_layers} layers (0..{n_layers - 1})")
     if s.max_seq_length > max_pos:
         raise InputError(f"--max_seq_length {s.max_seq_length} exceeds the model's {max_pos} positions")
-    parts = [load_tsv_dataset(Path(s.data_dir) / f"{n}.tsv", k, s.max_seq_length, m.labelled_input)
-             for n in s.names]
-    return model, k, concat_labelled(parts, s.data_dir, s.names)
+    if s.fasta is not None:  # an unlabelled FASTA's rows are labelled 1 where the method needs a label
+        rows = read_fasta_rows(s.fasta)
+        return model, k, fasta_dataset(rows, k, s.max_seq_length, m.labelled_input, s.fasta), rows
+    paths = [Path(s.data_dir) / f"{n}.tsv" for n in s.names]
+    parts = [load_tsv_dataset(path, k, s.max_seq_length, m.labelled_input) for path in paths]
+    rows = tsv_record_rows([(path, len(p.names), p.labels) for path, p in zip(paths, parts, strict=True)],
+                           len(paths) > 1)
+    return model, k, concat_labelled(parts, s.data_dir, s.names), rows
 
 
 def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[str, str]:
@@ -146,30 +159,33 @@ def visualize(s: VisualizeSettings, device: str | torch.device = "cpu") -> dict[
 
 def _visualize(s: VisualizeSettings, m: ScoreMethod, device) -> dict[str, str]:
     """:func:`visualize` with the output folder held."""
-    model, k, full = _load(s, m)
+    model, k, full, rows = _load(s, m)
+    s = with_record_sites(s, rows)
     sources = _sources(s)
     block = shard_range(len(full.names), s.shard, s.num_shards, unit=1 if m.driver else s.batch_size)
     if m.driver:
-        return m.function("driver")(s, model, k, full, sources, device, block)
-    data = shard_rows(full, block)
+        return m.function("driver")(s, model, k, full, sources, device, block, rows=rows)
+    data, mine = shard_rows(full, block), rows.take(block)
     common = dict(k=k, max_seq_length=s.max_seq_length, layer=s.layer, dnabert_compat=s.dnabert_compat,
                   batch_size=s.batch_size, device=device)
+    own_figures = s.plot and s.site_index is not None and rows.labels is not None  # they assume one site index
     with autocast(device, s.precision):
-        res: ScoreOutput = m.function()(model, data, s, common)
+        res: ScoreOutput = m.function()(model, data, s if own_figures else replace(s, plot=False), common)
     stem = m.file_stem(s.data_name, s.layer)
+    check_placed(mine, res.lengths, s)
     meta = {"m6abert_version": __version__, "vis_task": s.vis_task, "data_name": s.data_name,
             "model_path": s.model_path, **forward_meta(s, m), "layer": s.layer, "rows": len(res.scores),
             "sources": sources, "precision": s.precision or "fp32", **{f: getattr(s, f) for f in m.settings},
-            **res.meta}
+            **res.meta, **rows_meta(s, m, rows, _signed_track(s, m, rows) if "signed" in res.arrays else None)}
     if s.shard is not None:
         meta["shard"] = shard_record(s, block, len(full.names), *_merged_names(s, m))
     files = {f"{stem}.npy": lambda p: io.save_npy(p, res.scores), f"{stem}.npy.json": lambda p: io.write_json(p, meta)}
-    files.update(_extra_writers(s, m, res))
-    shown = res.scores if not s.skip_unreliable or res.unreliable is None else _without_unreliable(res)
+    files.update(_extra_writers(s, m, res, mine.ids))
+    files[f"{stem}.ids.tsv"] = ids_writer(mine, block.start, rows.has_coords())
+    if "bedgraph" in meta and s.shard is None:
+        files[meta["bedgraph"]["file"]] = track_writer(meta["bedgraph"], res.arrays["signed"], mine)
     if s.plot:
-        files.update(_plots(s, m, shown, res.lengths, data.labels, stem, data.names))
-        files.update(_figure_writers({m.figure_stems(s.data_name, s.layer)[key]: fig
-                                      for key, fig in res.figures.items()}))
+        files.update(_figures(s, m, res, mine, stem))
     run_record = {**s.run_args, "model_identity": meta["model_identity"]}
     files["visualize_args.json"] = lambda p: io.write_run_args(p.parent, run_record, p.name)
     out = Path(s.output_dir)
@@ -178,13 +194,26 @@ def _visualize(s: VisualizeSettings, m: ScoreMethod, device) -> dict[str, str]:
     return {_key(name, s.data_name): str(out / name) for name in files}
 
 
-def _extra_writers(s: VisualizeSettings, m: ScoreMethod, res: ScoreOutput) -> dict[str, io.Writer]:
-    """Writers of the method's extra arrays and its QC table."""
+def _figures(s: VisualizeSettings, m: ScoreMethod, res: ScoreOutput, mine: io.RecordRows, stem: str) -> dict:
+    """Writers of the heatmap and profile (rows named by id) and of the method's own figures (none when the
+    rows have no labels, or when a FASTA's sites differ: they assume one site index)."""
+    shown = res.scores if not s.skip_unreliable or res.unreliable is None else _without_unreliable(res)
+    files = _plots(s, m, shown, res.lengths, mine.labels, stem, mine.ids, mine.sites)
+    if mine.labels is not None and s.site_index is not None:  # the method's figures assume one site index
+        files.update(_figure_writers({m.figure_stems(s.data_name, s.layer)[key]: fig
+                                      for key, fig in res.figures.items()}))
+    return files
+
+
+def _extra_writers(s: VisualizeSettings, m: ScoreMethod, res: ScoreOutput, ids: list[str]) -> dict[str, io.Writer]:
+    """Writers of the method's extra arrays and its QC table (with the rows' ``id`` after ``row``)."""
     names = m.array_names(s.data_name, s.layer)
     files: dict[str, io.Writer] = {names[key]: (lambda p, a=a: io.save_npy(p, a))
                                    for key, a in res.arrays.items() if key in names}
     if res.qc is not None:
-        files[m.qc_name(s.data_name, s.layer)] = lambda p: io.write_predictions_tsv(p, res.qc)
+        first, *rest = res.qc
+        qc = {first: res.qc[first], "id": ids, **{name: res.qc[name] for name in rest}}
+        files[m.qc_name(s.data_name, s.layer)] = lambda p: io.write_predictions_tsv(p, qc)
     return files
 
 
@@ -192,7 +221,8 @@ def _owned(s: VisualizeSettings, m: ScoreMethod, stem: str) -> list[str]:
     """Every file a run of this method, data set and layer may write (stale ones are removed)."""
     figures = [f"{stem}_{kind}" for kind in ("heatmap", "profile")] + list(m.figure_stems(s.data_name, s.layer).values())
     owned = [f"{stem}.npy", f"{stem}.npy.json", *(f"{f}.{fmt}" for f in figures for fmt in FIGURE_FORMATS),
-             "visualize_args.json", *m.array_names(s.data_name, s.layer).values()]
+             "visualize_args.json", *m.array_names(s.data_name, s.layer).values(), f"{stem}.ids.tsv",
+             *(f"{n.removesuffix('.npy')}.bedgraph" for n in m.array_names(s.data_name, s.layer).values())]
     return owned + ([m.qc_name(s.data_name, s.layer)] if m.qc_table else [])
 
 
@@ -217,7 +247,7 @@ def _merged_names(s: VisualizeSettings, m: ScoreMethod) -> tuple[list[str], list
     """The arrays and tables of a run that a merge of its shards joins."""
     stem = m.file_stem(s.data_name, s.layer)
     return [f"{stem}.npy", *m.array_names(s.data_name, s.layer).values()], [
-        *([m.qc_name(s.data_name, s.layer)] if m.qc_table else [])]
+        *([m.qc_name(s.data_name, s.layer)] if m.qc_table else []), f"{stem}.ids.tsv"]
 
 
 def _without_unreliable(res: ScoreOutput) -> np.ndarray:
@@ -238,7 +268,10 @@ def _key(name: str, data_name: str) -> str:
 
 
 def _sources(s: VisualizeSettings) -> list[dict]:
-    """The TSVs scored, in row order, with their SHA-256: find_motifs.py checks its TSVs against them."""
+    """The TSVs scored (or the FASTA, by file name), in row order, with their SHA-256: find_motifs.py checks
+    its inputs against them."""
+    if s.fasta is not None:
+        return [{"fasta": Path(s.fasta).name, "sha256": io.file_sha256(s.fasta)}]
     return [{"tsv": f"{n}.tsv", "sha256": io.file_sha256(Path(s.data_dir) / f"{n}.tsv")} for n in s.names]
 
 
@@ -253,21 +286,123 @@ def forward_meta(s: VisualizeSettings, m: ScoreMethod) -> dict:
 
 
 def _plots(s: VisualizeSettings, m: ScoreMethod, scores: np.ndarray, lengths: np.ndarray,
-           labels: np.ndarray | None, stem: str, ids: list[str] | None = None) -> dict[str, io.Writer]:
-    """Writers of the heatmap and profile figures (PNG and PDF); none without labels."""
+           labels: np.ndarray | None, stem: str, ids: list[str] | None = None,
+           sites: list[int | None] | None = None) -> dict[str, io.Writer]:
+    """Writers of the heatmap and profile figures (PNG and PDF); none without labels. Rows whose sites differ
+    (a FASTA's, ``s.site_index`` None) are drawn aligned on their sites (:func:`site_aligned`)."""
     if labels is None:
-        log.warning("no labels in %s: heatmap and profile plots are skipped", s.data_dir)
+        log.warning("no labels in %s: heatmap and profile plots are skipped", s.fasta or s.data_dir)
         return {}
     if not len(scores):  # an empty shard
         log.info("no rows to draw: heatmap and profile plots are skipped")
         return {}
-    what = f"{m.title}: {s.data_name} split"
+    what = f"{m.title}: {s.data_name}" + (" split" if s.fasta is None else "")
     if s.layer is not None:
         what += f", encoder layer {s.layer}"
-    return _figure_writers(plot_scores(scores, labels, lengths, stem, s.site_index, what, ids))
+    site_index = s.site_index
+    if site_index is None:
+        scores, lengths, site_index = site_aligned(scores, lengths, sites)
+    return _figure_writers(plot_scores(scores, labels, lengths, stem, site_index, what, ids))
 
 
 def _figure_writers(figures: dict) -> dict[str, io.Writer]:
     """Writers of each figure (name -> Figure) as PNG and PDF."""
     return {f"{name}.{fmt}": (lambda p, fig=fig, fmt=fmt: io.save_figure(fig, p.with_suffix(""), formats=(fmt,)))
             for name, fig in figures.items() for fmt in FIGURE_FORMATS}
+
+
+# ---------------------------------------------------------------------------- who the rows are
+def with_record_sites(s: VisualizeSettings, rows: io.RecordRows) -> VisualizeSettings:
+    """A FASTA's settings with its records' site index (:mod:`m6abert.sites`, ``site=N`` headers) as
+    ``site_index`` when they share one, None when they differ (figures then align the rows on their sites;
+    ``--ism_window``, relative to one site, is refused)."""
+    if s.fasta is None:
+        return s
+    found = sorted({i for i in rows.sites if i is not None})
+    if len(found) <= 1:
+        return replace(s, site_index=found[0] if found else s.site_index)
+    if s.ism_window is not None:
+        raise InputError(f"--ism_window with --fasta {s.fasta}: its records' sites lie at {len(found)} different "
+                         f"indices ({found[0]}..{found[-1]}); drop --ism_window (every position is mutated) or "
+                         "score records that share one site index")
+    log.info("%s: the records' sites lie at %d indices: figures align the rows on their sites", s.fasta, len(found))
+    return replace(s, site_index=None)
+
+
+def site_aligned(scores: np.ndarray, lengths: np.ndarray, sites: list[int | None], fill: float = np.nan
+                 ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Score rows shifted so that every row's site (its centre where it has none) falls in one column:
+    (the shifted rows, ``fill`` where a row has no base, their lengths from column 0, that column)."""
+    at = np.asarray([i if i is not None else (n - 1) // 2 for i, n in zip(sites, lengths, strict=True)], np.int64)
+    column = int(at.max()) if len(at) else 0
+    shift = column - at
+    out = np.full((len(at), int((shift + lengths).max()) if len(at) else 0), fill)
+    for row, (d, n) in enumerate(zip(shift.tolist(), np.asarray(lengths).tolist(), strict=True)):
+        out[row, d : d + n] = scores[row, :n]
+    return out, shift + lengths, column
+
+
+def check_placed(rows: io.RecordRows, lengths: np.ndarray, s: VisualizeSettings) -> None:
+    """Refuse a row whose genome blocks do not cover its sequence (a records.tsv of other windows)."""
+    for rid, c, n in zip(rows.ids, rows.coords, np.asarray(lengths).tolist(), strict=True):
+        if c is not None and c.blocks is not None and sum(e - b for b, e in c.blocks) != n:
+            where = io.records_file(Path(s.data_dir) / f"{s.names[0]}.tsv") if s.fasta is None else None
+            raise InputError(f"{where[0] if where else s.fasta}: record {rid}: blocks cover "
+                             f"{sum(e - b for b, e in c.blocks)} nt, its window has {n}")
+
+
+def ids_columns(rows: io.RecordRows, first: int, with_coords: bool) -> dict[str, list]:
+    """The columns of a ``{stem}.ids.tsv``: ``row`` (of the score array), ``id``, ``label`` ("" unlabelled),
+    ``site`` ("" unknown) and, ``with_coords``, the coordinates with ``blocks``."""
+    n = len(rows.ids)
+    columns = {"row": list(range(first, first + n)), "id": rows.ids,
+               "label": [""] * n if rows.labels is None else [int(y) for y in rows.labels],
+               "site": ["" if i is None else i for i in rows.sites]}
+    if with_coords:
+        columns.update(io.coord_columns(rows.coords, with_blocks=True))
+    return columns
+
+
+def ids_writer(rows: io.RecordRows, first: int, with_coords: bool) -> io.Writer:
+    columns = ids_columns(rows, first, with_coords)
+    return lambda p: io.write_predictions_tsv(p, columns)
+
+
+def rows_meta(s: VisualizeSettings, m: ScoreMethod, rows: io.RecordRows, track: dict | None) -> dict:
+    """What the score record says of its rows: an unlabelled FASTA's attribution target, the sites, the track."""
+    out: dict = {}
+    if s.fasta is not None and rows.labels is None and m.labelled_input:
+        out["labels"] = "none in the FASTA: every record explains label 1 (degraded)"
+    if s.fasta is not None and s.site_index is None:
+        out["site_index"] = None  # per record: the ids table's site column
+    if track is not None:
+        out["bedgraph"] = track
+    return out
+
+
+def _signed_track(s: VisualizeSettings, m: ScoreMethod, rows: io.RecordRows) -> dict | None:
+    """The bedGraph of a method's signed array (attr: towards degraded) when some row has coordinates."""
+    name = m.array_names(s.data_name, s.layer).get("signed")
+    if name is None or not rows.has_coords():
+        return None
+    return {"file": f"{name.removesuffix('.npy')}.bedgraph", "values": name, "oriented": True, "range": None}
+
+
+def track_writer(spec: dict, values: np.ndarray, rows: io.RecordRows) -> io.Writer:
+    """The writer of a bedGraph track (``spec``: the score record's ``bedgraph``) of ``values`` (rows x window
+    positions): every row with genome blocks, over ``spec["range"]`` (every base when None), its values
+    sign-flipped for a label-0 row when ``spec["oriented"]`` (attributions then point towards degraded)."""
+    tracks = []
+    for i, c in enumerate(rows.coords):
+        if c is None or c.blocks is None:
+            continue
+        n = sum(e - b for b, e in c.blocks)
+        lo, hi = spec["range"] or (0, n)
+        sign = -1.0 if spec["oriented"] and rows.labels is not None and rows.labels[i] == 0 else 1.0
+        tracks.append(io.Track(c, None, n, max(lo, 0), min(hi, n), sign * np.asarray(values[i, :n], np.float64)))
+
+    def write(path: Path) -> None:
+        placed, _ = io.write_bedgraph(path, tracks)
+        log.info("%s: %d of %d windows placed in the genome", spec["file"], placed, len(rows.ids))
+
+    return write

@@ -14,6 +14,7 @@ The functions live in these modules (``files``, ``sequences``, ``sources``, ``ch
 (a pair of :class:`Source`, e.g. :class:`FastaSource`) is what the library reads, never a folder.
 """
 
+from .annotation import Transcript, read_transcripts  # noqa: F401
 from .checkpoints import (  # noqa: F401
     SPECIAL_TOKENS_MAP,
     TOKENIZER_CONFIG,
@@ -55,6 +56,14 @@ from .files import (  # noqa: F401
     write_run_args,
     write_text,
 )
+from .genome import (  # noqa: F401
+    Genome,
+    GenomeSite,
+    is_bgzip,
+    open_genome,
+    read_sites,
+    write_windows_fasta,
+)
 from .outputs import (  # noqa: F401
     OutputReport,
     Writer,
@@ -62,7 +71,13 @@ from .outputs import (  # noqa: F401
     write_output_set,
 )
 from .results import (  # noqa: F401
+    PREDICTION_BED,
+    Track,
+    bed_rows,
+    bed_score,
     load_score_matrix,
+    write_bed,
+    write_bedgraph,
     write_motif_outputs,
 )
 from .rundir import (  # noqa: F401
@@ -91,6 +106,7 @@ from .sequences import (  # noqa: F401
     Variant,
     check_unique_ids,
     fasta_lines,
+    header_label,
     iter_corpus_chunks,
     iter_fasta_chunks,
     read_fasta,
@@ -105,14 +121,27 @@ from .shards import (  # noqa: F401
     concat_tables,
     read_shard_record,
     sorted_table,
+    table_bed_rows,
+    table_columns,
     table_lines,
 )
 from .sources import (  # noqa: F401
+    COORD_COLUMNS,
     PAPER_FILES,
+    RECORD_COLUMNS,
+    RECORDS,
     FastaSource,
     LabelledSources,
+    RecordRows,
     Source,
+    blocks_of,
+    blocks_text,
+    coord_columns,
     fasta_source,
+    part_records,
+    placed_coords,
+    read_ids_tables,
+    records_file,
 )
 from .table import (  # noqa: F401
     clear_table_dir,

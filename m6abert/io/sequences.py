@@ -24,7 +24,7 @@ class FastaRecord(NamedTuple):
 
 
 def read_fasta(path: str | os.PathLike, sites: dict[str, int] | None = None,
-               coords: dict | None = None) -> list[FastaRecord]:
+               coords: dict | None = None, labels: dict[str, int] | None = None) -> list[FastaRecord]:
     r"""Read and validate a FASTA file.
 
     Sequences may span lines; they are upper-cased (``U`` is kept here, and read as ``T`` when
@@ -41,7 +41,11 @@ def read_fasta(path: str | os.PathLike, sites: dict[str, int] | None = None,
         (headers are not read beyond the id).
     coords: dict or None
         If given, the genomic coordinates of each header that has them (``chrom:pos:strand``,
-        ``transcript=``, ``blocks=``; :class:`m6abert.io.coords.WindowCoords`) by record id. Default is None.
+        ``transcript=``, ``blocks=``; :class:`m6abert.io.coords.WindowCoords`) by record id; ``blocks``
+        must cover the record's length. Default is None.
+    labels: dict or None
+        If given, the ``label=0`` / ``label=1`` word of each header that has one (1: degraded) by
+        record id (``visualize_all.py --fasta``). Default is None.
 
     Returns
     -------
@@ -52,11 +56,12 @@ def read_fasta(path: str | os.PathLike, sites: dict[str, int] | None = None,
     ------
     InputError
         Missing, empty, binary or non-FASTA file; a record without sequence; an illegal letter; a
-        ``site=`` that is not an index (with ``sites``).
+        ``site=`` that is not an index (with ``sites``), ``blocks=`` not covering the record (with
+        ``coords``), a ``label=`` other than 0 or 1 (with ``labels``).
     """
     path = Path(path)
     text = read_text_file(path, "FASTA file")
-    return list(_parse_fasta(path, enumerate(fasta_lines(text), 1), sites, coords=coords))
+    return list(_parse_fasta(path, enumerate(fasta_lines(text), 1), sites, coords=coords, labels=labels))
 
 
 def fasta_lines(text: str) -> list[str]:
@@ -108,7 +113,8 @@ class RecordTooLong(InputError):
 
 
 def _parse_fasta(path: Path, numbered_lines: Iterator[tuple[int, str]], sites: dict[str, int] | None = None,
-                 max_length: int | None = None, coords: dict | None = None) -> Iterator[FastaRecord]:
+                 max_length: int | None = None, coords: dict | None = None,
+                 labels: dict[str, int] | None = None) -> Iterator[FastaRecord]:
     """FASTA records, validated, from ``(line number, line)`` pairs (the one parser of both readers).
 
     With ``max_length``, a longer record is counted to its end without being kept and raises
@@ -117,6 +123,7 @@ def _parse_fasta(path: Path, numbered_lines: Iterator[tuple[int, str]], sites: d
     header: str | None = None
     chunks: list[str] = []
     start = number = size = 0
+    into = (sites, coords, labels)
     for lineno, line in numbered_lines:
         line = line.strip()
         if not line:
@@ -124,7 +131,7 @@ def _parse_fasta(path: Path, numbered_lines: Iterator[tuple[int, str]], sites: d
         if line.startswith(">"):
             if header is not None:
                 number += 1
-                yield _fasta_record(path, header, chunks, start, number, _Limits(size, max_length, sites, coords))
+                yield _fasta_record(path, header, chunks, start, number, _Limits(size, max_length, *into))
             header, chunks, start, size = line[1:].strip(), [], lineno, 0
         elif header is None:
             raise InputError(f"{path}: line {lineno}: not FASTA (expected a '>' header line first)")
@@ -135,7 +142,7 @@ def _parse_fasta(path: Path, numbered_lines: Iterator[tuple[int, str]], sites: d
                 chunks.append(part)
     if header is None:
         raise InputError(f"{path}: empty FASTA file")
-    yield _fasta_record(path, header, chunks, start, number + 1, _Limits(size, max_length, sites, coords))
+    yield _fasta_record(path, header, chunks, start, number + 1, _Limits(size, max_length, *into))
 
 
 class _Limits(NamedTuple):
@@ -143,6 +150,7 @@ class _Limits(NamedTuple):
     max_length: int | None
     sites: dict[str, int] | None  # where a header's site=N goes
     coords: dict | None = None  # where a header's coordinates go (io.coords.WindowCoords)
+    labels: dict | None = None  # where a header's label=0|1 goes
 
 
 _SITE_VALUE = re.compile(r"[0-9]+")
@@ -163,6 +171,20 @@ def header_site(header: str, path: str | os.PathLike, record_id: str) -> int | N
     if not _SITE_VALUE.fullmatch(values[0]):
         raise InputError(f"{path}: record {record_id}: site={values[0]} in its header is not a 0-based index "
                          "(site=N with N = 0, 1, 2, ...)")
+    return int(values[0])
+
+
+def header_label(header: str, path: str | os.PathLike, record_id: str) -> int | None:
+    """The ``label=0`` or ``label=1`` word of a FASTA header (any case), or None.
+
+    >>> header_label("p1 label=1 site=250", "x.fa", "p1"), header_label("p1", "x.fa", "p1")
+    (1, None)
+    """
+    values = [w[6:] for w in header.split()[1:] if w[:6].lower() == "label="]
+    if not values:
+        return None
+    if len(values) > 1 or values[0] not in ("0", "1"):
+        raise InputError(f"{path}: record {record_id}: label={values[-1]} in its header; give one label=0 or label=1")
     return int(values[0])
 
 
@@ -432,8 +454,13 @@ def _fasta_record(path: Path, header: str, chunks: list[str], lineno: int, numbe
             limits.sites[rid] = site
     if limits.coords is not None:
         where = header_coords(header, path, rid)
+        if where is not None and where.blocks and sum(e - s for s, e in where.blocks) != len(seq):
+            raise InputError(f"{path}: record {rid}: blocks= in its header cover "
+                             f"{sum(e - s for s, e in where.blocks)} nt, its sequence has {len(seq)}")
         if where is not None:
             limits.coords[rid] = where
+    if limits.labels is not None and (label := header_label(header, path, rid)) is not None:
+        limits.labels[rid] = label
     return FastaRecord(rid, seq)
 
 

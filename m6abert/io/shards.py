@@ -356,6 +356,32 @@ def concat_tables(paths: Sequence[Path], dest: Path) -> None:
                 out.write(header)
 
 
+def table_bed_rows(paths: Sequence[Path], probs: np.ndarray) -> tuple[list[tuple], int]:
+    """The BED6 rows (:func:`~m6abert.io.results.bed_rows`) of prediction tables read one after the other
+    (their ``id``, ``chrom``, ``pos``, ``strand`` columns, streamed), row ``i`` scored by ``probs[i]``; and
+    how many rows had no coordinates."""
+    from .results import bed_score
+
+    rows, n, without = [], 0, 0
+    for path in paths:
+        for header, line in _table_body(path):
+            row = dict(zip(header.rstrip("\r\n").split("\t"), line.rstrip("\r\n").split("\t"), strict=True))
+            if n >= len(probs):
+                raise InputError(f"{path}: more rows than pred_results.npy's {len(probs)}")
+            if row.get("chrom"):
+                pos = int(row["pos"])
+                rows.append((row["chrom"], pos - 1, pos, row["id"], bed_score(probs[n]), row["strand"]))
+            else:
+                without += 1
+            n += 1
+    return rows, without
+
+
+def table_columns(path: Path) -> list[str]:
+    """The column names of a table (its header line)."""
+    return _header(path).rstrip("\r\n").split("\t")
+
+
 def sorted_table(parts: Sequence[tuple[Path, Sequence[int]]], dest: Path) -> None:
     """Merge tables whose rows carry their place in the full table (``parts``: (path, row indices)),
     into ``dest`` in row order."""
