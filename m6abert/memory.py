@@ -5,7 +5,8 @@ the C library is not glibc, and nothing is changed where the user sets malloc's 
 :func:`user_tuned`):
 
 - a streamed prediction over a large FASTA wants memory that stays flat in the number of records:
-  :func:`fixed_mmap_threshold` keeps every large block in its own mapping, returned when freed;
+  it retains freed memory within a chunk of records (as training does, below) and gives the free
+  pages back after each chunk (:func:`release_free_memory`);
 - a training loop allocates and frees the same multi-GB working set every step (activations,
   attention matrices, gradients): by default glibc serves each large block with a fresh ``mmap``
   and unmaps it when freed, so every step faults its whole working set in again (bert-base, batch
@@ -28,7 +29,6 @@ import ctypes.util
 import os
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
-MMAP_THRESHOLD = 128 * 1024  # bytes: glibc's initial threshold, kept fixed by fixed_mmap_threshold
 RETAIN_MMAP_THRESHOLD = 1 << 30  # bytes: blocks below 1 GiB come from the heap while training
 RETAIN_TRIM_THRESHOLD = (1 << 31) - 1  # bytes (mallopt takes an int): never give the heap's top back
 
@@ -51,20 +51,6 @@ def user_tuned() -> bool:
     return any(name in os.environ for name in TUNING_VARIABLES) or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", "")
 
 
-def fixed_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
-    """Keep glibc's malloc from serving large blocks from its heap, so a long streamed run's memory stays flat.
-
-    glibc raises its mmap threshold (up to 32 MiB) each time a large mmapped block is freed; the
-    chunk-sized arrays and activations of the following chunks then come from the heap, which
-    fragments and is not given back: peak RSS of ``--predict_fasta`` (tiny model, batch 64,
-    chunks of 4096) went from 0.55 GB to 1.25 GB over the first chunks. A fixed threshold
-    (``mallopt(M_MMAP_THRESHOLD)``, as ``MALLOC_MMAP_THRESHOLD_=131072``) keeps every block above it
-    in its own mapping, returned when freed. Returns whether it was set.
-    """
-    mallopt = _mallopt()
-    return bool(mallopt and not user_tuned() and mallopt(M_MMAP_THRESHOLD, int(threshold)))
-
-
 def retain_freed_memory() -> bool:
     """Serve a training loop's large blocks from the heap and keep what it frees there (see the module's text).
 
@@ -79,3 +65,14 @@ def retain_freed_memory() -> bool:
     # glibc's dynamic threshold and leave the fixed 128 KiB one, worse than the default for training
     return bool(mallopt(M_MMAP_THRESHOLD, RETAIN_MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD,
                                                                                RETAIN_TRIM_THRESHOLD))
+
+
+def release_free_memory() -> bool:
+    """Give the free pages of malloc's heaps back to the system (glibc's ``malloc_trim(0)``), keeping
+    what is in use; a streamed prediction calls it after each chunk of records, so its resident set is
+    the high-water mark of one chunk, not of the whole run. Returns whether memory was released."""
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return False
+    return bool(trim(0))

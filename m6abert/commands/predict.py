@@ -116,8 +116,8 @@ def run_prediction(model_dir: str | os.PathLike, predict_dir: str | os.PathLike,
     with held_run_dir(predict_dir):  # released (and a folder made only for it removed) if the run is refused
         if fasta is None:
             return predict_files(model_dir, predict_dir, tsv, **settings)
-        from ..memory import fixed_mmap_threshold
+        from ..memory import retain_freed_memory
         from .predict_fasta import predict_fasta_files
 
-        fixed_mmap_threshold()  # peak memory flat in the number of records (glibc; see its docstring)
+        retain_freed_memory()  # no page faults of a batch's working set; given back after each chunk (_stream)
         return predict_fasta_files(model_dir, predict_dir, fasta, **settings)

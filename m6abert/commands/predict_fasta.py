@@ -44,6 +44,7 @@ from ..inference import (
 )
 from ..io import sequences as io_sequences
 from ..io.checkpoints import model_identity
+from ..memory import release_free_memory
 from ..utils import InputError, check_shard, log, shard_range
 from ..variants import EFFECT_COLUMNS, VARIANT_OUTPUT, check_variants, chunk_effects
 
@@ -288,6 +289,7 @@ def _stream(run: _Run, spool: io.Spool, block: range, variants_of: dict, chunk_r
         coords.clear()
         probs.append(p.astype(np.float32))
         effects.extend(rows)
+        release_free_memory()  # the chunk's free pages go back: memory stays flat in the number of chunks
         log.info("predicted records %d..%d of %s", c * chunk_records + 1, c * chunk_records + len(records), run.fasta)
     effects.sort(key=lambda e: e[0])
     return (np.concatenate(probs) if probs else np.zeros(0, np.float32)), effects, (bed, without)
