@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .constants import IG_STEPS, MAX_POSITIONS, N_BASELINES, SITE_INDEX
+from .constants import IG_MAX_STEPS, MAX_POSITIONS, N_BASELINES, SITE_INDEX
 from .io import read_fasta, read_tsv
 
 __all__ = ["Model", "load", "predict", "attribute", "saturation_mutagenesis", "read_fasta", "read_tsv"]
@@ -73,12 +73,13 @@ def predict(seqs: Sequence[str], model: Model | str | os.PathLike, batch_size: i
 
 def attribute(seqs: Sequence[str], model: Model | str | os.PathLike, labels: Sequence[int] | None = None,
               target: str = "logodds", baseline: str = "shuffle", n_baselines: int = N_BASELINES,
-              n_steps: int = IG_STEPS, seed: int = 42, device: str = "cpu"):
+              n_steps: int | None = None, max_ig_steps: int = IG_MAX_STEPS, seed: int = 42, device: str = "cpu"):
     """Integrated-gradients attribution of each nucleotide (:func:`m6abert.attribution.attribution_scores`),
     towards each sequence's ``labels`` (default: "degraded" for all). Returns its ``AttributionScores``:
     ``signed`` (raw units, adding up to ``f_input - f_baseline``), ``scores`` (|attribution|, rows
     L2-normalised, the original's kind), both padded to one width (row ``i``'s first ``lengths[i]``
-    columns are its nucleotides), and the completeness check of every row."""
+    columns are its nucleotides), and the completeness check of every row. ``n_steps`` fixes the
+    Gauss-Legendre steps; by default they are adaptive up to ``max_ig_steps`` (:mod:`m6abert.integration`)."""
     from .attribution import attribution_scores, check_baseline
     from .data import dataset_from_seqs
 
@@ -86,8 +87,13 @@ def attribute(seqs: Sequence[str], model: Model | str | os.PathLike, labels: Seq
     check_baseline(baseline, n_baselines)
     y = [1] * len(seqs) if labels is None else list(labels)
     data = dataset_from_seqs(list(seqs), m.k, y)
-    return attribution_scores(m.model, data.dataset, m.k, n_steps=n_steps, device=device, verbose=False,
-                              attr_target=target, baseline=baseline, n_baselines=n_baselines, seed=seed)
+    from .integration import FIRST_STEPS, Tolerance
+
+    tol = Tolerance.fixed(n_steps) if n_steps is not None else Tolerance(first=min(FIRST_STEPS, max_ig_steps),
+                                                                         cap=max_ig_steps)
+    return attribution_scores(m.model, data.dataset, m.k, n_steps=tol.first, device=device, verbose=False,
+                              attr_target=target, baseline=baseline, n_baselines=n_baselines, seed=seed,
+                              tolerance=tol)
 
 
 def saturation_mutagenesis(seqs: Sequence[str], model: Model | str | os.PathLike,

@@ -24,6 +24,7 @@ import torch
 from .constants import MAX_POSITIONS
 from .data import Collator, kmer_counts, real_token_mask
 from .inference import run_batches
+from .integration import Tolerance, integrate_pairs
 from .kmer import (
     CLS_ID,
     PAD_ID,
@@ -45,6 +46,7 @@ class TokenAttributions(NamedTuple):
     attributions: torch.Tensor  # (B, W) signed, summed over the hidden dimension
     delta: torch.Tensor  # (B,) Captum's convergence delta: sum(attributions) - (F(x) - F(baseline))
     abs_delta: torch.Tensor | None = None  # (B,) mean over the references of |delta| (signed deltas can cancel)
+    steps: torch.Tensor | None = None  # (B,) int64: the most Gauss-Legendre steps one of its references took
 
 
 class AttributionScores(NamedTuple):
@@ -56,6 +58,7 @@ class AttributionScores(NamedTuple):
     f_baseline: np.ndarray | None = None  # (N,) and at the baseline, F(baseline) (the mean over references)
     gap: np.ndarray | None = None  # (N,) mean over references of |F(x) - F(reference)|: what the quadrature integrates
     abs_delta: np.ndarray | None = None  # (N,) mean over references of |delta|: the quadrature's error
+    steps: np.ndarray | None = None  # (N,) int64: the most steps one of its references needed
 
 
 TARGETS = ("prob", "logodds")
@@ -164,6 +167,8 @@ def token_attributions(
     internal_batch_size: int | None = None,
     attr_target: str = "prob",
     baselines: torch.Tensor | None = None,
+    tolerance: Tolerance | None = None,
+    gap: torch.Tensor | None = None,
 ) -> TokenAttributions:
     """Layer integrated gradients of P(``target``) for a batch, summed over the hidden dimension.
 
@@ -183,22 +188,28 @@ def token_attributions(
     layer: int or None
         Encoder layer whose output is attributed. Default is None (the embeddings).
     n_steps: int
-        Integration steps. Default is 50.
+        Integration steps (without ``tolerance``). Default is 50.
     internal_batch_size: int or None
-        Rows per forward pass inside Captum (rounded down to a multiple of B, at least B).
-        Default is None (all B * n_steps rows at once).
+        Rows per forward pass inside Captum (at least the number of (sequence, reference) pairs).
+        Default is None (all pairs x n_steps rows at once).
     attr_target: str
         ``"prob"`` (the original's probability) or ``"logodds"`` (see :func:`target_function`).
         Default is "prob".
     baselines: torch.Tensor or None, shape=(B * n, W)
         ``n`` references per sequence (row ``b * n + j``, as :func:`shuffled_baseline_ids`). Default is
         None (:func:`baseline_ids`, one per sequence).
+    tolerance: Tolerance or None
+        Adaptive integration (:func:`m6abert.integration.integrate_pairs`) with these steps and
+        tolerances; needs ``gap``. Default is None (``n_steps`` for every pair).
+    gap: torch.Tensor or None, shape=(B * n,)
+        |F(x) - F(reference)| of every pair (:func:`pair_targets`).
 
     Returns
     -------
     TokenAttributions
-        ``attributions`` (B, W) and ``delta`` (B,), averaged over the references, and ``abs_delta``
-        (B,), the mean of the references' |delta| (their signed deltas can cancel in ``delta``).
+        ``attributions`` (B, W) and ``delta`` (B,), averaged over the references, ``abs_delta``
+        (B,), the mean of the references' |delta| (their signed deltas can cancel in ``delta``), and
+        ``steps`` (B,), the most steps any of its references took.
     """
     from captum.attr import LayerIntegratedGradients
 
@@ -206,16 +217,26 @@ def token_attributions(
     lig = LayerIntegratedGradients(target_function(model, attr_target), target_layer, multiply_by_inputs=True)
     n = 1 if baselines is None else len(baselines) // len(input_ids)
     ids, mask, target = (t.repeat_interleave(n, dim=0) for t in (input_ids, attention_mask, target))  # B*n, ...
-    if internal_batch_size is not None:
-        internal_batch_size = max(internal_batch_size, len(ids))
-    attr, delta = lig.attribute(
-        inputs=ids, baselines=baseline_ids(ids) if baselines is None else baselines, target=target,
-        additional_forward_args=(mask,), n_steps=n_steps, method="gausslegendre",
-        internal_batch_size=internal_batch_size, return_convergence_delta=True,
-    )  # B*n, W, H; B*n
-    attr = attr.sum(dim=-1).detach().view(len(input_ids), n, -1).mean(dim=1)  # B, W
-    delta = delta.detach().view(len(input_ids), n)  # B, n
-    return TokenAttributions(attr, delta.mean(dim=1), delta.abs().mean(dim=1))
+    refs = baseline_ids(ids) if baselines is None else baselines
+
+    def call(pairs: torch.Tensor, steps: int, rows: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        every = len(pairs) == len(ids)
+        attr, delta = lig.attribute(
+            inputs=ids if every else ids[pairs], baselines=refs if every else refs[pairs],
+            target=target if every else target[pairs], additional_forward_args=(mask if every else mask[pairs],),
+            n_steps=steps, method="gausslegendre", internal_batch_size=rows, return_convergence_delta=True,
+        )  # pairs, W, H; pairs
+        return attr.sum(dim=-1).detach(), delta.detach()
+
+    tol = Tolerance.fixed(n_steps) if tolerance is None else tolerance
+    if tolerance is not None and gap is None:
+        raise ValueError("adaptive integration needs the gap of every pair")
+    pairs = integrate_pairs(call, torch.zeros(len(ids), dtype=torch.float64) if gap is None else gap.double(), n,
+                            tol, internal_batch_size)
+    attr = pairs.attributions.view(len(input_ids), n, -1).mean(dim=1)  # B, W
+    delta = pairs.delta.to(attr.dtype).view(len(input_ids), n)  # B, n (Captum's dtype)
+    steps = pairs.steps.view(len(input_ids), n).max(dim=1).values
+    return TokenAttributions(attr, delta.mean(dim=1), delta.abs().mean(dim=1), steps)
 
 
 def attributions_to_nucleotides(
@@ -282,6 +303,7 @@ def attribution_scores(
     baseline: str = "pad",
     n_baselines: int = 1,
     seed: int = 0,
+    tolerance: Tolerance | None = None,
 ) -> AttributionScores:
     """Integrated-gradients scores (visualize_all.py ``--vis_task attr``) of every labelled sequence.
 
@@ -323,12 +345,15 @@ def attribution_scores(
         References per sequence with ``baseline="shuffle"``. Default is 1.
     seed: int
         Seed of the shuffles. Default is 0.
+    tolerance: Tolerance or None
+        Adaptive integration: each pair's steps and when a sequence adds up (:mod:`m6abert.integration`).
+        Default is None (``n_steps`` for every pair).
 
     Returns
     -------
     AttributionScores
         ``scores`` (N, max_seq_length-2+k-1) float64, ``delta`` (N,), ``lengths`` (N,), ``signed``
-        (like ``scores``, raw), ``f_input`` and ``f_baseline`` (N,).
+        (like ``scores``, raw), ``f_input`` and ``f_baseline`` (N,), ``gap``, ``abs_delta`` and ``steps`` (N,).
     """
     ibs = internal_batch_size or batch_size
     check_baseline(baseline, n_baselines, dnabert_compat)
@@ -338,22 +363,27 @@ def attribution_scores(
             raise InputError("attributions need labelled sequences (the target is the true label)")
         ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
         refs = shuffled_baseline_ids(ids, mask, k, n_baselines, seed) if baseline == "shuffle" else None
-        res = token_attributions(m, ids, mask, labels, layer, n_steps, ibs, attr_target, refs)
+        f_in, f_ref = pair_targets(m, attr_target, ids, mask, labels, refs)  # B; B, n
+        gap = (f_in[:, None] - f_ref).abs()  # B, n: what each reference's quadrature integrates
+        res = token_attributions(m, ids, mask, labels, layer, n_steps, ibs, attr_target, refs, tolerance,
+                                 gap.flatten())
         real = real_token_mask(mask)
-        f_in, f_base, gap = _target_values(m, attr_target, ids, mask, labels, refs)
         signed = _spread(res.attributions.double().cpu().numpy(), real, k, max_seq_length, dnabert_compat, False)
         return (attributions_to_nucleotides(res.attributions, real, k, max_seq_length, dnabert_compat),
-                res.delta.double().cpu().numpy(), kmer_counts(real) + k - 1, signed, f_in, f_base, gap,
-                res.abs_delta.double().cpu().numpy())
+                res.delta.double().cpu().numpy(), kmer_counts(real) + k - 1, signed, f_in.cpu().numpy(),
+                f_ref.mean(dim=1).cpu().numpy(), gap.mean(dim=1).cpu().numpy(), res.abs_delta.double().cpu().numpy(),
+                res.steps.cpu().numpy())
 
     out = run_batches(model, dataset, Collator(max_seq_length, dnabert_compat), step, batch_size, device,
                       "attribution", verbose, grad=True)
     if not out:
         width = max_seq_length - 2 + k - 1
         return AttributionScores(np.zeros((0, width)), np.zeros(0), np.zeros(0, np.int64), np.zeros((0, width)),
-                                 np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
-    scores, deltas, lengths, signed, f_in, f_base, gap, abs_delta = (np.concatenate(parts) for parts in zip(*out, strict=True))
-    return AttributionScores(scores, deltas, lengths.astype(np.int64), signed, f_in, f_base, gap, abs_delta)
+                                 np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0, np.int64))
+    scores, deltas, lengths, signed, f_in, f_base, gap, abs_delta, steps = (np.concatenate(parts)
+                                                                            for parts in zip(*out, strict=True))
+    return AttributionScores(scores, deltas, lengths.astype(np.int64), signed, f_in, f_base, gap, abs_delta,
+                             steps.astype(np.int64))
 
 
 def check_baseline(baseline: str, n_baselines: int, dnabert_compat: bool = False) -> None:
@@ -368,22 +398,19 @@ def check_baseline(baseline: str, n_baselines: int, dnabert_compat: bool = False
         raise InputError("--dnabert_compat reproduces the original's [PAD] baseline: drop --baseline shuffle")
 
 
-def _target_values(m: torch.nn.Module, attr_target: str, ids: torch.Tensor, mask: torch.Tensor,
-                   labels: torch.Tensor, refs: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """F(x) and F(baseline) of the true label (the mean over the references): what the attributions add
-    up to; and the mean |F(x) - F(reference)|, the size of what each reference's quadrature integrates."""
+def pair_targets(m: torch.nn.Module, attr_target: str, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor,
+                 refs: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """F(x) (B,) and F(reference) (B, n) of the true label, float64: the attributions of each reference
+    add up to their difference, whose size is what its quadrature integrates."""
     with torch.no_grad():
         f = target_function(m, attr_target)
         rows = torch.arange(len(labels))
         f_in = f(ids, mask)[rows, labels].double()  # B
         if refs is None:
-            per_ref = f(baseline_ids(ids), mask)[rows, labels].double()[:, None]  # B, 1
-        else:
-            n = len(refs) // len(ids)
-            per_ref = f(refs, mask.repeat_interleave(n, dim=0))[torch.arange(len(refs)), labels.repeat_interleave(n)]
-            per_ref = per_ref.double().view(len(ids), n)  # B, n
-        gap = (f_in[:, None] - per_ref).abs().mean(dim=1)
-    return f_in.cpu().numpy(), per_ref.mean(dim=1).cpu().numpy(), gap.cpu().numpy()
+            return f_in, f(baseline_ids(ids), mask)[rows, labels].double()[:, None]  # B, 1
+        n = len(refs) // len(ids)
+        per_ref = f(refs, mask.repeat_interleave(n, dim=0))[torch.arange(len(refs)), labels.repeat_interleave(n)]
+        return f_in, per_ref.double().view(len(ids), n)  # B, n
 
 
 def attribute(

@@ -15,6 +15,9 @@ KMER_LETTERS = "ACGTN"  # letters a k-mer sentence may hold (N k-mers are read a
 
 # integrated gradients (visualize_all.py --vis_task attr): Gauss-Legendre steps per reference by default
 # and with --dnabert_compat (the original's), and dinucleotide-shuffled references per sequence
-IG_STEPS, IG_STEPS_COMPAT, N_BASELINES = 32, 50, 4
+IG_STEPS_COMPAT, N_BASELINES = 50, 4  # the original's fixed steps; shuffled references per sequence
+IG_FIRST_STEPS, IG_MAX_STEPS = 8, 128  # adaptive integration: Gauss-Legendre points first, doubled up to the cap
+MAX_REL_DELTA, MAX_ABS_DELTA = 0.1, 1e-3  # attributions flagged above this relative completeness error, unless
+# their absolute error (log-odds or probability) is at most this
 # the letters figures draw (--letters): m6A windows are mRNA, so U by default; the arrays and tables keep ACGT
 LETTERS = {"rna": ALPHABET.replace("T", "U"), "dna": ALPHABET}

@@ -61,6 +61,7 @@ class ScoreMethod:
     arrays: dict[str, str] = field(default_factory=dict)  # key -> file name template of an extra array
     qc_table: str | None = None  # file name template of the QC table ("{stem}_qc.tsv"); None: no QC
     qc_column: str | None = None  # the QC table's column compared with --max_rel_delta
+    qc_abs_column: str | None = None  # ... and the one compared with --max_abs_delta (a row passes on either)
     figures: dict[str, str] = field(default_factory=dict)  # key -> figure stem template (PNG and PDF)
     driver: str | None = None  # "module:function" running the whole command instead of the generic one
     layers: bool = True  # --layer applies
@@ -123,9 +124,11 @@ register(ScoreMethod(
     kind="attr", stem="attributions", name="attribution",
     title="Attribution of each nucleotide (|integrated gradients|)",
     help="layer integrated gradients on the embeddings", compute="m6abert.completeness:ig_output",
-    labelled_input=True, settings=("attr_target", "n_steps", "baseline", "n_baselines", "seed"),
+    labelled_input=True, settings=("attr_target", "n_steps", "max_ig_steps", "max_rel_delta", "max_abs_delta", "baseline",
+                                        "n_baselines", "seed"),
     forward_settings=("batch_size", "internal_batch_size"),
     arrays={"signed": "attributions_signed_{data_name}{layer}.npy"}, qc_table="{stem}_qc.tsv", qc_column="rel_error",
+    qc_abs_column="abs_delta",
     figures={"signed_profile": "attributions_signed_{data_name}{layer}_profile"}))
 register(ScoreMethod(
     kind="ism", stem="ism_summary", name="ISM", title="Mean |Δ log-odds| of the substitutions at each position",

@@ -441,7 +441,13 @@ def test_completeness_table_signed_scores_and_logodds(planted, tmp_path, caplog)
     with open(out / "attributions_dev_qc.tsv") as fh:
         qc = list(csv.DictReader(fh, delimiter="\t"))
     assert list(qc[0]) == ["row", "id", "label", "p_class1", "target_input", "target_baseline", "delta", "rel_error",
-                           "gap", "abs_delta"]
+                           "gap", "abs_delta", "steps", "converged", "decided_by"]
+    assert {r["steps"] for r in qc} == {"16"}  # --n_steps: a fixed count
+    # flagged = above 1e-12 relative and above 1e-3 absolute; the rest passed on the absolute error
+    for r in qc:
+        passed = float(r["rel_error"]) <= 1e-12 or float(r["abs_delta"]) <= 1e-3
+        assert r["converged"] == str(int(passed))
+        assert r["decided_by"] == ("relative" if float(r["rel_error"]) <= 1e-12 else "absolute" if passed else "none")
     t_in, t_base, delta, rel = (np.array([float(r[c]) for r in qc]) for c in
                                 ("target_input", "target_baseline", "delta", "rel_error"))
     wide = np.abs(t_in - t_base) > 0.1  # the TSV keeps 6 significant digits: compare where the gap is wide
@@ -482,7 +488,8 @@ def test_logodds_is_refused_with_dnabert_compat(planted, tmp_path, capsys):
 
 
 def test_skip_unreliable_in_plots_and_motifs(planted, tmp_path, caplog, capsys):
-    """--skip_unreliable leaves rows above --max_rel_delta out of the figures and of the motif search."""
+    """--skip_unreliable leaves rows above --max_rel_delta (and above --max_abs_delta) out of the figures and of
+    the motif search."""
     import logging
 
     import find_motifs
@@ -493,8 +500,10 @@ def test_skip_unreliable_in_plots_and_motifs(planted, tmp_path, caplog, capsys):
             "--attr_target", "logodds"]
     with caplog.at_level(logging.INFO, logger="m6abert"):
         visualize_all.main([*base, "--skip_unreliable", "--max_rel_delta", "0.5"])
-    rel = np.array([float(v) for v in io.read_columns(out / "attributions_dev_qc.tsv")["rel_error"]])
-    n_bad = int((rel > 0.5).sum())
+    qc = io.read_columns(out / "attributions_dev_qc.tsv")
+    rel, abs_delta = (np.array([float(v) for v in qc[c]]) for c in ("rel_error", "abs_delta"))
+    n_bad = int(((rel > 0.5) & (abs_delta > 1e-3)).sum())
+    assert n_bad >= 5 and [int(v) for v in qc["converged"]] == ((rel <= 0.5) | (abs_delta <= 1e-3)).astype(int).tolist()
     assert f"--skip_unreliable: {n_bad} of 40 rows left out of the heatmaps and profiles" in caplog.text
     assert (out / "attributions_dev_heatmap.png").exists() and np.load(out / "attributions_dev.npy").shape[0] == 40
     motif_args = ["--data_dir", str(planted["data"]), "--npy_dir", str(out), "--data_name", "dev", "--vis_task",
@@ -503,11 +512,11 @@ def test_skip_unreliable_in_plots_and_motifs(planted, tmp_path, caplog, capsys):
     threshold = float(np.median(rel[labels == 1]))  # about half of the positives are kept
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="m6abert"):
-        find_motifs.main([*motif_args, "--max_rel_delta", repr(threshold)])
+        find_motifs.main([*motif_args, "--max_rel_delta", repr(threshold), "--max_abs_delta", "0"])
     kept = int(((labels == 1) & (rel <= threshold)).sum())
     assert kept > 0 and f"searching {kept} pos sequences" in caplog.text
     with pytest.raises(SystemExit) as exc:
-        find_motifs.main([*motif_args, "--max_rel_delta", "1e-12"])
+        find_motifs.main([*motif_args, "--max_rel_delta", "1e-12", "--max_abs_delta", "0"])
     assert exc.value.code == 2 and "no reliable label-1 rows in 'dev'" in capsys.readouterr().err
 
 
@@ -709,3 +718,32 @@ def test_a_score_method_added_in_one_file_runs_through_the_commands(planted, mon
                           "--skip_unreliable"])
     assert exc.value.code == 2
     assert "--skip_unreliable applies to --vis_task attr" in capsys.readouterr().err
+
+
+def test_adaptive_integration_on_the_planted_model(planted, tmp_path):
+    """The default integrates each sequence adaptively (8 steps doubled up to --max_ig_steps): the QC records
+    the steps of every row, every row is within --max_rel_delta / --max_abs_delta or flagged at the cap, the
+    rows that needed more steps are the ones a fixed 8-step run leaves above the threshold, and the
+    attributions of the converged rows match a fixed 128-step run's."""
+    common = ["--model_path", str(planted["model"]), "--data_dir", str(planted["data"]), "--data_name", "dev",
+              "--vis_task", "attr", "--max_seq_length", "128", "--no_plot"]
+    runs = {}
+    for name, extra in (("adaptive", []), ("fixed8", ["--n_steps", "8"]), ("fixed128", ["--n_steps", "128"])):
+        visualize_all.main([*common, "--output_dir", str(tmp_path / name), *extra])
+        runs[name] = (io.read_columns(tmp_path / name / "attributions_dev_qc.tsv"),
+                      np.load(tmp_path / name / "attributions_signed_dev.npy"))
+    qc, signed = runs["adaptive"]
+    steps = np.array([int(v) for v in qc["steps"]])
+    rel, abs_delta = (np.array([float(v) for v in qc[c]]) for c in ("rel_error", "abs_delta"))
+    converged = np.array([int(v) for v in qc["converged"]], bool)
+    assert set(steps) <= {8, 16, 32, 64, 128} and steps.min() == 8 and len(set(steps)) >= 2, steps
+    assert (converged == ((rel <= 0.1) | (abs_delta <= 1e-3))).all()
+    assert (converged | (steps == 128)).all()  # a flagged row went to the cap
+    fixed8 = runs["fixed8"][0]
+    above8 = np.array([v == "0" for v in fixed8["converged"]])
+    assert above8.any() and (steps[above8] > 8).all() and (steps[~above8] == 8).all()
+    ref = runs["fixed128"][1]
+    for i in np.flatnonzero(converged & (np.array(qc["decided_by"]) == "relative")):
+        gap = float(qc["gap"][i])
+        # the two integrals differ by at most the two errors: within the tolerance of the gap (and of the absolute floor)
+        assert abs(signed[i].sum() - ref[i].sum()) <= 0.1 * gap + 1e-3 + float(runs["fixed128"][0]["abs_delta"][i])

@@ -611,7 +611,10 @@ VISUALIZE = [
     Case("layer", "`--layer 5` of a 2-layer model", "--layer 5: the model has 2 layers (0..1)"),
     Case("max-seq-length", "`--max_seq_length 600`", "--max_seq_length must be in 3..512 (BERT positions), not 600"),
     Case("task-name", "`--task_name dna690`", "--task_name 'dna690' is not supported: only 'dnaprom' (binary)"),
-    Case("n-steps", "`--n_steps 0`", "--batch_size and --n_steps must be >= 1"),
+    Case("n-steps", "`--n_steps 0`", "--batch_size, --n_steps and --max_ig_steps must be >= 1"),
+    Case("max-ig-steps-fixed", "`--max_ig_steps 64` with `--n_steps 16`",
+         "--max_ig_steps caps adaptive integration: drop --n_steps (a fixed count)"),
+    Case("max-abs-delta", "`--max_abs_delta -1`", "--max_abs_delta must be >= 0, not -1.0"),
     Case("records-rows", "a `records.tsv` beside `dev.tsv` that lacks one of its rows",
          "{file}: the rows of part dev are not rows 0..7 of dev.tsv (7 listed); records.tsv does not describe "
          "these TSVs: re-run get_input.py (or remove it)", "DATA_DIR/records.tsv"),
@@ -660,6 +663,10 @@ def build_visualize(case: str, tmp: Path) -> list[str]:
         argv += ["--task_name", "dna690"]
     elif case == "n-steps":
         argv += ["--vis_task", "attr", "--n_steps", "0"]
+    elif case == "max-ig-steps-fixed":
+        argv += ["--vis_task", "attr", "--n_steps", "16", "--max_ig_steps", "64"]
+    elif case == "max-abs-delta":
+        argv += ["--vis_task", "attr", "--max_abs_delta", "-1"]
     elif case == "records-rows":
         write_records(data, "dev", drop_last=True)
     elif case in ("fasta-and-data-dir", "no-data") or case.startswith("fasta-"):

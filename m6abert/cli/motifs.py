@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..constants import SITE_INDEX
+from ..constants import MAX_ABS_DELTA, MAX_REL_DELTA, SITE_INDEX
 from ..score_methods import METHODS, with_qc
 from ..utils import InputError
 from .common import command, compat_group, new_parser
@@ -51,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip_unreliable", action="store_true",
                    help="attr: leave out the target sequences whose attributions do not add up (relative "
                         "completeness error above --max_rel_delta in visualize_all.py's attributions_*_qc.tsv)")
-    p.add_argument("--max_rel_delta", type=float, default=0.1, help="with --skip_unreliable: the threshold")
+    p.add_argument("--max_rel_delta", type=float, default=MAX_REL_DELTA,
+                   help="with --skip_unreliable: the relative completeness error above which a row is left out ...")
+    p.add_argument("--max_abs_delta", type=float, default=MAX_ABS_DELTA,
+                   help="... unless its absolute error (target units) is at most this (a gap too small for a ratio)")
     p.add_argument("--letters", type=str, default="rna", choices=["rna", "dna"],
                    help="new: the logos' letters, A C G U (the windows are mRNA) or A C G T; tables keep ACGT")
     compat_group(p, ("--return_idx", dict(action="store_true", help="it crashed the original")))
@@ -69,6 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise InputError("--pval_cutoff must be in (0, 1]")
     if not args.max_rel_delta > 0:
         raise InputError(f"--max_rel_delta must be > 0, not {args.max_rel_delta}")
+    if not args.max_abs_delta >= 0:
+        raise InputError(f"--max_abs_delta must be >= 0, not {args.max_abs_delta}")
     if args.skip_unreliable and args.vis_task not in with_qc():
         raise InputError(f"--skip_unreliable applies to --vis_task {' or '.join(with_qc())} (the completeness of "
                          "attributions)")
@@ -98,7 +103,7 @@ def run(argv: list[str] | None = None) -> None:
         pval_cutoff=args.pval_cutoff, min_n_motif=args.min_n_motif, align_all_ties=args.align_all_ties,
         background=args.background, site_index=args.site_index, do_plot=args.do_plot,
         verbose=args.verbose, run_args=vars(args), skip_unreliable=args.skip_unreliable,
-        max_rel_delta=args.max_rel_delta, letters=args.letters, fasta=args.fasta,
+        max_rel_delta=args.max_rel_delta, max_abs_delta=args.max_abs_delta, letters=args.letters, fasta=args.fasta,
     )
     print(f"{len(motifs)} {args.set} motifs written to {args.save_file_dir}")
 

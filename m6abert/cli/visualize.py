@@ -23,7 +23,15 @@ import re
 import sys
 from pathlib import Path
 
-from ..constants import IG_STEPS, IG_STEPS_COMPAT, N_BASELINES, SITE_INDEX
+from ..constants import (
+    IG_FIRST_STEPS,
+    IG_MAX_STEPS,
+    IG_STEPS_COMPAT,
+    MAX_ABS_DELTA,
+    MAX_REL_DELTA,
+    N_BASELINES,
+    SITE_INDEX,
+)
 from ..score_methods import METHODS, with_qc
 from ..utils import InputError
 from .common import (
@@ -116,12 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     a("--n_baselines", type=int, default=None,
       help=f"new, attr: shuffled references per sequence with --baseline shuffle (default {N_BASELINES})")
     a("--n_steps", type=int, default=None,
-      help=f"new, attr: integration steps (Gauss-Legendre) per reference (default {IG_STEPS}; "
-           f"{IG_STEPS_COMPAT} with --dnabert_compat, the original's)")
+      help=f"new, attr: a fixed number of integration steps (Gauss-Legendre) per reference ({IG_STEPS_COMPAT} "
+           f"with --dnabert_compat, the original's). Default: adaptive, {IG_FIRST_STEPS} steps first, doubled for "
+           "the sequences whose attributions do not yet add up, up to --max_ig_steps")
+    a("--max_ig_steps", type=int, default=None,
+      help=f"new, attr: the cap of adaptive integration (default {IG_MAX_STEPS}); sequences still above "
+           "--max_rel_delta and --max_abs_delta there are flagged")
     a("--seed", type=int, default=None, help="new, attr: seed of the shuffled references (default 42)")
     a("--max_rel_delta", type=float, default=None,
       help="new, attr: relative completeness error |delta| / |F(x) - F(baseline)| above which a sequence's "
-           "attributions are reported as unreliable (attributions_*_qc.tsv; default 0.1)")
+           f"attributions are integrated further and, at the cap, reported as unreliable (attributions_*_qc.tsv; "
+           f"default {MAX_REL_DELTA}) ...")
+    a("--max_abs_delta", type=float, default=None,
+      help=f"new, attr: ... unless its absolute error |delta| (log-odds or probability) is at most this (default "
+           f"{MAX_ABS_DELTA}): a gap F(x) - F(baseline) too small for a ratio")
     a("--skip_unreliable", action="store_true",
       help="new, attr: leave the rows above --max_rel_delta out of the heatmaps and profiles")
     a("--ism_window", type=str, default=None,
@@ -164,8 +180,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     check_shard(args.shard, args.num_shards)
     _attr_defaults(args)
-    if args.batch_size < 1 or args.n_steps < 1:
-        raise InputError("--batch_size and --n_steps must be >= 1")
+    if args.batch_size < 1 or (args.n_steps is not None and args.n_steps < 1) or args.max_ig_steps < 1:
+        raise InputError("--batch_size, --n_steps and --max_ig_steps must be >= 1")
     if args.internal_batch_size is not None and args.internal_batch_size < 1:
         raise InputError("--internal_batch_size must be >= 1")
     if args.ism_batch_size < 1:
@@ -180,6 +196,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          "run in float32, drop the flag")
     if not args.max_rel_delta > 0:
         raise InputError(f"--max_rel_delta must be > 0, not {args.max_rel_delta}")
+    if not args.max_abs_delta >= 0:
+        raise InputError(f"--max_abs_delta must be >= 0, not {args.max_abs_delta}")
     if args.dnabert_compat and args.attr_target != "prob":
         raise InputError("--dnabert_compat reproduces the original's probability target: drop --attr_target logodds")
     from ..attribution import check_baseline
@@ -225,8 +243,10 @@ def fasta_data_name(fasta: str, data_name: str | None) -> str:
 
 def _attr_defaults(args: argparse.Namespace) -> None:
     """The attribution settings left unset: the original's with --dnabert_compat (probability, [PAD],
-    50 steps), otherwise log-odds against N_BASELINES dinucleotide shuffles at IG_STEPS steps."""
-    attr_only = ("attr_target", "baseline", "n_baselines", "n_steps", "seed", "internal_batch_size")
+    50 steps), otherwise log-odds against N_BASELINES dinucleotide shuffles, integrated adaptively (IG_FIRST_STEPS
+    doubled up to IG_MAX_STEPS) unless --n_steps fixes the count."""
+    attr_only = ("attr_target", "baseline", "n_baselines", "n_steps", "max_ig_steps", "max_abs_delta", "seed",
+                 "internal_batch_size")
     given = [f for f in attr_only if getattr(args, f) is not None]
     if args.vis_task != "attr" and given:
         raise InputError(f"--{given[0]} applies to --vis_task attr only")
@@ -234,8 +254,13 @@ def _attr_defaults(args: argparse.Namespace) -> None:
         ["skip_unreliable"] if args.skip_unreliable else [])
     if args.vis_task not in with_qc() and qc_only:
         raise InputError(f"--{qc_only[0]} applies to --vis_task {' or '.join(with_qc())} only")
+    if args.max_ig_steps is not None and (args.n_steps is not None or args.dnabert_compat):
+        raise InputError("--max_ig_steps caps adaptive integration: drop --n_steps (a fixed count)"
+                         + (" and --dnabert_compat (the original's 50 fixed steps)" if args.dnabert_compat else ""))
     args.seed = 42 if args.seed is None else args.seed
-    args.max_rel_delta = 0.1 if args.max_rel_delta is None else args.max_rel_delta
+    args.max_rel_delta = MAX_REL_DELTA if args.max_rel_delta is None else args.max_rel_delta
+    args.max_abs_delta = MAX_ABS_DELTA if args.max_abs_delta is None else args.max_abs_delta
+    args.max_ig_steps = IG_MAX_STEPS if args.max_ig_steps is None else args.max_ig_steps
     compat = args.dnabert_compat
     if args.attr_target is None:
         args.attr_target = "prob" if compat else "logodds"
@@ -243,8 +268,8 @@ def _attr_defaults(args: argparse.Namespace) -> None:
         args.baseline = "pad" if compat else "shuffle"
     if args.n_baselines is None:
         args.n_baselines = N_BASELINES if args.baseline == "shuffle" else 1
-    if args.n_steps is None:
-        args.n_steps = IG_STEPS_COMPAT if compat else IG_STEPS
+    if args.n_steps is None and compat:
+        args.n_steps = IG_STEPS_COMPAT  # otherwise None: adaptive
 
 
 def run(argv: list[str] | None = None) -> dict:
@@ -258,7 +283,8 @@ def run(argv: list[str] | None = None) -> dict:
     s = VisualizeSettings(
         model_path=args.model_path, data_dir=args.data_dir, data_name=args.data_name, vis_task=args.vis_task,
         output_dir=args.output_dir, k=args.kmer, max_seq_length=args.max_seq_length, layer=args.layer,
-        batch_size=args.batch_size, n_steps=args.n_steps, internal_batch_size=args.internal_batch_size,
+        batch_size=args.batch_size, n_steps=args.n_steps, max_ig_steps=args.max_ig_steps,
+        internal_batch_size=args.internal_batch_size, max_abs_delta=args.max_abs_delta,
         dnabert_compat=args.dnabert_compat, plot=not args.no_plot,
         site_index=SITE_INDEX if args.site_index is None else args.site_index, run_args=vars(args),
         precision=precision_of(args),

@@ -9,13 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import io
-from ..constants import LETTERS, SITE_INDEX
+from ..constants import LETTERS, MAX_ABS_DELTA, MAX_REL_DELTA, SITE_INDEX
 from ..data import read_labelled_scores
 from ..motif_summary import motif_records, position_frequency_matrix
 from ..motifs import MIN_LEN, MIN_N_MOTIF, PVAL_CUTOFF, WINDOW_SIZE, Motif
 from ..score_methods import method, with_qc
 from ..utils import InputError, log
-from .visualize import MAX_REL_DELTA
 
 
 def find_motifs(
@@ -38,6 +37,7 @@ def find_motifs(
     run_args: dict | None = None,
     skip_unreliable: bool = False,
     max_rel_delta: float = MAX_REL_DELTA,
+    max_abs_delta: float = MAX_ABS_DELTA,
     letters: str = "rna",
     fasta: str | os.PathLike | None = None,
 ) -> list[Motif]:
@@ -89,7 +89,8 @@ def find_motifs(
     data = read_labelled_scores(data_dir, npy_dir, data_name, vis_task, fasta)
     is_target = data.labels == (1 if set_name == "pos" else 0)
     if skip_unreliable:
-        is_target &= _reliable_rows(Path(npy_dir), data_name, vis_task, len(data.labels), max_rel_delta)
+        is_target &= _reliable_rows(Path(npy_dir), data_name, vis_task, len(data.labels), max_rel_delta,
+                                    max_abs_delta)
     if not is_target.any():
         reliable = " reliable" if skip_unreliable else ""
         raise InputError(f"{fasta or data_dir}: no{reliable} label-{int(set_name == 'pos')} rows in {data_name!r}, "
@@ -165,22 +166,25 @@ def _motif_writer(motifs: list[Motif], records: list[dict], plotted, set_name: s
     return write_all
 
 
-def _reliable_rows(npy_dir: Path, data_name: str, vis_task: str, n: int, max_rel_delta: float) -> np.ndarray:
-    """Rows whose scores the method's QC trusts (its QC column, e.g. the relative completeness error of
-    integrated gradients, <= ``max_rel_delta``), from the QC table visualize_all.py wrote beside the
-    scores (train, dev, test for "all")."""
+def _reliable_rows(npy_dir: Path, data_name: str, vis_task: str, n: int, max_rel_delta: float,
+                   max_abs_delta: float = MAX_ABS_DELTA) -> np.ndarray:
+    """Rows whose scores the method's QC trusts, from the QC table visualize_all.py wrote beside the scores
+    (train, dev, test for "all"): its QC column (the relative completeness error of integrated gradients)
+    at most ``max_rel_delta``, or its absolute column (the absolute error) at most ``max_abs_delta``."""
     m = method(vis_task)
     if m.qc_table is None:
         raise InputError(f"--skip_unreliable applies to --vis_task {' or '.join(with_qc())} (the completeness of "
                          "attributions)")
     names = [data_name] if data_name != "all" or (npy_dir / m.qc_name("all")).exists() else ["train", "dev", "test"]
-    rel = np.concatenate([np.asarray(io.read_columns(npy_dir / m.qc_name(name), "completeness table")
-                                     .get(m.qc_column, []), dtype=np.float64) for name in names])
+    tables = [io.read_columns(npy_dir / m.qc_name(name), "completeness table") for name in names]
+    rel = np.concatenate([np.asarray(t.get(m.qc_column, []), dtype=np.float64) for t in tables])
     if len(rel) != n:
         raise InputError(f"{npy_dir}: the completeness tables of {data_name!r} have {len(rel)} rows, the scores {n}")
     reliable = rel <= max_rel_delta
-    log.info("--skip_unreliable: %d of %d sequences left out (relative completeness error above %g)",
-             int((~reliable).sum()), n, max_rel_delta)
+    if m.qc_abs_column is not None and all(m.qc_abs_column in t for t in tables):
+        reliable |= np.concatenate([np.asarray(t[m.qc_abs_column], dtype=np.float64) for t in tables]) <= max_abs_delta
+    log.info("--skip_unreliable: %d of %d sequences left out (relative completeness error above %g and absolute "
+             "above %g)", int((~reliable).sum()), n, max_rel_delta, max_abs_delta)
     return reliable
 
 

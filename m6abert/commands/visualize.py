@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import __version__, io
-from ..constants import IG_STEPS, MAX_POSITIONS, N_BASELINES, SITE_INDEX
+from ..constants import MAX_POSITIONS, N_BASELINES, SITE_INDEX
 from ..data import concat_labelled, fasta_dataset, load_tsv_dataset, read_fasta_rows, tsv_record_rows
 from ..inference import autocast
+from ..integration import FIRST_STEPS, MAX_ABS_DELTA, MAX_REL_DELTA, MAX_STEPS, Tolerance
 from ..ism import BATCH_SIZE as ISM_BATCH_SIZE
 from ..preempt import held_run_dir
 from ..profiles import cropped
@@ -35,7 +36,6 @@ from ..utils import InputError, check_model_k, check_shard, log, shard_range
 if TYPE_CHECKING:
     import torch
 
-MAX_REL_DELTA = 0.1  # the QC's threshold: |delta| / |F(x) - F(baseline)| above which an attribution row is not trusted
 FIGURE_FORMATS = ("png", "pdf")
 
 
@@ -52,7 +52,9 @@ class VisualizeSettings:
     max_seq_length: int = MAX_POSITIONS
     layer: int | None = None
     batch_size: int = 50
-    n_steps: int = IG_STEPS  # attr: Gauss-Legendre steps per reference (the original's 50 with dnabert_compat)
+    n_steps: int | None = None  # attr: fixed Gauss-Legendre steps per reference (the original's 50 with
+    # dnabert_compat); None: adaptive, 8 steps doubled for the sequences that need it up to max_ig_steps
+    max_ig_steps: int = MAX_STEPS  # attr: the cap of adaptive integration
     internal_batch_size: int | None = None
     dnabert_compat: bool = False
     plot: bool = True
@@ -66,12 +68,20 @@ class VisualizeSettings:
     n_baselines: int = N_BASELINES  # attr: shuffled references per sequence (baseline "shuffle"; 1 for "pad")
     seed: int = 42  # attr: seed of the shuffled references
     max_rel_delta: float = MAX_REL_DELTA  # a QC'd method: the QC value above which a row is unreliable
+    max_abs_delta: float = MAX_ABS_DELTA  # attr: ... unless its absolute completeness error is at most this
     skip_unreliable: bool = False  # a QC'd method: leave the unreliable rows out of the heatmaps and profiles
     letters: str = "rna"  # the letters figures draw: "rna" (A, C, G, U: the windows are mRNA) or "dna"
     shard: int | None = None  # score only shard ``shard`` (0-based) of ``num_shards``: a block of the rows
     num_shards: int | None = None
     run_args: dict = field(default_factory=dict)
     fasta: str | None = None  # score this FASTA's records instead of data_dir's TSVs (data_name names the files)
+
+    @property
+    def tolerance(self) -> Tolerance:
+        """attr: the steps of integrated gradients and when a sequence's attributions add up."""
+        if self.n_steps is not None:
+            return Tolerance.fixed(self.n_steps, self.max_rel_delta, self.max_abs_delta)
+        return Tolerance(self.max_rel_delta, self.max_abs_delta, min(FIRST_STEPS, self.max_ig_steps), self.max_ig_steps)
 
     @property
     def names(self) -> tuple[str, ...]:
