@@ -190,8 +190,8 @@ def token_attributions(
     n_steps: int
         Integration steps (without ``tolerance``). Default is 50.
     internal_batch_size: int or None
-        Rows per forward pass inside Captum (at least the number of (sequence, reference) pairs).
-        Default is None (all pairs x n_steps rows at once).
+        Rows per forward pass inside Captum: the (sequence, reference) pairs go to Captum at most this
+        many at a time. Default is None (all pairs x n_steps rows at once).
     attr_target: str
         ``"prob"`` (the original's probability) or ``"logodds"`` (see :func:`target_function`).
         Default is "prob".

@@ -26,6 +26,7 @@ class Quadrature:
 
 
 def test_only_the_pairs_of_sequences_that_do_not_add_up_are_refined_together():
+    """A sequence is refined while it does not add up; only its pairs above their own tolerance are redone."""
     # 3 sequences x 2 references; sequence 0 converges at 8 steps, sequence 1's second reference needs 16,
     # sequence 2's first needs 32 (its second is already within its own tolerance and is kept)
     gap = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
@@ -33,8 +34,9 @@ def test_only_the_pairs_of_sequences_that_do_not_add_up_are_refined_together():
     q = Quadrature(gap, size)
     tol = Tolerance(max_rel_delta=0.01, max_abs_delta=0.0, first=8, cap=128)
     out = integrate_pairs(q, torch.tensor(gap), 2, tol, rows=4)
-    assert [(c[0], c[1]) for c in q.calls] == [([0, 1, 2, 3, 4, 5], 8), ([3, 4], 16), ([4], 32)]
-    assert all(c[2] == 6 for c in q.calls)  # the first pass's rows per forward, kept while pairs drop out
+    # at most 4 pairs per call (rows per forward pass), then the pairs still needed, together
+    assert [(c[0], c[1]) for c in q.calls] == [([0, 1, 2, 3], 8), ([4, 5], 8), ([3, 4], 16), ([4], 32)]
+    assert all(c[2] == 4 for c in q.calls)  # the rows per pass are kept while pairs drop out
     assert out.steps.tolist() == [8, 8, 8, 16, 32, 8]
     assert out.passes == 6 * 8 + 2 * 16 + 32
     np.testing.assert_allclose(out.delta.numpy(), size * 0.5 ** out.steps.numpy(), rtol=1e-6)

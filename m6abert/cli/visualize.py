@@ -280,6 +280,10 @@ def run(argv: list[str] | None = None) -> dict:
 
     device = resolve_device(args.no_cuda)
     args.runtime = log_start(args, device, 1, precision_of(args))
+    if device.type == "cpu":  # no page faults of each batch's working set after the first batches
+        from ..memory import retain_freed_memory
+
+        args.runtime["malloc_retains_freed_memory"] = retain_freed_memory()
     s = VisualizeSettings(
         model_path=args.model_path, data_dir=args.data_dir, data_name=args.data_name, vis_task=args.vis_task,
         output_dir=args.output_dir, k=args.kmer, max_seq_length=args.max_seq_length, layer=args.layer,
