@@ -5,7 +5,9 @@ a model folder) and for float32 and bfloat16, three rates in sequences per secon
 
 * ``process``: ``run_predict_degradation.py --predict_fasta`` timed from process start to exit, and its
   loop alone (``loop``: the time between the log line that starts the prediction and the results line);
-* ``kernel``: :func:`m6abert.inference.predict` on the same windows in this process, after a warm-up;
+* ``kernel``: :func:`m6abert.inference.predict` on the same windows in this process, after a warm-up,
+  with glibc's malloc keeping freed memory as the command does (:func:`m6abert.memory.retain_freed_memory`;
+  without it the kernel pays page faults the command does not: ``bench_predict_process_kernel_unretained.log``);
 * ``peak``: the forward FLOPs of one window over the matmul peak of the precision (4096^3 matmuls).
 
 The target (issue "the speed a user sees"): the whole process at >= 80 % of the kernel's rate for 400
@@ -101,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precisions", default="fp32,bf16")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_predict_process.json")
     args = p.parse_args(argv)
+    from m6abert.memory import retain_freed_memory
+
+    retain_freed_memory()  # the kernel under the command's malloc setting
     sizes = [int(x) for x in args.sizes.split(",")]
     report = {"machine": _machine(), "batch": BATCH, "k": K, "config": "bert-base", "rows": []}
     cfg = build_config("bert-base", K)

@@ -728,7 +728,8 @@ def test_adaptive_integration_on_the_planted_model(planted, tmp_path):
     common = ["--model_path", str(planted["model"]), "--data_dir", str(planted["data"]), "--data_name", "dev",
               "--vis_task", "attr", "--max_seq_length", "128", "--no_plot"]
     runs = {}
-    for name, extra in (("adaptive", []), ("fixed8", ["--n_steps", "8"]), ("fixed128", ["--n_steps", "128"])):
+    for name, extra in (("adaptive", []), ("fixed8", ["--n_steps", "8"]), ("fixed128", ["--n_steps", "128"]),
+                        ("cap16", ["--max_ig_steps", "16"])):
         visualize_all.main([*common, "--output_dir", str(tmp_path / name), *extra])
         runs[name] = (io.read_columns(tmp_path / name / "attributions_dev_qc.tsv"),
                       np.load(tmp_path / name / "attributions_signed_dev.npy"))
@@ -742,6 +743,12 @@ def test_adaptive_integration_on_the_planted_model(planted, tmp_path):
     fixed8 = runs["fixed8"][0]
     above8 = np.array([v == "0" for v in fixed8["converged"]])
     assert above8.any() and (steps[above8] > 8).all() and (steps[~above8] == 8).all()
+    capped = runs["cap16"][0]
+    steps16 = np.array([int(v) for v in capped["steps"]])
+    flagged16 = np.array([v == "0" for v in capped["converged"]])
+    assert steps16.max() == 16 and (steps16[flagged16] == 16).all() and flagged16.sum() >= (~converged).sum()
+    meta = json.loads((tmp_path / "cap16" / "attributions_dev.npy.json").read_text())
+    assert (meta["n_steps"], meta["max_ig_steps"], meta["max_rel_delta"], meta["max_abs_delta"]) == (None, 16, 0.1, 1e-3)
     ref = runs["fixed128"][1]
     for i in np.flatnonzero(converged & (np.array(qc["decided_by"]) == "relative")):
         gap = float(qc["gap"][i])

@@ -714,6 +714,7 @@ FIND_MOTIFS = [
     Case("no-positives", "no label-1 rows", "{file}: no label-1 rows in 'dev', nothing to search", "DATA_DIR"),
     Case("window-size", "`--window_size 0`", "--window_size, --min_len and --min_n_motif must be >= 1"),
     Case("pval", "`--pval_cutoff 0`", "--pval_cutoff must be in (0, 1]"),
+    Case("max-abs-delta", "`--max_abs_delta -1`", "--max_abs_delta must be >= 0, not -1.0"),
     Case("fasta-unlabelled", "`--fasta` without `label=` words in its headers",
          "{file}: no label=1 / label=0 in its headers: motifs and profiles compare the label-1 records with the "
          "label-0 ones", "new.fa"),
@@ -771,6 +772,8 @@ def build_find_motifs(case: str, tmp: Path) -> list[str]:
         argv += ["--window_size", "0"]
     elif case == "pval":
         argv += ["--pval_cutoff", "0"]
+    elif case == "max-abs-delta":
+        argv += ["--max_abs_delta", "-1"]
     elif case.startswith("fasta-"):
         (tmp / "new.fa").write_text("".join(f">r{i}\n{s}\n" for i, s in enumerate(seqs)))
         io.save_npy(npy / "atten_new.npy", scores)

@@ -88,7 +88,7 @@ echo "== 4/8 run_predict_degradation.py: probabilities for test.tsv"
     --output_dir "$OUTPUT_PATH" --predict_dir "$PREDICTION_PATH"
 
 echo "== 5/8 visualize_all.py: attention (all 600 sequences) and attribution (the 120 test sequences; log-odds"
-echo "         against 4 dinucleotide-shuffled references, 32 steps: the defaults) per nucleotide, heatmaps"
+echo "         against 4 dinucleotide-shuffled references, steps adapted per sequence: the defaults) per nucleotide, heatmaps"
 "$PY" visualize_all.py --kmer "$KMER" --model_name_or_path "$MODEL_PATH" --model_path "$OUTPUT_PATH" \
     --output_dir "$VIS_PATH" --data_dir "$DATA_PATH" --data_name all --vis_task attn --batch_size 20
 "$PY" visualize_all.py --kmer "$KMER" --model_name_or_path "$MODEL_PATH" --model_path "$OUTPUT_PATH" \
@@ -140,6 +140,17 @@ for TASK in attn:all attr:test; do
 done
 PEAK="$("$PY" -m m6abert.cli.profile_peak --data_dir "$ISM_DATA_PATH" --npy_dir "$VIS_PATH" --data_name test --vis_task ism)"
 echo "    $PEAK ($PLANTED)"
+"$PY" - "$VIS_PATH/attributions_test_qc.tsv" <<'PYEOF'
+import sys
+import numpy as np
+from m6abert import io
+qc = io.read_columns(sys.argv[1], "completeness table")
+rel, steps = np.array(qc["rel_error"], dtype=float), np.array(qc["steps"], dtype=int)
+by = {d: qc["decided_by"].count(d) for d in ("relative", "absolute", "none")}
+print(f"  attribution QC     {len(rel) - by['none']} of {len(rel)} within tolerance ({by['relative']} relative, "
+      f"{by['absolute']} absolute), {by['none']} flagged; median relative error {np.median(rel):.2g}; "
+      f"steps median {np.median(steps):g}, 90th percentile {np.percentile(steps, 90):g}, max {steps.max()}")
+PYEOF
 echo "  P(degraded) of the 16 genome sites (the motif planted 100 nt upstream in the mRNA of those named *_motif):"
 "$PY" - "$SITES_PATH/prediction/predictions.tsv" <<'PYEOF'
 import sys
