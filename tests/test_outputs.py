@@ -344,7 +344,7 @@ def test_demo_path_with_a_space(tmp_path):
     assert [c[0] for c in calls] == ["get_input.py", "get_input.py", "run_pretrain.py", "run_finetune_degradation.py",
                                      "run_predict_degradation.py", "visualize_all.py", "visualize_all.py", "-",
                                      "visualize_all.py", "find_motifs.py", "-m", "run_predict_degradation.py", "-",
-                                     "-m", "-m", "-m", "-"]
+                                     "-m", "-m", "-m", "-", "-"]
     windows, sites = calls[10], calls[11]  # genome coordinates -> windows -> predictions
     assert windows[1] == "m6abert.cli.windows" and windows[windows.index("--gtf") + 1] == str(out / "genome" / "genes.gtf")
     assert sites[sites.index("--predict_fasta") + 1] == windows[windows.index("--out") + 1] == str(out / "sites" / "sites.fa")
@@ -352,7 +352,8 @@ def test_demo_path_with_a_space(tmp_path):
     assert calls[7][1:3] == [str(out / "data" / "test.tsv"), str(out / "data" / "ism" / "test.tsv")]
     assert ism[ism.index("--vis_task") + 1] == "ism" and "--ism_window=-150:50" in ism
     assert ism[ism.index("--data_dir") + 1] == str(out / "data" / "ism")
-    peaks = [(c[1], c[c.index("--vis_task") + 1], c[c.index("--data_dir") + 1]) for c in calls[-4:-1]]
+    peaks = [(c[1], c[c.index("--vis_task") + 1], c[c.index("--data_dir") + 1]) for c in calls[-5:-2]]
+    assert calls[-2][1] == str(out / "visualize" / "attributions_test_qc.tsv")  # the attribution QC summary
     assert peaks == [("m6abert.cli.profile_peak", "attn", str(out / "data")),
                      ("m6abert.cli.profile_peak", "attr", str(out / "data")),
                      ("m6abert.cli.profile_peak", "ism", str(out / "data" / "ism"))]
@@ -366,7 +367,7 @@ def test_demo_replaces_an_earlier_demo_output(tmp_path):
     (out / "data" / "stale.tsv").write_text("from the earlier run")
     proc, calls = run_demo(tmp_path, out)
     assert proc.returncode == 0, proc.stderr
-    assert not (out / "data" / "stale.tsv").exists() and (out / ".m6abert-demo").is_file() and len(calls) == 17
+    assert not (out / "data" / "stale.tsv").exists() and (out / ".m6abert-demo").is_file() and len(calls) == 18
     (out / "my_notes.txt").write_text("mine")  # a demo output with a user's file in it is theirs now
     before = snapshot(out)
     proc, _ = run_demo(tmp_path, out)
