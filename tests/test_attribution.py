@@ -747,6 +747,8 @@ def test_adaptive_integration_on_the_planted_model(planted, tmp_path):
     steps16 = np.array([int(v) for v in capped["steps"]])
     flagged16 = np.array([v == "0" for v in capped["converged"]])
     assert steps16.max() == 16 and (steps16[flagged16] == 16).all() and flagged16.sum() >= (~converged).sum()
+    run_args = json.loads((tmp_path / "cap16" / "visualize_args.json").read_text())
+    assert run_args["runtime"]["malloc_retains_freed_memory"] is True  # no page faults per batch on a CPU
     meta = json.loads((tmp_path / "cap16" / "attributions_dev.npy.json").read_text())
     assert (meta["n_steps"], meta["max_ig_steps"], meta["max_rel_delta"], meta["max_abs_delta"]) == (None, 16, 0.1, 1e-3)
     ref = runs["fixed128"][1]

@@ -317,17 +317,24 @@ def precision_of(args: argparse.Namespace) -> str | None:
     return "fp16" if getattr(args, "fp16", False) else "bf16" if getattr(args, "bf16", False) else None
 
 
+def keep_freed_memory(runtime: dict, device) -> None:
+    """On a CPU, let glibc's malloc keep freed memory for the next batch or step (no page faults of the
+    working set after the first ones: :func:`m6abert.memory.retain_freed_memory`), recorded in ``runtime``."""
+    from ..memory import retain_freed_memory
+
+    if device.type == "cpu":
+        runtime["malloc_retains_freed_memory"] = retain_freed_memory()
+
+
 def run_training(args: argparse.Namespace, run: Callable[..., dict], settings) -> dict:
     """Seed, set up the device (and the process group under torchrun), log them, then make the one library call."""
-    from ..memory import retain_freed_memory
     from ..train import setup_distributed
     from ..utils import set_seed
 
     set_seed(args.seed)
     dist = setup_distributed(args.local_rank, args.no_cuda)
     settings.run_args["runtime"] = log_start(args, dist.device, dist.world_size, precision_of(args), dist.rank)
-    if dist.device.type == "cpu":  # no page faults of the step's working set after the first steps
-        settings.run_args["runtime"]["malloc_retains_freed_memory"] = retain_freed_memory()
+    keep_freed_memory(settings.run_args["runtime"], dist.device)
     return run(settings, dist)
 
 

@@ -145,14 +145,12 @@ def settings(args: argparse.Namespace):
 def run(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     from ..commands.table import run_table
-    from ..memory import retain_freed_memory
     from ..utils import resolve_device, set_seed
-    from .common import log_start, precision_of
+    from .common import keep_freed_memory, log_start, precision_of
 
     device = resolve_device(args.no_cuda)
     args.runtime = log_start(args, device, 1, precision_of(args))
-    if device.type == "cpu":  # training: see m6abert.memory
-        args.runtime["malloc_retains_freed_memory"] = retain_freed_memory()
+    keep_freed_memory(args.runtime, device)
     set_seed(args.seed)
     return run_table(settings(args))
 

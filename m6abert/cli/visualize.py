@@ -277,14 +277,11 @@ def run(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     from ..commands.visualize import VisualizeSettings, visualize
     from ..utils import resolve_device
-    from .common import log_start, precision_of
+    from .common import keep_freed_memory, log_start, precision_of
 
     device = resolve_device(args.no_cuda)
     args.runtime = log_start(args, device, 1, precision_of(args))
-    if device.type == "cpu":  # no page faults of each batch's working set after the first batches
-        from ..memory import retain_freed_memory
-
-        args.runtime["malloc_retains_freed_memory"] = retain_freed_memory()
+    keep_freed_memory(args.runtime, device)
     s = VisualizeSettings(
         model_path=args.model_path, data_dir=args.data_dir, data_name=args.data_name, vis_task=args.vis_task,
         output_dir=args.output_dir, k=args.kmer, max_seq_length=args.max_seq_length, layer=args.layer,
